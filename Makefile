@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+# Everything they need is created here; nothing is assumed installed by hand.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# Optional: a Python 3.10 interpreter for the Lava environment
+# (otherwise `snn2hw lava install` looks for one: PATH, then pyenv).
+LAVA_PYTHON310 ?=
+
+.PHONY: setup lava demo test bench clean
+
+setup: $(VENV)/.installed
+
+# torch==2.13.0 first: it is the CPU build on disk; any other torch request
+# would download gigabytes of CUDA wheels.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[torch,fast,dev]"
+	touch $@
+
+lava: setup
+	$(BIN)/snn2hw lava install $(if $(LAVA_PYTHON310),--python $(LAVA_PYTHON310),)
+
+demo: setup lava
+	$(BIN)/python examples/digits_snn.py
+
+test: setup lava
+	$(BIN)/python -m pytest -q
+
+bench: setup lava
+	$(BIN)/python bench/bench_emulator.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

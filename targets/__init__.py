@@ -1,0 +1,1 @@
+"""Declarative hardware target files (TOML), shipped as package data."""
