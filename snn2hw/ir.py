@@ -25,7 +25,10 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 import networkx as nx
+import numpy as np
 import nir
+
+from snn2hw.errors import GraphError, UnsupportedError
 
 #: Nodes whose output at step t depends on state from step t-1. Cycles must pass
 #: through one of these (the "SCC rule" of specs/nir_semantics.md §1.4).
@@ -70,3 +73,168 @@ class Graph:
 
     def successors(self, name: str) -> list[str]:
         return list(self.digraph.successors(name))
+
+
+# --------------------------------------------------------------------------- import / export
+
+#: Every NIR 1.0 primitive the IR accepts (nested NIRGraph nodes are flattened away).
+KNOWN_TYPES: tuple[type, ...] = (
+    nir.Input, nir.Output, nir.Affine, nir.Linear, nir.Scale, nir.Conv1d, nir.Conv2d,
+    nir.SumPool2d, nir.AvgPool2d, nir.Flatten, nir.Delay, nir.Threshold,
+    nir.IF, nir.I, nir.LI, nir.LIF, nir.CubaLI, nir.CubaLIF,
+)
+
+
+def _plain_metadata(meta: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Decode bytes that h5py hands back so metadata round-trips as str."""
+    out: dict[str, Any] = {}
+    for key, value in (meta or {}).items():
+        if isinstance(value, bytes):
+            value = value.decode("utf8")
+        elif isinstance(value, np.generic) or (isinstance(value, np.ndarray) and value.ndim == 0):
+            value = value.item()
+            value = value.decode("utf8") if isinstance(value, bytes) else value
+        out[str(key)] = value
+    return out
+
+
+def _flatten(nodes: Mapping[str, Any], edges: Any, prefix: str
+             ) -> tuple[dict[str, nir.NIRNode], list[tuple[str, str]]]:
+    flat: dict[str, nir.NIRNode] = {}
+    flat_edges: list[tuple[str, str]] = []
+    entries: dict[str, list[str]] = {}
+    exits: dict[str, list[str]] = {}
+    for name, node in nodes.items():
+        full = prefix + str(name)
+        if isinstance(node, nir.NIRGraph):
+            inner, inner_edges = _flatten(node.nodes, node.edges, full + ".")
+            ins = {n for n, v in inner.items() if isinstance(v, nir.Input)}
+            outs = {n for n, v in inner.items() if isinstance(v, nir.Output)}
+            entries[full] = [b for a, b in inner_edges if a in ins]
+            exits[full] = [a for a, b in inner_edges if b in outs]
+            for n, v in inner.items():
+                if n not in ins and n not in outs:
+                    _add_node(flat, n, v)
+            flat_edges += [(a, b) for a, b in inner_edges if a not in ins and b not in outs]
+        else:
+            _add_node(flat, full, node)
+    for src, dst in edges:
+        s, d = prefix + str(src), prefix + str(dst)
+        flat_edges += [(a, b) for a in exits.get(s, [s]) for b in entries.get(d, [d])]
+    return flat, flat_edges
+
+
+def _add_node(flat: dict[str, nir.NIRNode], name: str, node: nir.NIRNode) -> None:
+    if name in flat:
+        raise GraphError(f"flattening subgraphs gives two nodes named '{name}'", node=name,
+                         hint="Rename one of them; dotted names are reserved for subgraph nodes.")
+    flat[name] = node
+
+
+def from_nir(graph: nir.NIRGraph, *, metadata: Mapping[str, Any] | None = None) -> Graph:
+    """Flatten a NIR graph into our IR and validate it."""
+    if not isinstance(graph, nir.NIRGraph):
+        raise UnsupportedError(f"expected a nir.NIRGraph, got {type(graph).__name__}",
+                               hint="Wrap single nodes with nir.NIRGraph.from_list(...).")
+    nodes, edges = _flatten(graph.nodes, graph.edges, "")
+    meta = {**_plain_metadata(getattr(graph, "metadata", None)), **dict(metadata or {})}
+    result = Graph(nodes, tuple(dict.fromkeys(edges)), meta)
+    validate(result)
+    return result
+
+
+def to_nir(graph: Graph) -> nir.NIRGraph:
+    """A nir.NIRGraph with exactly our nodes and edges (NIR inserts nothing: no type check)."""
+    return nir.NIRGraph(nodes=dict(graph.nodes), edges=list(graph.edges),
+                        metadata=dict(graph.metadata), type_check=False)
+
+
+# --------------------------------------------------------------------------- topology
+
+
+def recurrent_edges(graph: Graph) -> set[tuple[str, str]]:
+    """Edges that carry the previous step's value: those leaving a stateful node inside a
+    strongly connected component (the SCC rule, specs/nir_semantics.md §1.4)."""
+    dg = graph.digraph
+    delayed: set[tuple[str, str]] = set()
+    for scc in nx.strongly_connected_components(dg):
+        if len(scc) == 1 and not dg.has_edge(*(next(iter(scc)),) * 2):
+            continue
+        delayed |= {(a, b) for a, b in dg.subgraph(scc).edges
+                    if isinstance(graph.nodes[a], STATEFUL_TYPES)}
+    return delayed
+
+
+def execution_order(graph: Graph) -> list[str]:
+    """Topological order once the recurrent edges are cut; an algebraic loop is an error."""
+    cut = nx.DiGraph(graph.digraph)
+    cut.remove_edges_from(recurrent_edges(graph))
+    try:
+        return list(nx.lexicographical_topological_sort(cut))
+    except nx.NetworkXUnfeasible:
+        cycle = [a for a, _ in nx.find_cycle(cut)]
+        raise GraphError(f"algebraic loop through {', '.join(cycle)}: the cycle has no stateful "
+                         "node to carry a value to the next step", node=cycle[0],
+                         hint="Put a neuron (LIF, LI, IF, ...) or a Delay on the loop.") from None
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_structure(graph: Graph) -> None:
+    for src, dst in graph.edges:
+        for end in (src, dst):
+            if end not in graph.nodes:
+                raise GraphError(f"edge ({src} -> {dst}) refers to a node '{end}' that does not "
+                                 "exist", hint="Remove the edge or add the node.")
+    for name, node in graph.nodes.items():
+        if not isinstance(node, KNOWN_TYPES):
+            raise UnsupportedError(f"node '{name}' has type {type(node).__name__}, which snn2hw "
+                                   "does not support", node=name,
+                                   hint="Supported: " + ", ".join(t.__name__ for t in KNOWN_TYPES))
+    if not graph.inputs():
+        raise GraphError("the graph has no Input node",
+                         hint="Add a nir.Input node and an edge from it to the first layer.")
+    if not graph.outputs():
+        raise GraphError("the graph has no Output node",
+                         hint="Add a nir.Output node and an edge into it from the last layer.")
+
+
+def _check_reachable(graph: Graph) -> None:
+    seen: set[str] = set()
+    for inp in graph.inputs():
+        seen |= nx.descendants(graph.digraph, inp) | {inp}
+    lost = sorted(set(graph.nodes) - seen)
+    if lost:
+        raise GraphError(f"node(s) {', '.join(lost)} cannot be reached from any Input",
+                         node=lost[0], hint="Connect them or remove them.")
+
+
+_TAU_FIELDS = ("tau", "tau_mem", "tau_syn")
+
+
+def _check_parameters(graph: Graph) -> None:
+    for name, node in graph.nodes.items():
+        for field_name, value in vars(node).items():
+            if field_name in ("input_type", "output_type", "metadata") or value is None:
+                continue
+            arr = np.asarray(value)
+            if arr.dtype.kind in "fiub" and not np.all(np.isfinite(arr)):
+                raise GraphError(f"parameter '{field_name}' of node '{name}' has non-finite "
+                                 "values", node=name, hint="Check the exported model.")
+            if field_name in _TAU_FIELDS and np.any(arr <= 0):
+                raise GraphError(f"parameter '{field_name}' of node '{name}' must be > 0 "
+                                 f"(min {arr.min():g})", node=name,
+                                 hint="Time constants are in seconds and positive.")
+
+
+def validate(graph: Graph) -> None:
+    """Raise GraphError/UnsupportedError naming the node if the graph is not valid."""
+    _check_structure(graph)
+    _check_parameters(graph)
+    execution_order(graph)
+    _check_reachable(graph)
+    infer_shapes(graph)
+
+
+from snn2hw.shapes import infer_shapes  # noqa: E402,F401  (per-primitive rules)

@@ -1,0 +1,38 @@
+"""Tell what kind of file the user handed us, by content rather than extension."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from snn2hw.errors import ModelFileError
+
+FileKind = Literal["nir", "program"]
+
+PROGRAM_FORMAT = "snn2hw-program"
+
+
+def sniff(path: str | Path) -> FileKind:
+    """Return "nir" for a NIR graph file and "program" for a program image."""
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"file '{path}' does not exist",
+                             hint="Check the path; snn2hw reads .nir files and program images.")
+    if not h5py.is_hdf5(path):
+        raise ModelFileError(f"file '{path}' is not an HDF5 file (neither a .nir model nor a "
+                             "program image)",
+                             hint="Export the model with nir.write or `snn2hw compile`.")
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") in (PROGRAM_FORMAT, PROGRAM_FORMAT.encode()):
+                return "program"
+            if "node" in f:
+                return "nir"
+    except OSError as exc:
+        raise ModelFileError(f"file '{path}' could not be read as HDF5 ({exc})",
+                             hint="The file may be truncated; write it again.") from None
+    raise ModelFileError(f"file '{path}' is HDF5 but neither a NIR graph (no 'node' group) nor "
+                         "an snn2hw program image (no 'format' attribute)",
+                         hint="Pass a .nir model or a program image written by snn2hw.")

@@ -1,0 +1,127 @@
+"""Read and write `.nir` files with errors that name the file, the node and the key."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import h5py
+import nir
+import numpy as np
+
+from snn2hw.errors import GraphError, ModelFileError, Snn2hwError, UnsupportedError
+from snn2hw.ir import Graph, from_nir, to_nir
+from snn2hw.shapes import infer_shapes
+
+_NODE_TYPES = {t.__name__ for t in (
+    nir.Input, nir.Output, nir.Affine, nir.Linear, nir.Scale, nir.Conv1d, nir.Conv2d,
+    nir.SumPool2d, nir.AvgPool2d, nir.Flatten, nir.Delay, nir.Threshold, nir.IF, nir.I,
+    nir.LI, nir.LIF, nir.CubaLI, nir.CubaLIF, nir.NIRGraph)}
+
+
+def _type_of(group: h5py.Group, where: str, path: Path) -> str:
+    if "type" not in group:
+        raise ModelFileError(f"file '{path}': node '{where}' has no 'type' dataset",
+                             node=where, hint="The file is damaged; export the model again.")
+    raw = group["type"][()]
+    return (raw.decode("utf8", "replace") if isinstance(raw, bytes) else str(raw))
+
+
+def _scan(group: h5py.Group, where: str, path: Path) -> None:
+    """Walk the node tree first, so an unknown or broken node is named precisely."""
+    kind = _type_of(group, where, path)
+    if kind not in _NODE_TYPES:
+        raise UnsupportedError(f"file '{path}': node '{where}' has unknown type '{kind}'",
+                               node=where, hint="snn2hw reads the NIR 1.0 primitives: "
+                               + ", ".join(sorted(_NODE_TYPES)))
+    if kind == "NIRGraph":
+        for key in ("nodes", "edges"):
+            if key not in group:
+                raise ModelFileError(f"file '{path}': graph '{where}' has no '{key}'",
+                                     node=where, hint="The file is damaged; export it again.")
+        for name, child in group["nodes"].items():
+            _scan(child, f"{where}.{name}" if where else name, path)
+
+
+def _open_checked(path: Path) -> None:
+    if not path.is_file():
+        raise ModelFileError(f"file '{path}' does not exist",
+                             hint="Check the path; export a model with nir.write().")
+    if not h5py.is_hdf5(path):
+        raise ModelFileError(f"file '{path}' is not an HDF5 file, so not a NIR graph",
+                             hint="NIR graphs are written with nir.write(path, graph).")
+    try:
+        with h5py.File(path, "r") as f:
+            if "node" not in f:
+                raise ModelFileError(f"file '{path}' has no 'node' group: it is HDF5 but not "
+                                     "a NIR graph", hint="Export the model with nir.write().")
+            _scan(f["node"], "", path)
+    except (OSError, KeyError, ValueError) as exc:
+        raise ModelFileError(f"file '{path}' is damaged or truncated ({exc})",
+                             hint="Export the model again.") from None
+
+
+def read(path: str | Path) -> Graph:
+    """Read a `.nir` file into a validated, flattened Graph."""
+    path = Path(path)
+    _open_checked(path)
+    try:
+        raw = nir.read(path, type_check=False)
+    except (OSError, KeyError, ValueError, TypeError, AttributeError, IndexError) as exc:
+        raise ModelFileError(f"file '{path}' could not be decoded as NIR "
+                             f"({type(exc).__name__}: {exc})",
+                             hint="A parameter is missing or malformed; export it again.") from None
+    try:
+        return from_nir(raw)
+    except (GraphError, UnsupportedError) as exc:
+        raise exc.with_context(f"file '{path}'") from None
+
+
+def _metadata_value(key: str, value: Any) -> Any:
+    if value is None:
+        raise GraphError(f"metadata '{key}' is None, which NIR files cannot store",
+                         hint="Remove the key or give it a value.")
+    if isinstance(value, Mapping):
+        return {str(k): _metadata_value(f"{key}.{k}", v) for k, v in value.items()}
+    if isinstance(value, (str, bool, int, float, np.ndarray, np.generic)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return np.asarray(value)
+    raise GraphError(f"metadata '{key}' has type {type(value).__name__}, which NIR files "
+                     "cannot store", hint="Use str, numbers, bools, arrays or dicts.")
+
+
+def _with_conv_sizes(graph: Graph) -> dict[str, nir.NIRNode]:
+    """nir.write cannot store Conv input_shape=None: fill it from shape inference."""
+    shapes = infer_shapes(graph)
+    nodes = dict(graph.nodes)
+    for name, node in nodes.items():
+        if isinstance(node, (nir.Conv1d, nir.Conv2d)) and node.input_shape is None:
+            spatial = shapes[name][0][1:]
+            size = spatial[0] if isinstance(node, nir.Conv1d) else np.array(spatial)
+            nodes[name] = dataclasses.replace(node, input_shape=size)
+    return nodes
+
+
+def write(graph: Graph, path: str | Path) -> None:
+    """Write atomically: a temporary file in the same folder, then os.replace."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ModelFileError(f"folder '{path.parent}' does not exist",
+                             hint="Create it first or choose another path.")
+    meta = {k: _metadata_value(k, v) for k, v in graph.metadata.items()}
+    out = to_nir(graph.replace(nodes=_with_conv_sizes(graph), metadata=meta))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        nir.write(tmp, out)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+__all__ = ["read", "write", "Snn2hwError"]
