@@ -1,0 +1,144 @@
+"""The Lava environment: a Python 3.10 interpreter that can import lava-nc 0.10.
+
+lava-nc 0.10 breaks on Python 3.11 and pins numpy<2 and networkx<=2.8.7, so snn2hw
+never imports Lava itself. It runs emitted Lava programs in a separate interpreter,
+chosen in this order (each tried one is named in the error when none works):
+
+1. the current interpreter, if it can import ``lava``;
+2. ``SNN2HW_LAVA_PYTHON`` (a path to a Python that has lava-nc installed);
+3. the environment that ``snn2hw lava install`` created (default under the user cache).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from snn2hw.errors import LavaEnvironmentError
+
+LAVA_REQUIREMENT = "lava-nc==0.10.0"
+LAVA_PYTHON = (3, 10)
+STAMP = ".snn2hw-lava"
+_PROBE = "import sys, lava.magma.core.run_configs; print('%d.%d' % sys.version_info[:2])"
+
+
+def default_prefix() -> Path:
+    """Where `snn2hw lava install` puts the environment unless told otherwise."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "snn2hw" / "lava-0.10-py3.10"
+
+
+def _env_python(prefix: Path) -> Path:
+    return prefix / "bin" / "python"
+
+
+def _runs(python: str | Path, code: str, timeout: float = 120) -> str | None:
+    """stdout of ``python -c code`` if it exits 0, else None."""
+    try:
+        proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True,
+                              timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def _has_lava(python: str | Path) -> bool:
+    return _runs(python, _PROBE) is not None
+
+
+def find_python310() -> tuple[Path | None, list[str]]:
+    """A working Python 3.10 interpreter (PATH, then pyenv), and what was tried."""
+    tried: list[str] = []
+    candidates: list[str] = []
+    on_path = shutil.which("python3.10")
+    if on_path:
+        candidates.append(on_path)
+    pyenv = shutil.which("pyenv")
+    if pyenv:
+        out = subprocess.run([pyenv, "versions", "--bare"], capture_output=True, text=True)
+        for ver in sorted(out.stdout.split(), reverse=True):
+            if ver.startswith("3.10"):
+                pre = subprocess.run([pyenv, "prefix", ver], capture_output=True, text=True)
+                if pre.returncode == 0:
+                    candidates.append(str(Path(pre.stdout.strip()) / "bin" / "python3.10"))
+    root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
+    candidates += sorted(glob.glob(f"{root}/versions/3.10*/bin/python3.10"), reverse=True)
+    for cand in dict.fromkeys(candidates):
+        tried.append(cand)
+        if _runs(cand, "import sys; assert sys.version_info[:2] == (3, 10)") is not None:
+            return Path(cand), tried
+    return None, tried
+
+
+def install(python: str | Path | None = None, prefix: Path | None = None) -> Path:
+    """Create (or reuse) the Lava environment; return its Python. Idempotent."""
+    prefix = Path(prefix) if prefix else default_prefix()
+    env_python = _env_python(prefix)
+    if (prefix / STAMP).exists() and _has_lava(env_python):
+        return env_python
+    if python is None:
+        found, tried = find_python310()
+        if found is None:
+            raise LavaEnvironmentError(
+                "no Python 3.10 interpreter found for the Lava environment (tried: "
+                f"{', '.join(tried) or 'python3.10 on PATH, pyenv'})",
+                hint="Install Python 3.10 (e.g. `pyenv install 3.10`) or pass "
+                     "`snn2hw lava install --python /path/to/python3.10` "
+                     "(make: LAVA_PYTHON310=/path/to/python3.10).")
+        python = found
+    version = _runs(python, "import sys; print('%d.%d' % sys.version_info[:2])")
+    if version != "3.10":
+        raise LavaEnvironmentError(
+            f"'{python}' is not a working Python 3.10 (reports {version or 'nothing'}); "
+            f"lava-nc 0.10 needs exactly 3.10",
+            hint="Pass --python with a Python 3.10 interpreter.")
+    if prefix.exists():
+        shutil.rmtree(prefix)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    steps = [[str(python), "-m", "venv", str(prefix)],
+             [str(env_python), "-m", "pip", "install", "-q", LAVA_REQUIREMENT]]
+    for cmd in steps:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+            raise LavaEnvironmentError(f"creating the Lava environment failed at "
+                                       f"`{' '.join(cmd)}`: {last}",
+                                       hint="Check network access to the package index.")
+    if not _has_lava(env_python):
+        raise LavaEnvironmentError(f"lava-nc installed in {prefix} but `import lava` fails")
+    (prefix / STAMP).write_text(f"{LAVA_REQUIREMENT}\npython {python}\n")
+    return env_python
+
+
+def interpreter() -> Path:
+    """The Python that will run Lava programs (see module docstring for the order)."""
+    tried = []
+    if _has_lava(sys.executable):
+        return Path(sys.executable)
+    tried.append(f"current interpreter {sys.executable} (no lava)")
+    explicit = os.environ.get("SNN2HW_LAVA_PYTHON")
+    if explicit:
+        if _has_lava(explicit):
+            return Path(explicit)
+        tried.append(f"SNN2HW_LAVA_PYTHON={explicit} (cannot import lava)")
+    else:
+        tried.append("SNN2HW_LAVA_PYTHON (not set)")
+    env_python = _env_python(default_prefix())
+    if _has_lava(env_python):
+        return env_python
+    tried.append(f"{env_python} (missing or broken)")
+    raise LavaEnvironmentError("no Lava interpreter: tried " + "; ".join(tried),
+                               hint="Run `snn2hw lava install` (or `make lava`).")
+
+
+def describe() -> str:
+    """Human-readable status for `snn2hw lava status`."""
+    try:
+        python = interpreter()
+    except LavaEnvironmentError as exc:
+        return f"Lava: not available. {exc}"
+    return f"Lava: {LAVA_REQUIREMENT} via {python}"

@@ -1,0 +1,67 @@
+"""`snn2hw inspect PROGRAM`: cores, groups, memory per core and the cost model."""
+
+from __future__ import annotations
+
+import tomllib
+from typing import Any
+
+import numpy as np
+
+#: Bytes of neuron state per compartment (Loihi 1: 24 B per neuron, spec §3).
+NEURON_STATE_BYTES = 24
+#: Extra bits a delayed synapse stores (6-bit delay field, spec §3).
+DELAY_BITS = 6
+
+
+def synapse_count(block: Any) -> int:
+    """Synapses that exist in memory: non-zero entries, or the shared kernel for conv."""
+    if block.kind in ("sparse",):
+        return int(np.count_nonzero(block.weights))
+    return int(np.asarray(block.weights).size)
+
+
+def synapse_bits(block: Any) -> int:
+    bits = block.num_weight_bits + (DELAY_BITS if block.kind == "delay_dense" else 0)
+    return synapse_count(block) * bits
+
+
+def _core_rows(program: Any) -> list[str]:
+    groups = {g.name: g for g in program.groups}
+    blocks = {b.name: b for b in program.blocks}
+    rows = []
+    for core in program.cores:
+        neurons = sum(groups[n].size for n in core.groups)
+        syn = sum(synapse_count(blocks[b]) for b in core.blocks)
+        kib = (sum(synapse_bits(blocks[b]) for b in core.blocks) / 8
+               + neurons * NEURON_STATE_BYTES) / 1024
+        rows.append(f"{core.index:>5} {core.chip:>4} {neurons:>8} {syn:>10} {kib:>9.1f}  "
+                    f"{', '.join(core.groups)}")
+    return rows
+
+
+def _group_rows(program: Any) -> list[str]:
+    into: dict[str, list[str]] = {}
+    for b in program.blocks:
+        into.setdefault(b.target, []).append(f"{b.source}->{b.kind}")
+    return [f"  {g.name:<16} {g.model:<9} n={g.size:<6} du={g.du:<5} dv={g.dv:<5} vth={g.vth:<7}"
+            f" in: {', '.join(into.get(g.name, [])) or '-'}" for g in program.groups]
+
+
+def _cost_lines(program: Any) -> list[str]:
+    table = tomllib.loads(program.target_toml)
+    cost = table.get("cost", {})
+    flag = " (estimates)" if cost.get("estimated") else ""
+    return [f"cost model{flag}: {cost.get('synop_energy_pj')} pJ/synop, "
+            f"{cost.get('neuron_active_energy_pj')} pJ/active neuron update, "
+            f"{cost.get('hop_energy_pj')} pJ/hop, barrier {cost.get('barrier_time_ns')} ns"]
+
+
+def program_summary(program: Any) -> str:
+    ports = ", ".join(f"{p.name}[{p.size}]" for p in program.ports)
+    outs = ", ".join(f"{o.name}<-{o.group}" for o in program.outputs)
+    lines = [f"program image v{program.format_version} for target '{program.target_name}' "
+             f"(target sha256 {program.target_hash[:12]}…)",
+             f"inputs: {ports}   outputs: {outs}",
+             f"{'core':>5} {'chip':>4} {'neurons':>8} {'synapses':>10} {'mem KiB':>9}  groups",
+             *_core_rows(program), "groups:", *_group_rows(program), *_cost_lines(program)]
+    return "\n".join(lines)

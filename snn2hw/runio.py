@@ -1,0 +1,154 @@
+"""Files in and out of `snn2hw run`: program, input spikes, results.
+
+Devices share one calling convention (docs/contracts.md): inputs are a dict
+port -> int array (B, T, size); results hold spikes/u/v dicts of (B, T, n).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from snn2hw.errors import ModelFileError, UserInputError
+
+RECORDABLE = ("spikes", "u", "v")
+
+
+def load_program(path: str | Path) -> Any:
+    from snn2hw import files
+    from snn2hw_emulator import image
+
+    if files.sniff(path) != "program":
+        raise UserInputError(f"'{path}' is a NIR model, not a program image",
+                             hint="Compile it first with `snn2hw compile`, then run the program.")
+    return image.load(path)
+
+
+def parse_record(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    unknown = [n for n in names if n not in RECORDABLE]
+    if unknown or not names:
+        raise UserInputError(f"--record {text!r} names {', '.join(unknown) or 'nothing'}",
+                             hint=f"Use a comma-separated subset of {', '.join(RECORDABLE)}.")
+    return names if "spikes" in names else ("spikes", *names)
+
+
+def _read_array_file(path: Path) -> dict[str, np.ndarray] | np.ndarray:
+    if not path.is_file():
+        raise UserInputError(f"input file '{path}' does not exist",
+                             hint="Pass a .npy array (T, n) or (B, T, n), or an .npz per port.")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise ModelFileError(f"input file '{path}' is not a readable .npy/.npz file ({exc})",
+                             hint="Save inputs with numpy.save or numpy.savez.") from None
+    if isinstance(data, np.lib.npyio.NpzFile):
+        with data:
+            return {k: data[k] for k in data.files}
+    return data
+
+
+def _batched(name: str, arr: np.ndarray) -> np.ndarray:
+    if arr.ndim == 2:
+        return arr[None]
+    if arr.ndim != 3:
+        raise UserInputError(f"input for port '{name}' has shape {arr.shape}",
+                             hint="Use (T, n) for one sample or (B, T, n) for a batch.")
+    return arr
+
+
+def load_inputs(path: str | Path, program: Any) -> dict[str, np.ndarray]:
+    data = _read_array_file(Path(path))
+    ports = [p.name for p in program.ports]
+    if isinstance(data, np.ndarray):
+        if len(ports) != 1:
+            raise UserInputError(f"the program has {len(ports)} input ports ({', '.join(ports)}) "
+                                 "but the input is a single array",
+                                 hint="Pass an .npz with one array per port name.")
+        data = {ports[0]: data}
+    missing = sorted(set(ports) - set(data))
+    extra = sorted(set(data) - set(ports))
+    if missing or extra:
+        raise UserInputError(f"input arrays {sorted(data)} do not match the program's ports "
+                             f"{ports}", hint="Name the .npz arrays after the input ports.")
+    return {k: _batched(k, np.asarray(v)) for k, v in data.items()}
+
+
+def _progress(done: int, total: int) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} samples")
+    sys.stderr.flush()
+    if done == total:
+        sys.stderr.write("\n")
+
+
+def _run_emulator(program: Any, inputs: Mapping[str, np.ndarray], steps: int | None,
+                  record: tuple[str, ...], mode: str, progress: bool) -> Any:
+    from snn2hw_emulator import engine
+
+    batch = next(iter(inputs.values())).shape[0]
+    show = progress and sys.stderr.isatty() and batch >= 8
+    if not show:
+        return engine.run(program, inputs, steps=steps, record=record, mode=mode)
+    chunk = max(1, batch // 20)
+    parts = []
+    for start in range(0, batch, chunk):
+        sl = {k: v[start:start + chunk] for k, v in inputs.items()}
+        parts.append(engine.run(program, sl, steps=steps, record=record, mode=mode))
+        _progress(min(start + chunk, batch), batch)
+    return engine.concatenate(parts)
+
+
+def run_on_device(program: Any, inputs: Mapping[str, np.ndarray], *, device: str,
+                  steps: int | None, record: tuple[str, ...], mode: str = "batch",
+                  progress: bool = True) -> Any:
+    if device == "emulator":
+        return _run_emulator(program, inputs, steps, record, mode, progress)
+    if device == "lava":
+        from snn2hw.backends import lava
+
+        return lava.run(program, inputs, steps=steps, record=record)
+    raise UserInputError(f"unknown device '{device}'", hint="Use --device emulator or lava.")
+
+
+def result_arrays(result: Any) -> dict[str, np.ndarray]:
+    arrays: dict[str, np.ndarray] = {}
+    for var in RECORDABLE:
+        for group, arr in (getattr(result, var, None) or {}).items():
+            arrays[f"{var}.{group}"] = np.asarray(arr)
+    return arrays
+
+
+def save_result(result: Any, path: str | Path) -> None:
+    """Write the result atomically: a temp file in the same folder, then rename."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise UserInputError(f"output folder '{path.parent}' does not exist",
+                             hint="Create it or choose another --output path.")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez_compressed(fh, **result_arrays(result))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def result_summary(result: Any, program: Any, path: str | Path) -> str:
+    lines = []
+    for out in program.outputs:
+        spikes = np.asarray(result.spikes[out.group])
+        lines.append(f"output '{out.name}' (group {out.group}): {int(spikes.sum())} spikes over "
+                     f"{spikes.shape[0]} sample(s) x {spikes.shape[1]} steps")
+    cost = getattr(result, "cost", None)
+    if cost is not None and hasattr(cost, "summary"):
+        lines.append(cost.summary())
+    lines.append(f"results written to {path}")
+    return "\n".join(lines)
