@@ -1,0 +1,358 @@
+"""The float reference simulator: batched discrete-time execution of a NIR graph.
+
+It is the yardstick for quantisation, and on snnTorch exports it reproduces
+snnTorch's own forward pass spike for spike. Conventions (specs/nir_semantics.md
+§1.3-1.5), all recorded as graph metadata keys or passed as arguments:
+
+* ``dt`` (seconds): NIR does not carry it. Default 1e-4 (the snnTorch/NIR-paper
+  convention) with a warning when neither the graph nor the caller gives one.
+* One step, for t = 0..T-1, nodes in topological order of the graph with its
+  recurrent edges cut: a node's input is the sum of its predecessors' outputs at
+  this step, except on *recurrent* edges (edges leaving a stateful node inside a
+  cycle), which carry the previous step's output (zero at t = 0).
+* LI/LIF: ``v += dt/tau * (v_leak - v + r*I)`` (``integrator="exact"``: zero-order
+  hold ``v = v_inf + (v - v_inf) * exp(-dt/tau)``). IF/I: ``v += r*I`` per step.
+  CubaLI/CubaLIF: ``i += dt/tau_syn * (-i + w_in*I)`` then v as LI using the *new*
+  ``i`` (``cuba_voltage_uses="old"`` uses the previous one).
+* Spiking: integrate, then threshold (strict ``v > v_threshold``; ``threshold_cmp="ge"``
+  for ``>=``), then reset, within one step. Spikes have amplitude 1.
+  ``reset``: ``zero`` (v = v_reset), ``subtract`` (v -= v_threshold),
+  ``snntorch_subtract`` (snnTorch 1.0's exact flavour: a reset flag carried from the
+  previous step), ``sinabs`` (multi-spike ``trunc(v/θ)``, subtract, v >= -θ).
+  A node's own ``metadata["reset"]`` overrides the graph's.
+* Output nodes pass their summed input through; Delay shifts by round(delay/dt) steps.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import nir
+import numpy as np
+
+from snn2hw.errors import UnsupportedError, UserInputError
+from snn2hw.ir import SPIKING_TYPES, Graph, execution_order, recurrent_edges
+from snn2hw.shapes import infer_shapes
+
+DEFAULT_DT = 1e-4
+RESET_MODES = ("zero", "subtract", "snntorch_subtract", "sinabs")
+OPTIONS = {"integrator": ("euler", "exact"), "cuba_voltage_uses": ("new", "old"),
+           "threshold_cmp": ("gt", "ge"), "reset": RESET_MODES}
+
+
+@dataclass(frozen=True)
+class Options:
+    dt: float = DEFAULT_DT
+    reset: str = "zero"
+    integrator: str = "euler"
+    cuba_voltage_uses: str = "new"
+    threshold_cmp: str = "gt"
+
+
+@dataclass
+class SimResult:
+    """``outputs[name]`` is (B, T, *shape) per Output node; ``spikes``/``states`` per node
+    when recorded (``states[node]["v"]``, ``states[node]["i"]``)."""
+
+    outputs: dict[str, np.ndarray]
+    spikes: dict[str, np.ndarray] = field(default_factory=dict)
+    states: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    options: Options = field(default_factory=Options)
+
+
+def resolve_options(graph: Graph, **given: Any) -> Options:
+    """Arguments override graph metadata, which overrides defaults; values are checked."""
+    meta = dict(graph.metadata)
+    values: dict[str, Any] = {}
+    for key in ("dt", *OPTIONS):
+        value = given.get(key) if given.get(key) is not None else meta.get(key)
+        if value is None:
+            continue
+        if key in OPTIONS and value not in OPTIONS[key]:
+            raise UserInputError(f"{key}={value!r} is not one of {', '.join(OPTIONS[key])}")
+        values[key] = value
+    if "dt" not in values:
+        warnings.warn("the graph does not state dt; using dt=1e-4 s (the snnTorch/NIR "
+                      "convention). Pass dt= or set graph metadata 'dt'.", stacklevel=3)
+    elif not float(values["dt"]) > 0:
+        raise UserInputError(f"dt={values['dt']!r} must be a positive number of seconds")
+    if "dt" in values:
+        values["dt"] = float(values["dt"])
+    return Options(**values)
+
+
+# --------------------------------------------------------------------------- stateless ops
+
+
+def _affine(node: Any, x: np.ndarray) -> np.ndarray:
+    y = x @ np.asarray(node.weight, dtype=x.dtype).T
+    return y + np.asarray(node.bias, dtype=x.dtype) if isinstance(node, nir.Affine) else y
+
+
+def _pad_amounts(node: Any, kernel: tuple[int, ...], dil: tuple[int, ...]) -> list[tuple[int, int]]:
+    if isinstance(node.padding, str):
+        if node.padding == "valid":
+            return [(0, 0)] * len(kernel)
+        totals = [d * (k - 1) for k, d in zip(kernel, dil)]   # 'same' as PyTorch pads it
+        return [(t // 2, t - t // 2) for t in totals]
+    pads = np.broadcast_to(np.asarray(node.padding, dtype=int).ravel(), (len(kernel),))
+    return [(int(p), int(p)) for p in pads]
+
+
+def _tuple(value: Any, n: int) -> tuple[int, ...]:
+    return tuple(int(v) for v in np.broadcast_to(np.asarray(value, dtype=int).ravel(), (n,)))
+
+
+def conv2d(x: np.ndarray, w: np.ndarray, stride: tuple[int, int], pads: list[tuple[int, int]],
+           dil: tuple[int, int], groups: int) -> np.ndarray:
+    """PyTorch-style cross-correlation: x (B, C, H, W), w (O, C/groups, kH, kW)."""
+    b, c, _, _ = x.shape
+    o, cg, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), pads[0], pads[1]))
+    ho = (xp.shape[2] - dil[0] * (kh - 1) - 1) // stride[0] + 1
+    wo = (xp.shape[3] - dil[1] * (kw - 1) - 1) // stride[1] + 1
+    out = np.zeros((b, groups, o // groups, ho, wo), dtype=x.dtype)
+    wg = w.reshape(groups, o // groups, cg, kh, kw)
+    for i in range(kh):
+        for j in range(kw):
+            patch = xp[:, :, i * dil[0]: i * dil[0] + stride[0] * (ho - 1) + 1: stride[0],
+                       j * dil[1]: j * dil[1] + stride[1] * (wo - 1) + 1: stride[1]]
+            patch = patch.reshape(b, groups, cg, ho, wo)
+            out += np.einsum("bgchw,goc->bgohw", patch, wg[:, :, :, i, j])
+    return out.reshape(b, o, ho, wo)
+
+
+def _conv(node: Any, x: np.ndarray) -> np.ndarray:
+    w = np.asarray(node.weight, dtype=x.dtype)
+    one_d = w.ndim == 3
+    if one_d:
+        x, w = x[:, :, None, :], w[:, :, None, :]
+    n = 2
+    kernel = tuple(w.shape[2:])
+    stride = (1, *_tuple(node.stride, 1)) if one_d else _tuple(node.stride, n)
+    dil = (1, *_tuple(node.dilation, 1)) if one_d else _tuple(node.dilation, n)
+    pads = _pad_amounts(node, kernel[1:] if one_d else kernel, dil[1:] if one_d else dil)
+    pads = [(0, 0), *pads] if one_d else pads
+    y = conv2d(x, w, stride, pads, dil, int(node.groups))
+    y = y + np.asarray(node.bias, dtype=x.dtype).reshape(-1, 1, 1)
+    return y[:, :, 0, :] if one_d else y
+
+
+def _pool(node: Any, x: np.ndarray) -> np.ndarray:
+    k = _tuple(node.kernel_size, 2)
+    stride = _tuple(node.stride, 2)
+    pads = [(p, p) for p in _tuple(node.padding, 2)]
+    c = x.shape[1]
+    w = np.ones((c, 1, *k), dtype=x.dtype)
+    y = conv2d(x, w, stride, pads, (1, 1), c)
+    return y / (k[0] * k[1]) if isinstance(node, nir.AvgPool2d) else y
+
+
+def _flatten(node: Any, x: np.ndarray) -> np.ndarray:
+    dims = x.shape[1:]
+    start = int(node.start_dim) % len(dims)
+    end = int(node.end_dim) % len(dims)
+    shape = dims[:start] + (int(np.prod(dims[start:end + 1])),) + dims[end + 1:]
+    return x.reshape((x.shape[0], *shape))
+
+
+STATELESS: dict[type, Callable[[Any, np.ndarray], np.ndarray]] = {
+    nir.Affine: _affine, nir.Linear: _affine,
+    nir.Scale: lambda node, x: x * np.asarray(node.scale, dtype=x.dtype),
+    nir.Conv1d: _conv, nir.Conv2d: _conv,
+    nir.SumPool2d: _pool, nir.AvgPool2d: _pool,
+    nir.Flatten: _flatten,
+    nir.Threshold: lambda node, x: (x > np.asarray(node.threshold, dtype=x.dtype)).astype(x.dtype),
+    nir.Output: lambda node, x: x,
+}
+
+
+# --------------------------------------------------------------------------- stateful nodes
+
+
+def _p(node: Any, name: str, dtype: Any, default: float = 0.0) -> np.ndarray:
+    value = getattr(node, name, None)
+    return np.asarray(default if value is None else value, dtype=dtype)
+
+
+def _leak(v: np.ndarray, drive: np.ndarray, tau: np.ndarray, opt: Options) -> np.ndarray:
+    """One step of tau dv/dt = drive - v (drive = v_leak + r*I)."""
+    if opt.integrator == "exact":
+        return drive + (v - drive) * np.exp(-opt.dt / tau)
+    return v + (opt.dt / tau) * (drive - v)
+
+
+def _fire(node: Any, v: np.ndarray, state: dict[str, np.ndarray], mode: str,
+          opt: Options) -> tuple[np.ndarray, np.ndarray]:
+    """Threshold and reset; returns (spikes, new v)."""
+    theta = _p(node, "v_threshold", v.dtype)
+    if mode == "sinabs":
+        z = np.where(v > 0, np.trunc(v / theta), 0.0)
+        return z, np.maximum(v - z * theta, -theta)
+    if mode == "snntorch_subtract":
+        flag = state["flag"]
+        v = v - flag * theta
+    z = ((v > theta) if opt.threshold_cmp == "gt" else (v >= theta)).astype(v.dtype)
+    if mode == "zero":
+        return z, np.where(z > 0, _p(node, "v_reset", v.dtype), v)
+    if mode == "subtract":
+        return z, v - z * theta
+    v = v - (z - state["flag"]) * theta
+    state["flag"] = (v > theta).astype(v.dtype)
+    return z, v
+
+
+def _step_neuron(node: Any, x: np.ndarray, state: dict[str, np.ndarray], opt: Options,
+                 mode: str) -> np.ndarray:
+    dt = x.dtype
+    v = state["v"]
+    if isinstance(node, (nir.IF, nir.I)):
+        v = v + _p(node, "r", dt) * x
+    elif isinstance(node, (nir.LI, nir.LIF)):
+        v = _leak(v, _p(node, "v_leak", dt) + _p(node, "r", dt) * x, _p(node, "tau", dt), opt)
+    else:  # CubaLI / CubaLIF
+        i_old = state["i"]
+        i_new = _leak(i_old, _p(node, "w_in", dt, 1.0) * x, _p(node, "tau_syn", dt), opt)
+        i_used = i_new if opt.cuba_voltage_uses == "new" else i_old
+        v = _leak(v, _p(node, "v_leak", dt) + _p(node, "r", dt) * i_used,
+                  _p(node, "tau_mem", dt), opt)
+        state["i"] = i_new
+    if isinstance(node, SPIKING_TYPES):
+        z, v = _fire(node, v, state, mode, opt)
+        state["v"] = v
+        return z
+    state["v"] = v
+    return v
+
+
+def _delay_steps(node: Any, dt: float) -> np.ndarray:
+    steps = np.asarray(node.delay, dtype=float) / dt
+    rounded = np.rint(steps)
+    if np.any(np.abs(steps - rounded) > 1e-6 * np.maximum(1, rounded)) or np.any(rounded < 0):
+        raise UnsupportedError("Delay values must be non-negative whole multiples of dt "
+                               f"(dt={dt:g}, delays/dt={steps.ravel()[:4]}...)",
+                               hint="Choose dt so that every delay is a multiple of it.")
+    return rounded.astype(int)
+
+
+# --------------------------------------------------------------------------- simulation
+
+
+def _inputs(graph: Graph, inputs: Any, shapes: Mapping[str, Any], dtype: Any
+            ) -> tuple[dict[str, np.ndarray], int, int]:
+    names = graph.inputs()
+    if not isinstance(inputs, Mapping):
+        if len(names) != 1:
+            raise UserInputError(f"the graph has {len(names)} inputs ({', '.join(names)}); "
+                                 "pass a dict name -> array")
+        inputs = {names[0]: inputs}
+    missing = [n for n in names if n not in inputs]
+    if missing:
+        raise UserInputError(f"no data for input '{missing[0]}'",
+                             hint=f"Pass arrays for: {', '.join(names)}.")
+    arrays = {n: np.asarray(inputs[n], dtype=dtype) for n in names}
+    batch, steps = None, None
+    for n, arr in arrays.items():
+        want = shapes[n][1]
+        if arr.ndim != 2 + len(want) or tuple(arr.shape[2:]) != tuple(want):
+            raise UserInputError(f"input '{n}' has shape {arr.shape}; expected "
+                                 f"(batch, time, {', '.join(map(str, want))})")
+        if batch is not None and arr.shape[:2] != (batch, steps):
+            raise UserInputError("all inputs must have the same batch and time sizes")
+        batch, steps = arr.shape[:2]
+    return arrays, int(batch), int(steps)
+
+
+def simulate(graph: Graph, inputs: Any, *, dt: float | None = None, reset: str | None = None,
+             integrator: str | None = None, cuba_voltage_uses: str | None = None,
+             threshold_cmp: str | None = None, record: tuple[str, ...] = (),
+             dtype: Any = np.float64) -> SimResult:
+    """Run ``graph`` on ``inputs`` ((B, T, *shape) per Input node) for T steps.
+
+    ``record`` may contain ``"spikes"`` (every spiking node) and ``"states"`` (v, i of
+    every stateful node).
+    """
+    opt = resolve_options(graph, dt=dt, reset=reset, integrator=integrator,
+                          cuba_voltage_uses=cuba_voltage_uses, threshold_cmp=threshold_cmp)
+    shapes = infer_shapes(graph)
+    arrays, batch, steps = _inputs(graph, inputs, shapes, dtype)
+    order = execution_order(graph)
+    delayed = recurrent_edges(graph)
+    preds = {n: [(p, (p, n) in delayed) for p in graph.predecessors(n)] for n in order}
+    modes = {n: str((node.metadata or {}).get("reset", opt.reset))
+             for n, node in graph.nodes.items()}
+    for n, m in modes.items():
+        if m not in RESET_MODES:
+            raise UserInputError(f"node '{n}' has reset mode {m!r}; use one of "
+                                 f"{', '.join(RESET_MODES)}")
+    zeros = {n: np.zeros((batch, *shapes[n][1]), dtype=dtype) for n in order}
+    state = {n: {"v": zeros[n].copy(), "i": zeros[n].copy(), "flag": zeros[n].copy()}
+             for n in order}
+    delay_steps = {n: _delay_steps(graph.nodes[n], opt.dt) for n in order
+                   if isinstance(graph.nodes[n], nir.Delay)}
+    history: dict[str, list[np.ndarray]] = {n: [] for n in delay_steps}
+    prev = dict(zeros)
+    traces: dict[str, list[np.ndarray]] = {n: [] for n in order}
+    vs: dict[str, list[np.ndarray]] = {n: [] for n in order}
+    cur_i: dict[str, list[np.ndarray]] = {n: [] for n in order}
+    for t in range(steps):
+        cur: dict[str, np.ndarray] = {}
+        for n in order:
+            node = graph.nodes[n]
+            if isinstance(node, nir.Input):
+                cur[n] = arrays[n][:, t]
+                continue
+            x = zeros_like_input(graph, n, shapes, batch, dtype)
+            for p, is_delayed in preds[n]:
+                x = x + (prev[p] if is_delayed else cur[p])
+            cur[n] = _run_node(node, n, x, state[n], opt, modes[n], delay_steps, history, t)
+            traces[n].append(cur[n])
+            vs[n].append(state[n]["v"])
+            cur_i[n].append(state[n]["i"])
+        prev = cur
+    return _collect(graph, traces, vs, cur_i, record, opt)
+
+
+def zeros_like_input(graph: Graph, name: str, shapes: Mapping[str, Any], batch: int,
+                     dtype: Any) -> np.ndarray:
+    return np.zeros((batch, *shapes[name][0]), dtype=dtype)
+
+
+def _run_node(node: Any, name: str, x: np.ndarray, state: dict[str, np.ndarray], opt: Options,
+              mode: str, delay_steps: Mapping[str, np.ndarray],
+              history: dict[str, list[np.ndarray]], t: int) -> np.ndarray:
+    if isinstance(node, nir.Delay):
+        hist = history[name]
+        hist.append(x)
+        d = delay_steps[name]
+        out = np.zeros_like(x)
+        for k in np.unique(d):
+            if t - k >= 0:
+                mask = np.broadcast_to(d == k, x.shape[1:])
+                out[:, mask] = hist[t - k][:, mask]
+        return out
+    op = STATELESS.get(type(node))
+    if op is not None:
+        return op(node, x)
+    return _step_neuron(node, x, state, opt, mode)
+
+
+def _collect(graph: Graph, traces: dict[str, list[np.ndarray]], vs: dict[str, list[np.ndarray]],
+             cur_i: dict[str, list[np.ndarray]], record: tuple[str, ...],
+             opt: Options) -> SimResult:
+    def stack(seq: list[np.ndarray]) -> np.ndarray:
+        return np.stack(seq, axis=1)
+
+    outputs = {n: stack(traces[n]) for n in graph.outputs()}
+    result = SimResult(outputs=outputs, options=opt)
+    for n, node in graph.nodes.items():
+        if "spikes" in record and isinstance(node, SPIKING_TYPES):
+            result.spikes[n] = stack(traces[n])
+        if "states" in record and isinstance(node, (nir.LI, nir.LIF, nir.IF, nir.I,
+                                                    nir.CubaLI, nir.CubaLIF)):
+            result.states[n] = {"v": stack(vs[n])}
+            if isinstance(node, (nir.CubaLI, nir.CubaLIF)):
+                result.states[n]["i"] = stack(cur_i[n])
+    return result
