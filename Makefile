@@ -25,6 +25,7 @@ lava: setup
 
 demo: setup lava
 	$(BIN)/python examples/digits_snn.py
+	$(BIN)/snn2hw inspect examples/out/digits.nir
 
 test: setup lava
 	$(BIN)/python -m pytest -q
@@ -33,4 +34,4 @@ bench: setup lava
 	$(BIN)/python bench/bench_emulator.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache examples/out

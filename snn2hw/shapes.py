@@ -76,8 +76,14 @@ def _conv(n: int) -> Rule:
         else:
             raise GraphError("the input size is unknown", hint="Set input_shape on the node.")
         kernel, dil = tuple(w.shape[2:]), _pair(node.dilation, n)
+        stride = _pair(node.stride, n)
+        if isinstance(node.padding, str) and node.padding == "same":
+            if any(s != 1 for s in stride):  # PyTorch forbids it; NIR mis-sizes it (§1.2)
+                raise GraphError("padding='same' with stride > 1 is undefined",
+                                 hint="Give the padding as numbers.")
+            return (channels, *spatial), (w.shape[0], *spatial)
         pad = _conv_padding(node, kernel, dil, n)
-        out = _conv_out(tuple(spatial), kernel, _pair(node.stride, n), pad, dil)
+        out = _conv_out(tuple(spatial), kernel, stride, pad, dil)
         return (channels, *spatial), (w.shape[0], *out)
     return rule
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import io
+import warnings
 from collections import Counter
 from contextlib import redirect_stdout
 from typing import Any
@@ -120,6 +121,17 @@ def _broadcast_parameters(model: Any, sample: Any, torch: Any, snn: Any) -> None
                 setattr(m, attr, full)
 
 
+def _detached_state(model: Any, torch: Any) -> dict[int, Any]:
+    """deepcopy memo replacing hidden states that are autograd non-leaves (left by a
+    training step) with detached copies, so the user's model is copied, not touched."""
+    memo: dict[int, Any] = {}
+    for m in model.modules():
+        for value in [*vars(m).values(), *m._buffers.values()]:
+            if isinstance(value, torch.Tensor) and not value.is_leaf:
+                memo[id(value)] = value.detach().clone()
+    return memo
+
+
 def _node_name(nodes: dict[str, Any], module_name: str) -> str | None:
     for cand in (module_name, f"{module_name}.lif"):
         if cand in nodes:
@@ -135,7 +147,7 @@ def from_snntorch(model: Any, sample: Any) -> Graph:
         raise UserInputError(f"expected a torch.nn.Module, got {type(model).__name__}")
     sample = torch.as_tensor(sample)
     resets = _scan(model, torch, snn)
-    work = copy.deepcopy(model).eval()
+    work = copy.deepcopy(model, memo=_detached_state(model, torch)).eval()
     for m in work.modules():
         if isinstance(m, snn.RSynaptic):
             # snnTorch 1.0.0's RSynaptic forward crashes with reset_delay=False (§3.4.5);
@@ -146,7 +158,8 @@ def from_snntorch(model: Any, sample: Any) -> Graph:
     snn.utils.reset(work)
     log = io.StringIO()
     try:
-        with redirect_stdout(log):
+        with redirect_stdout(log), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # nirtorch's old tracer
             exported = export_to_nir(work, sample.to(next(work.parameters()).dtype),
                                      ignore_dims=[0])
     except Exception as exc:  # the exporter raises bare ValueError/AssertionError
