@@ -1,0 +1,127 @@
+"""Cycle and energy model: event counts per core and step, priced by the target file.
+
+Per timestep, per sample and per core the engine counts synaptic operations (one per
+active synapse: a non-zero weight whose source sent a spike or payload), neuron
+updates (active: non-zero input or state; inactive otherwise), spikes sent and mesh
+hops (Manhattan distance between the source core and each distinct destination core
+on the same chip; a hop to another chip counts as one chip hop). Host input is not
+priced. A core's time for a step is the sum of its counts times the per-event times;
+the step's latency is the slowest core plus the barrier. Energy adds the per-event
+energies and static power over the latency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+EVENTS = ("synops", "active", "inactive", "spikes", "hops", "chip_hops")
+_TIME = {"synops": "synop_time_ns", "active": "neuron_active_time_ns",
+         "inactive": "neuron_inactive_time_ns", "spikes": "spike_time_ns",
+         "hops": "hop_time_ns", "chip_hops": "chip_hop_time_ns"}
+_ENERGY = {"synops": "synop_energy_pj", "active": "neuron_active_energy_pj",
+           "inactive": "neuron_inactive_energy_pj", "spikes": "spike_energy_pj",
+           "hops": "hop_energy_pj", "chip_hops": "chip_hop_energy_pj"}
+
+
+@dataclass
+class CostReport:
+    """``counts[event]``: (B, T, cores) ints; ``latency_ns``: (B, T); ``energy_pj``: (B,)."""
+
+    counts: dict[str, np.ndarray]
+    latency_ns: np.ndarray
+    energy_pj: np.ndarray
+    estimated: bool
+    core_ids: tuple[int, ...]
+
+    def per_core(self) -> dict[str, np.ndarray]:
+        """Totals per core over samples and steps."""
+        return {e: c.sum(axis=(0, 1)) for e, c in self.counts.items()}
+
+    def summary(self) -> str:
+        b, t = self.latency_ns.shape
+        tot = {e: int(c.sum()) for e, c in self.counts.items()}
+        flag = " (target cost figures are estimates)" if self.estimated else ""
+        return (f"cost per sample: {self.energy_pj.mean() / 1e6:.4f} uJ, "
+                f"{self.latency_ns.sum(axis=1).mean() / 1e3:.2f} us over {t} steps "
+                f"(mean step {self.latency_ns.mean():.0f} ns, max {self.latency_ns.max():.0f} ns)"
+                f"; totals over {b} sample(s): {tot['synops']} synops, {tot['spikes']} spikes, "
+                f"{tot['hops']} hops, {tot['active']} active neuron updates{flag}")
+
+
+def concatenate(parts: Sequence[CostReport]) -> CostReport:
+    return CostReport({e: np.concatenate([p.counts[e] for p in parts]) for e in EVENTS},
+                      np.concatenate([p.latency_ns for p in parts]),
+                      np.concatenate([p.energy_pj for p in parts]), parts[0].estimated,
+                      parts[0].core_ids)
+
+
+class Counter:
+    """Accumulates event counts while the engine runs."""
+
+    def __init__(self, program: Any, lim: Any, batch: int, steps: int, blocks: list) -> None:
+        self.lim = lim
+        self.core_ids = tuple(c.index for c in program.cores)
+        col = {c.index: k for k, c in enumerate(program.cores)}
+        self.group_core = {g: col[c.index] for c in program.cores for g in c.groups}
+        block_core = {b: col[c.index] for c in program.cores for b in c.blocks}
+        self.block_core = [block_core.get(b.spec.name, self.group_core[b.spec.target])
+                           for b in blocks]
+        self.nnz = [b.nnz_col if b.spec.kind != "conv" else
+                    np.full(int(np.prod(_shape(program, b.spec.source))),
+                            int(np.count_nonzero(b.weights)) // max(1, b.weights.shape[-1]))
+                    for b in blocks]
+        self.counts = {e: np.zeros((batch, steps, len(self.core_ids)), np.int64) for e in EVENTS}
+        self.hops, self.chip_hops = self._routes(program, blocks, col)
+
+    def _routes(self, program: Any, blocks: list, col: dict[int, int]
+                ) -> tuple[dict[str, int], dict[str, int]]:
+        cols = int(self.lim.chip["mesh"][1])
+        where = {col[c.index]: (c.chip, c.index % self.lim.chip["cores_max"]) for c in
+                 program.cores}
+        hops: dict[str, int] = {}
+        chip_hops: dict[str, int] = {}
+        for g in program.groups:
+            src = self.group_core[g.name]
+            dests = {self.block_core[i] for i, b in enumerate(blocks) if b.spec.source == g.name}
+            h = ch = 0
+            for d in dests - {src}:
+                (c1, k1), (c2, k2) = where[src], where[d]
+                if c1 != c2:
+                    ch += 1
+                else:
+                    h += abs(k1 // cols - k2 // cols) + abs(k1 % cols - k2 % cols)
+            hops[g.name], chip_hops[g.name] = h, ch
+        return hops, chip_hops
+
+    def neurons(self, group: str, t: int, active: np.ndarray, spikes: np.ndarray) -> None:
+        c = self.group_core[group]
+        n_active = active.sum(axis=1)
+        n_spikes = spikes.sum(axis=1)
+        self.counts["active"][:, t - 1, c] += n_active
+        self.counts["inactive"][:, t - 1, c] += active.shape[1] - n_active
+        self.counts["spikes"][:, t - 1, c] += n_spikes
+        self.counts["hops"][:, t - 1, c] += n_spikes * self.hops[group]
+        self.counts["chip_hops"][:, t - 1, c] += n_spikes * self.chip_hops[group]
+
+    def synapses(self, block: int, t: int, src: np.ndarray) -> None:
+        self.counts["synops"][:, t - 1, self.block_core[block]] += (src != 0) @ self.nnz[block]
+
+    def report(self) -> CostReport:
+        cost = self.lim.cost
+        core_time = sum(self.counts[e] * float(cost[_TIME[e]]) for e in EVENTS)
+        latency = (core_time.max(axis=2) if core_time.shape[2] else
+                   np.zeros(core_time.shape[:2])) + float(cost["barrier_time_ns"])
+        dynamic = sum(self.counts[e].sum(axis=(1, 2)) * float(cost[_ENERGY[e]]) for e in EVENTS)
+        static = latency.sum(axis=1) * float(cost["static_power_mw"])  # mW * ns = pJ
+        return CostReport(self.counts, latency, dynamic + static, bool(cost["estimated"]),
+                          self.core_ids)
+
+
+def _shape(program: Any, name: str) -> tuple[int, ...]:
+    for p in (*program.ports, *program.groups):
+        if p.name == name:
+            return p.shape
+    raise KeyError(name)

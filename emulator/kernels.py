@@ -1,0 +1,133 @@
+"""Normative reference kernels: the living definition of the Loihi arithmetic family.
+
+Plain Python integers, one neuron or synapse at a time, so that every shift and
+clip is visible. They reproduce Lava 0.10's fixed-point CPU models
+(``PyDenseModelBitAcc``, ``PyLifModelBitAcc``, ``PyLifResetModelBitAcc``,
+``PyConvModelFixed``); specs/loihi_fixed_point.md §1 gives the source lines.
+The vectorised engine (engine.py) is tested against these on random programs,
+and these against Lava itself.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+STATE_BITS = 24          # u and v registers are 24-bit signed
+DECAY_SHIFT = 12         # decays are 12-bit fractions of 4096
+ACT_SHIFT = 6            # synaptic input and threshold are scaled by 2^6 into u/v units
+V_MAX = 2 ** (STATE_BITS - 1) - 1
+
+
+def wrap32(x: int) -> int:
+    """Lava keeps a_in, u and v in int32 numpy arrays: sums wrap at 32 bits."""
+    return ((x + 2**31) % 2**32) - 2**31
+
+
+def floor_shift(x: int, exp: int) -> int:
+    """x * 2^exp with an arithmetic (floor) right shift for negative exp."""
+    return x << exp if exp >= 0 else x >> -exp
+
+
+def trunc_decay(x: int, keep: int) -> int:
+    """x * keep / 4096 rounded toward zero (the hardware decays magnitudes)."""
+    p = x * keep
+    return -((-p) >> DECAY_SHIFT) if p < 0 else p >> DECAY_SHIFT
+
+
+# --------------------------------------------------------------------------- synapses
+
+
+def sign_mode(weights: Sequence[Sequence[int]], given: str = "auto") -> str:
+    """Lava's determine_sign_mode: exc if all >= 0 (all-zero too), inh if all <= 0."""
+    if given != "auto":
+        return given
+    flat = [w for row in weights for w in row]
+    if not flat or min(flat) >= 0:
+        return "exc"
+    return "inh" if max(flat) <= 0 else "mixed"
+
+
+def effective_weight(w: int, mode: str, num_weight_bits: int) -> int:
+    """What a stored weight becomes: clip to the 8-bit (+sign) range of the sign mode,
+    then clear the low ``8 - nwb + mixed`` bits (floor): Loihi stores only the top bits."""
+    if mode == "inh":
+        w = -w                                      # inhibitory: work on the magnitude
+    w = max(-256 if mode == "mixed" else 0, min(255, w))
+    n = 8 - num_weight_bits + (1 if mode == "mixed" else 0)
+    w = (w >> n) << n
+    return -w if mode == "inh" else w
+
+
+def dense_activation(weights: Sequence[Sequence[int]], spikes: Sequence[int],
+                     weight_exp: int, graded: bool) -> list[int]:
+    """One Dense step: sum weights of active inputs (or W @ payload when graded), then
+    apply weight_exp to the *sum* with a floor shift; sent as int32."""
+    out = []
+    for row in weights:
+        acc = 0
+        for w, s in zip(row, spikes):
+            if graded:
+                acc += w * s
+            elif s != 0:
+                acc += w
+        out.append(wrap32(floor_shift(acc, weight_exp)))
+    return out
+
+
+def conv_activation(weights: list, spikes: list, size_in: tuple[int, int, int],
+                    size_out: tuple[int, int, int], stride: tuple[int, int],
+                    padding: tuple[int, int], dilation: tuple[int, int], groups: int,
+                    graded: bool) -> list[int]:
+    """Lava Conv (true convolution, kernel flipped) in (X, Y, C) layout, flattened in C
+    order; weights[k][i][j][c] is (C_out, Kw, Kh, C_in/groups). The 24-bit output
+    register wraps; weight_exp is ignored (as Lava does)."""
+    xin, yin, cin = size_in
+    xo, yo, co = size_out
+    kw, kh = len(weights[0]), len(weights[0][0])
+    cg, og = cin // groups, co // groups
+    out = []
+    for x in range(xo):
+        for y in range(yo):
+            for k in range(co):
+                g = k // og
+                acc = 0
+                for i in range(kw):
+                    for j in range(kh):
+                        xi = x * stride[0] + i * dilation[0] - padding[0]
+                        yj = y * stride[1] + j * dilation[1] - padding[1]
+                        if not (0 <= xi < xin and 0 <= yj < yin):
+                            continue
+                        for c in range(cg):
+                            s = spikes[(xi * yin + yj) * cin + g * cg + c]
+                            if s:
+                                acc += weights[k][kw - 1 - i][kh - 1 - j][c] * (s if graded
+                                                                               else 1)
+                out.append(((acc + 2**23) % 2**24) - 2**23)
+    return out
+
+
+# --------------------------------------------------------------------------- neurons
+
+
+def lif_step(u: int, v: int, a: int, du: int, dv: int, vth: int, bias_mant: int,
+             bias_exp: int) -> tuple[int, int, int]:
+    """One CUBA LIF step; returns (u, v, spike)."""
+    bias = floor_shift(bias_mant, bias_exp)             # in v units: NOT shifted by 6
+    # current: decay by (4096 - (du + 1)) / 4096 toward zero; Loihi adds 1 to decayU
+    u = wrap32(trunc_decay(u, 4096 - (du + 1)) + wrap32(a << ACT_SHIFT))
+    # a single conditional wrap into (-2^23, 2^23] (Lava's model, not a true modulo)
+    if u > 2 ** (STATE_BITS - 1):
+        u -= 2 ** STATE_BITS
+    elif u <= -(2 ** (STATE_BITS - 1)):
+        u += 2 ** STATE_BITS
+    # voltage: decay the OLD v, add the NEW u and the bias, saturate at +-(2^23 - 1)
+    v = max(-V_MAX, min(V_MAX, wrap32(trunc_decay(v, 4096 - dv) + u + bias)))
+    spike = 1 if v > (vth << ACT_SHIFT) else 0         # strict comparison
+    if spike:
+        v = 0                                           # hard reset, no refractory on CPU
+    return u, v, spike
+
+
+def lif_reset_due(t: int, interval: int, offset: int) -> bool:
+    """LIFReset zeroes u and v before the update when t % interval == offset % interval."""
+    return t % interval == offset % interval

@@ -1,0 +1,79 @@
+"""A slow, obviously correct run of a program image built only from kernels.py.
+
+One sample, Python integers, neuron by neuron. The engine must agree with it on
+every state variable at every step (tests/test_emulator_engine.py).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from snn2hw_emulator import kernels as k
+from snn2hw_emulator.program import Program
+
+
+def run_one(program: Program, inputs: Mapping[str, np.ndarray], steps: int
+            ) -> dict[str, dict[str, np.ndarray]]:
+    """inputs: port -> (T_in, size) ints (payloads already clamped). Returns
+    {"spikes"|"u"|"v": {group: (T, n)}}."""
+    u = {g.name: [int(x) for x in g.u0] for g in program.groups}
+    v = {g.name: [int(x) for x in g.v0] for g in program.groups}
+    spikes = {g.name: [0] * g.size for g in program.groups}
+    shapes = {p.name: p.shape for p in program.ports} | {g.name: g.shape for g in program.groups}
+    weights, buffers = {}, {}
+    for b in program.blocks:
+        w = np.asarray(b.weights).tolist()
+        if b.kind != "conv":
+            mode = k.sign_mode(w, b.sign_mode)
+            w = [[k.effective_weight(x, mode, b.num_weight_bits) for x in row] for row in w]
+        weights[b.name] = w
+        n_out = int(np.prod(shapes[b.target]))
+        depth = int(np.max(b.delays)) + 1 if b.kind == "delay_dense" else 1
+        buffers[b.name] = [[0] * depth for _ in range(n_out)]
+    out = {var: {g.name: np.zeros((steps, g.size), np.int64) for g in program.groups}
+           for var in ("spikes", "u", "v")}
+    for t in range(1, steps + 1):
+        for g in program.groups:
+            a = [0] * g.size
+            for b in program.blocks:
+                if b.target == g.name:
+                    a = [k.wrap32(x + buf[0]) for x, buf in zip(a, buffers[b.name])]
+            if g.model == "lif_reset" and k.lif_reset_due(t, g.reset_interval, g.reset_offset):
+                u[g.name] = [0] * g.size
+                v[g.name] = [0] * g.size
+            for i in range(g.size):
+                u[g.name][i], v[g.name][i], spikes[g.name][i] = k.lif_step(
+                    u[g.name][i], v[g.name][i], a[i], g.du, g.dv, g.vth,
+                    int(g.bias_mant[i]), int(g.bias_exp[i]))
+            for var, src in (("spikes", spikes), ("u", u), ("v", v)):
+                out[var][g.name][t - 1] = src[g.name]
+        for b in program.blocks:
+            if b.source in spikes:
+                s = spikes[b.source]
+            else:
+                data = inputs[b.source]
+                s = data[t - 1].tolist() if t - 1 < len(data) else [0] * data.shape[1]
+            graded = b.num_message_bits > 0
+            bufs = buffers[b.name]
+            for buf in bufs:                # shift the delay line: slot 0 was sent
+                buf.pop(0)
+                buf.append(0)
+            if b.kind == "conv":
+                c = b.conv or {}
+                act = k.conv_activation(weights[b.name], s, shapes[b.source], shapes[b.target],
+                                        c["stride"], c["padding"], c["dilation"],
+                                        int(c["groups"]), graded)
+                for buf, x in zip(bufs, act):
+                    buf[0] += x
+                continue
+            delays = (np.asarray(b.delays).tolist() if b.kind == "delay_dense"
+                      else [[0] * len(s)] * len(bufs))
+            for d in sorted({x for row in delays for x in row}):
+                w_d = [[w if dd == d else 0 for w, dd in zip(row, drow)]
+                       for row, drow in zip(weights[b.name], delays)]
+                act = k.dense_activation(w_d, s, b.weight_exp, graded)
+                for buf, x in zip(bufs, act):
+                    buf[d] += x
+    return out

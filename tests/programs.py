@@ -1,0 +1,85 @@
+"""Random program images for emulator and differential tests (built by hand, no compiler)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from snn2hw import targets
+from snn2hw_emulator.program import Core, NeuronGroup, OutputPort, Port, Program, SynapseBlock
+
+
+def _group(rng: np.random.Generator, name: str, n: int, wild: bool) -> NeuronGroup:
+    small = rng.random() < 0.5
+    du = int(rng.integers(0, 4096 if not small else 512))
+    dv = int(rng.integers(0, 4096 if not small else 512))
+    vth = int(rng.integers(1, 131072 if wild else 3000))
+    reset = rng.random() < 0.2
+    return NeuronGroup(
+        name=name, model="lif_reset" if reset else "lif", size=n, shape=(n,), du=du, dv=dv,
+        vth=vth, bias_mant=rng.integers(-4095, 4096, n) * (rng.random(n) < 0.3),
+        bias_exp=rng.integers(0, 8, n), u0=rng.integers(-(2**22), 2**22, n) * (rng.random() < 0.3),
+        v0=rng.integers(-(2**22), 2**22, n) * (rng.random() < 0.3),
+        reset_interval=int(rng.integers(1, 6)) if reset else 0,
+        reset_offset=int(rng.integers(0, 6)) if reset else 0)
+
+
+def _weights(rng: np.random.Generator, shape: tuple[int, int], mode: str) -> np.ndarray:
+    w = rng.integers(-256, 257, shape)
+    if mode == "exc":
+        w = np.abs(w)
+    elif mode == "inh":
+        w = -np.abs(w)
+    return (w * (rng.random(shape) < 0.6)).astype(np.int32)
+
+
+def _block(rng: np.random.Generator, name: str, src: str, tgt: str, n_src: int, n_tgt: int,
+           kind: str, graded: bool) -> SynapseBlock:
+    mode = str(rng.choice(["auto", "auto", "mixed", "exc", "inh"]))
+    data_mode = mode if mode != "auto" else str(rng.choice(["mixed", "exc", "inh"]))
+    delays = rng.integers(0, 6, (n_tgt, n_src)) if kind == "delay_dense" else None
+    return SynapseBlock(name=name, kind=kind, source=src, target=tgt,  # type: ignore[arg-type]
+                        weights=_weights(rng, (n_tgt, n_src), data_mode),
+                        weight_exp=int(rng.integers(-8, 8)), num_weight_bits=int(rng.integers(1, 9)),
+                        sign_mode=mode, num_message_bits=8 if graded else 0,  # type: ignore[arg-type]
+                        delays=delays)
+
+
+def random_program(seed: int, *, layers: int = 3, max_size: int = 12, target: str = "loihi2",
+                   graded: bool | None = None, recurrent: bool | None = None,
+                   wild: bool | None = None) -> Program:
+    """Port -> [block -> LIF group] x layers, optional recurrent block on the middle group.
+    Sign modes, weight bits 1..8, weight_exp -8..7, sparse and delayed blocks, LIFReset,
+    graded 8-bit input, and "wild" parameters that saturate v and wrap u."""
+    rng = np.random.default_rng(seed)
+    graded = bool(rng.random() < 0.3) if graded is None else graded
+    recurrent = bool(rng.random() < 0.4) if recurrent is None else recurrent
+    wild = bool(rng.random() < 0.3) if wild is None else wild
+    sizes = [int(x) for x in rng.integers(2, max_size + 1, layers + 1)]
+    port = Port("in", sizes[0], (sizes[0],), 8 if graded else 0)
+    groups, blocks, prev = [], [], "in"
+    for k in range(layers):
+        g = _group(rng, f"L{k}", sizes[k + 1], wild)
+        kind = str(rng.choice(["dense", "dense", "sparse", "delay_dense"]))
+        blocks.append(_block(rng, f"W{k}", prev, g.name, sizes[k], sizes[k + 1], kind,
+                             graded and k == 0))
+        groups.append(g)
+        prev = g.name
+    if recurrent:
+        mid = groups[len(groups) // 2]
+        blocks.append(_block(rng, "Wrec", mid.name, mid.name, mid.size, mid.size, "dense", False))
+    t = targets.load(target)
+    cores = tuple(Core(i, 0, (g.name,), tuple(b.name for b in blocks if b.target == g.name))
+                  for i, g in enumerate(groups))
+    return Program(target_name=t.name, target_hash=t.sha256, target_toml=t.toml, ports=(port,),
+                   groups=tuple(groups), blocks=tuple(blocks), cores=cores,
+                   outputs=(OutputPort("out", groups[-1].name),), metadata={"seed": seed})
+
+
+def random_inputs(program: Program, seed: int, batch: int, steps: int,
+                  rate: float = 0.3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    port = program.ports[0]
+    if port.message_bits:
+        return (rng.integers(-200, 200, (batch, steps, port.size)) *
+                (rng.random((batch, steps, port.size)) < rate)).astype(np.int32)
+    return (rng.random((batch, steps, port.size)) < rate).astype(np.int8)
