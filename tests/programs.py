@@ -83,3 +83,26 @@ def random_inputs(program: Program, seed: int, batch: int, steps: int,
         return (rng.integers(-200, 200, (batch, steps, port.size)) *
                 (rng.random((batch, steps, port.size)) < rate)).astype(np.int32)
     return (rng.random((batch, steps, port.size)) < rate).astype(np.int8)
+
+
+def conv_program(seed: int, *, stride: int = 1, padding: int = 1, groups: int = 1,
+                 graded: bool = False) -> Program:
+    """Port (X, Y, C) -> Conv (Lava layout) -> LIF (X', Y', C') -> Dense -> LIF."""
+    rng = np.random.default_rng(seed)
+    x, y, c, co, k = 6, 5, 2 * groups, 2 * groups, 3
+    xo = (x + 2 * padding - k) // stride + 1
+    yo = (y + 2 * padding - k) // stride + 1
+    conv_w = rng.integers(-60, 61, (co, k, k, c // groups)).astype(np.int32)
+    g1 = _group(rng, "C0", xo * yo * co, False)
+    g1 = NeuronGroup(**{**g1.__dict__, "shape": (xo, yo, co), "model": "lif", "vth": 40,
+                        "reset_interval": 0, "reset_offset": 0})
+    g2 = _group(rng, "D0", 4, False)
+    blocks = (SynapseBlock("Wc", "conv", "in", "C0", conv_w, num_message_bits=8 if graded else 0,
+                           conv={"stride": (stride, stride), "padding": (padding, padding),
+                                 "dilation": (1, 1), "groups": groups}),
+              _block(rng, "Wd", "C0", "D0", g1.size, 4, "dense", False))
+    t = targets.load("loihi2")
+    cores = (Core(0, 0, ("C0",), ("Wc",)), Core(1, 0, ("D0",), ("Wd",)))
+    return Program(t.name, t.sha256, t.toml, (Port("in", x * y * c, (x, y, c),
+                                                   8 if graded else 0),),
+                   (g1, g2), blocks, cores, (OutputPort("out", "D0"),), {"seed": seed})

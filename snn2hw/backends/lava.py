@@ -1,0 +1,140 @@
+"""Lava backend: emit a standalone Lava program from a program image and run it.
+
+``emit`` writes ``run.py`` (lava_runner.py, verbatim: imports only Lava and numpy)
+and ``program.npz`` (the integer parameters and input spikes). ``run`` executes it
+in the Lava interpreter chosen by :mod:`snn2hw.lava_env` and returns results shaped
+like the emulator's (``spikes``/``u``/``v``: group -> (B, T, n)). ``run_many`` runs
+several programs in one Lava process (Lava start-up dominates small runs).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from snn2hw import lava_env
+from snn2hw.errors import LavaEnvironmentError, UserInputError
+from snn2hw_emulator.program import Program
+
+RUNNER = Path(__file__).with_name("lava_runner.py")
+
+
+@dataclass
+class LavaResult:
+    spikes: dict[str, np.ndarray]
+    u: dict[str, np.ndarray] = field(default_factory=dict)
+    v: dict[str, np.ndarray] = field(default_factory=dict)
+    outputs: dict[str, np.ndarray] = field(default_factory=dict)
+    cost: None = None
+
+
+def _clamped_inputs(program: Program, inputs: Any) -> dict[str, np.ndarray]:
+    """The same input rules as the emulator (binary check, graded clamp)."""
+    from snn2hw_emulator.engine import _inputs  # one definition of the input contract
+
+    data, _, _ = _inputs(program, inputs, None)
+    return data
+
+
+def _job(program: Program, inputs: Mapping[str, np.ndarray], steps: int,
+         record: Sequence[str], j: int, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    shapes = {p.name: p.shape for p in program.ports} | {g.name: g.shape for g in program.groups}
+    for name, arr in inputs.items():
+        arrays[f"j{j}/in/{name}"] = np.asarray(arr, dtype=np.int32)
+    groups = []
+    for g in program.groups:
+        for key in ("bias_mant", "bias_exp", "u0", "v0"):
+            arrays[f"j{j}/{g.name}/{key}"] = np.asarray(getattr(g, key), dtype=np.int32)
+        groups.append(dict(name=g.name, model=g.model, shape=list(g.shape), du=g.du, dv=g.dv,
+                           vth=g.vth, reset_interval=g.reset_interval,
+                           reset_offset=g.reset_offset))
+    blocks = []
+    for b in program.blocks:
+        arrays[f"j{j}/{b.name}/weights"] = np.asarray(b.weights, dtype=np.int32)
+        if b.delays is not None:
+            arrays[f"j{j}/{b.name}/delays"] = np.asarray(b.delays, dtype=np.int32)
+        conv = {k: (list(v) if isinstance(v, tuple) else v) for k, v in (b.conv or {}).items()}
+        blocks.append(dict(name=b.name, kind=b.kind, source=b.source, target=b.target,
+                           weight_exp=b.weight_exp, num_weight_bits=b.num_weight_bits,
+                           sign_mode=b.sign_mode, num_message_bits=b.num_message_bits,
+                           conv=conv, source_shape=list(shapes[b.source])))
+    ports = [dict(name=p.name, size=p.size, shape=list(p.shape)) for p in program.ports]
+    batch = next(iter(inputs.values())).shape[0]
+    return dict(ports=ports, groups=groups, blocks=blocks, steps=steps, batch=batch,
+                record=[r for r in ("spikes", "u", "v") if r in record or r == "spikes"])
+
+
+def emit(runs: Sequence[tuple[Program, Any, int | None]], out_dir: str | Path,
+         record: Sequence[str] = ("spikes",)) -> Path:
+    """Write run.py and program.npz for (program, inputs, steps) runs into out_dir."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, np.ndarray] = {}
+    jobs = []
+    for j, (program, inputs, steps) in enumerate(runs):
+        data = _clamped_inputs(program, inputs)
+        t_in = next(iter(data.values())).shape[1]
+        jobs.append(_job(program, data, t_in if steps is None else int(steps), record, j, arrays))
+    arrays["jobs"] = np.array(json.dumps(jobs))
+    np.savez_compressed(out / "program.npz", **arrays)
+    shutil.copyfile(RUNNER, out / "run.py")
+    return out / "run.py"
+
+
+def _collect(npz: Path, jobs: list[dict[str, Any]], programs: Sequence[Program]
+             ) -> list[LavaResult]:
+    results = []
+    with np.load(npz) as f:
+        for j, (job, program) in enumerate(zip(jobs, programs)):
+            res = LavaResult(spikes={})
+            for var in job["record"]:
+                target = getattr(res, var)
+                for g in job["groups"]:
+                    target[g["name"]] = np.stack([f[f"j{j}/s{s}/{var}/{g['name']}"]
+                                                  for s in range(job["batch"])]).astype(
+                        np.int8 if var == "spikes" else np.int32)
+            res.outputs = {o.name: res.spikes[o.group] for o in program.outputs}
+            results.append(res)
+    return results
+
+
+def run_many(runs: Sequence[tuple[Program, Any, int | None]], *,
+             record: Sequence[str] = ("spikes",), hardware: bool = False,
+             timeout: float = 1800) -> list[LavaResult]:
+    """Run several (program, inputs, steps) in one Lava process."""
+    python = lava_env.interpreter()
+    with tempfile.TemporaryDirectory(prefix="snn2hw-lava-") as tmp:
+        script = emit(runs, tmp, record)
+        result = Path(tmp) / "result.npz"
+        cmd = [str(python), str(script), str(Path(tmp) / "program.npz"), str(result)]
+        if hardware:
+            cmd.append("--hardware")
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise LavaEnvironmentError(f"the Lava run did not finish within {timeout:.0f} s",
+                                       hint="Run fewer samples or steps on Lava.") from None
+        if proc.returncode != 0:
+            tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+            raise LavaEnvironmentError(f"the Lava program failed (exit {proc.returncode}) "
+                                       f"under {python}: {tail}",
+                                       hint="Re-run with `snn2hw lava status` to check the "
+                                            "environment.")
+        with np.load(Path(tmp) / "program.npz") as f:
+            jobs = json.loads(str(f["jobs"]))
+        return _collect(result, jobs, [r[0] for r in runs])
+
+
+def run(program: Program, inputs: Any, *, steps: int | None = None,
+        record: Sequence[str] = ("spikes",), hardware: bool = False) -> LavaResult:
+    """Run one program on Lava's fixed-point CPU models (one network per sample)."""
+    if steps is not None and steps < 0:
+        raise UserInputError(f"steps={steps} must be >= 0")
+    return run_many([(program, inputs, steps)], record=record, hardware=hardware)[0]
