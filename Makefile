@@ -26,6 +26,12 @@ lava: setup
 demo: setup lava
 	$(BIN)/python examples/digits_snn.py
 	$(BIN)/snn2hw inspect examples/out/digits.nir
+	$(BIN)/python examples/program_image.py
+	$(BIN)/snn2hw inspect examples/out/demo_program.h5
+	$(BIN)/snn2hw run examples/out/demo_program.h5 --input examples/out/demo_input.npy \
+		--output examples/out/emulator.npz --record spikes,u,v --device emulator
+	$(BIN)/snn2hw run examples/out/demo_program.h5 --input examples/out/demo_input.npy \
+		--output examples/out/lava.npz --record spikes,u,v --device lava
 
 test: setup lava
 	$(BIN)/python -m pytest -q

@@ -105,8 +105,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=None,
                    help="number of timesteps (default: the input's length)")
     p.add_argument("--device", choices=("emulator", "lava"), default="emulator")
-    p.add_argument("--mode", choices=("batch", "single", "event"), default="batch",
-                   help="emulator execution mode (results are identical in every mode)")
+    p.add_argument("--mode", choices=("batch", "event"), default="batch",
+                   help="emulator mode: batch (all samples at once) or event (one sample at a time, cost proportional to spikes); results are identical")
     p.add_argument("--record", default="spikes",
                    help="comma-separated: spikes,u,v (default: spikes)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
