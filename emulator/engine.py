@@ -90,7 +90,7 @@ def _prepare(block: SynapseBlock) -> _Block:
 
 def _matmul(blk: _Block, k: int, w: np.ndarray, src: np.ndarray, bound: float) -> np.ndarray:
     """src (B, n_in) @ w.T exactly: float BLAS when the bound proves it exact."""
-    if bound < 2**24 or bound < 2**53:
+    if bound < 2**53:
         dtype = np.float32 if bound < 2**24 else np.float64
         key = k * 2 + (dtype is np.float32)
         if key not in blk.fast:
@@ -188,9 +188,8 @@ class _State:
     def __init__(self, program: Program, batch: int) -> None:
         self.u = {g.name: np.tile(np.asarray(g.u0, np.int64), (batch, 1)) for g in program.groups}
         self.v = {g.name: np.tile(np.asarray(g.v0, np.int64), (batch, 1)) for g in program.groups}
-        self.bias = {g.name: floor_shift(np.asarray(g.bias_mant, np.int64),
-                                         0) for g in program.groups}
-        for g in program.groups:
+        self.bias: dict[str, np.ndarray] = {}
+        for g in program.groups:  # bias_mant << bias_exp, floor shift for negative exponents
             exp = np.asarray(g.bias_exp, np.int64)
             mant = np.asarray(g.bias_mant, np.int64)
             self.bias[g.name] = np.where(exp >= 0, mant << np.maximum(exp, 0),
