@@ -137,8 +137,11 @@ def concatenate(parts: Sequence[Result]) -> Result:
 # --------------------------------------------------------------------------- inputs
 
 
-def _inputs(program: Program, inputs: Any, steps: int | None) -> tuple[dict[str, np.ndarray],
-                                                                     int, int]:
+def check_inputs(program: Program, inputs: Any, steps: int | None) -> tuple[dict[str, np.ndarray],
+                                                                          int, int]:
+    """The input contract of every device: port -> (B, T, size) integers; binary ports
+    hold 0/1, graded payloads saturate at the port's message width. Returns
+    (data, batch, steps)."""
     ports = {p.name: p for p in program.ports}
     if not isinstance(inputs, Mapping):
         if len(ports) != 1:
@@ -278,7 +281,7 @@ def run(program: Program, inputs: Any, *, steps: int | None = None,
     if bad:
         raise InputError(f"cannot record '{bad[0]}'", hint="Record spikes, u and/or v.")
     validate(program)
-    data, batch, steps = _inputs(program, inputs, steps)
+    data, batch, steps = check_inputs(program, inputs, steps)
     blocks = [_prepare(b) for b in program.blocks]
     into: dict[str, list[int]] = {g.name: [] for g in program.groups}
     for i, blk in enumerate(blocks):

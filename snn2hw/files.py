@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
-from snn2hw.errors import ModelFileError
+from snn2hw.errors import ModelFileError, UserInputError
 
 FileKind = Literal["nir", "program"]
 
@@ -36,3 +38,20 @@ def sniff(path: str | Path) -> FileKind:
     raise ModelFileError(f"file '{path}' is HDF5 but neither a NIR graph (no 'node' group) nor "
                          "an snn2hw program image (no 'format' attribute)",
                          hint="Pass a .nir model or a program image written by snn2hw.")
+
+
+def atomic_write(path: str | Path, write: Callable[[str], None], *, what: str = "output") -> None:
+    """Call ``write(tmp_path)`` on a temporary file in the target folder, then rename it
+    over ``path``: a failure leaves no half-written file behind."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise UserInputError(f"{what} folder '{path.parent}' does not exist",
+                             hint="Create it first or choose another path.")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -13,6 +11,7 @@ import nir
 import numpy as np
 
 from snn2hw.errors import GraphError, ModelFileError, Snn2hwError, UnsupportedError
+from snn2hw.files import atomic_write
 from snn2hw.ir import Graph, from_nir, to_nir
 from snn2hw.shapes import infer_shapes
 
@@ -108,20 +107,9 @@ def _with_conv_sizes(graph: Graph) -> dict[str, nir.NIRNode]:
 
 def write(graph: Graph, path: str | Path) -> None:
     """Write atomically: a temporary file in the same folder, then os.replace."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise ModelFileError(f"folder '{path.parent}' does not exist",
-                             hint="Create it first or choose another path.")
     meta = {k: _metadata_value(k, v) for k, v in graph.metadata.items()}
     out = to_nir(graph.replace(nodes=_with_conv_sizes(graph), metadata=meta))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        nir.write(tmp, out)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: nir.write(tmp, out), what="model")
 
 
 __all__ = ["read", "write", "Snn2hwError"]

@@ -37,6 +37,7 @@ from snn2hw.ir import SPIKING_TYPES, Graph, execution_order, recurrent_edges
 from snn2hw.shapes import infer_shapes
 
 DEFAULT_DT = 1e-4
+_NEURON_TYPES = (nir.LI, nir.LIF, nir.IF, nir.I, nir.CubaLI, nir.CubaLIF)
 RESET_MODES = ("zero", "subtract", "snntorch_subtract", "sinabs")
 OPTIONS = {"integrator": ("euler", "exact"), "cuba_voltage_uses": ("new", "old"),
            "threshold_cmp": ("gt", "ge"), "reset": RESET_MODES}
@@ -294,9 +295,15 @@ def simulate(graph: Graph, inputs: Any, *, dt: float | None = None, reset: str |
                    if isinstance(graph.nodes[n], nir.Delay)}
     history: dict[str, list[np.ndarray]] = {n: [] for n in delay_steps}
     prev = dict(zeros)
-    traces: dict[str, list[np.ndarray]] = {n: [] for n in order}
-    vs: dict[str, list[np.ndarray]] = {n: [] for n in order}
-    cur_i: dict[str, list[np.ndarray]] = {n: [] for n in order}
+    zero_in = {n: np.zeros((batch, *shapes[n][0]), dtype=dtype) for n in order}
+    # keep per-step values only for what is returned (outputs, and what was asked for)
+    kept = set(graph.outputs()) | {n for n, node in graph.nodes.items() if
+                                   "spikes" in record and isinstance(node, SPIKING_TYPES)}
+    kept_states = {n for n, node in graph.nodes.items() if "states" in record
+                   and isinstance(node, _NEURON_TYPES)}
+    traces: dict[str, list[np.ndarray]] = {n: [] for n in kept}
+    vs: dict[str, list[np.ndarray]] = {n: [] for n in kept_states}
+    cur_i: dict[str, list[np.ndarray]] = {n: [] for n in kept_states}
     for t in range(steps):
         cur: dict[str, np.ndarray] = {}
         for n in order:
@@ -304,20 +311,17 @@ def simulate(graph: Graph, inputs: Any, *, dt: float | None = None, reset: str |
             if isinstance(node, nir.Input):
                 cur[n] = arrays[n][:, t]
                 continue
-            x = zeros_like_input(graph, n, shapes, batch, dtype)
+            x = zero_in[n]
             for p, is_delayed in preds[n]:
                 x = x + (prev[p] if is_delayed else cur[p])
             cur[n] = _run_node(node, n, x, state[n], opt, modes[n], delay_steps, history, t)
-            traces[n].append(cur[n])
-            vs[n].append(state[n]["v"])
-            cur_i[n].append(state[n]["i"])
+            if n in kept:
+                traces[n].append(cur[n])
+            if n in kept_states:
+                vs[n].append(state[n]["v"])
+                cur_i[n].append(state[n]["i"])
         prev = cur
     return _collect(graph, traces, vs, cur_i, record, opt)
-
-
-def zeros_like_input(graph: Graph, name: str, shapes: Mapping[str, Any], batch: int,
-                     dtype: Any) -> np.ndarray:
-    return np.zeros((batch, *shapes[name][0]), dtype=dtype)
 
 
 def _run_node(node: Any, name: str, x: np.ndarray, state: dict[str, np.ndarray], opt: Options,
@@ -350,8 +354,7 @@ def _collect(graph: Graph, traces: dict[str, list[np.ndarray]], vs: dict[str, li
     for n, node in graph.nodes.items():
         if "spikes" in record and isinstance(node, SPIKING_TYPES):
             result.spikes[n] = stack(traces[n])
-        if "states" in record and isinstance(node, (nir.LI, nir.LIF, nir.IF, nir.I,
-                                                    nir.CubaLI, nir.CubaLIF)):
+        if n in vs:
             result.states[n] = {"v": stack(vs[n])}
             if isinstance(node, (nir.CubaLI, nir.CubaLIF)):
                 result.states[n]["i"] = stack(cur_i[n])

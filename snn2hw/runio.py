@@ -6,15 +6,14 @@ port -> int array (B, T, size); results hold spikes/u/v dicts of (B, T, n).
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
 from snn2hw.errors import ModelFileError, UserInputError
+from snn2hw.files import atomic_write
 
 RECORDABLE = ("spikes", "u", "v")
 
@@ -126,19 +125,13 @@ def result_arrays(result: Any) -> dict[str, np.ndarray]:
 
 
 def save_result(result: Any, path: str | Path) -> None:
-    """Write the result atomically: a temp file in the same folder, then rename."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise UserInputError(f"output folder '{path.parent}' does not exist",
-                             hint="Create it or choose another --output path.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **result_arrays(result))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write the result atomically (nothing half-written on failure)."""
+    arrays = result_arrays(result)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+    atomic_write(path, write, what="--output")
 
 
 def result_summary(result: Any, program: Any, path: str | Path) -> str:

@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from snn2hw.errors import TargetError
 
@@ -177,19 +177,25 @@ def _check_value(where: str, key: str, value: Any, kind: Any) -> Any:
     return tuple(value)
 
 
+def _check_keys(source: str, data: dict[str, Any], known: list[str],
+                label: Callable[[str], str], known_hint: str) -> None:
+    """Unknown and missing keys are errors naming the file and the key."""
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise TargetError(f"{source}: unknown {label(unknown[0])}", hint=known_hint)
+    missing = [k for k in known if k not in data]
+    if missing:
+        raise TargetError(f"{source}: missing {label(missing[0])}",
+                          hint="Every target file must state every limit; see targets/loihi2.toml.")
+
+
 def _build_table(source: str, table: str, data: Any) -> Any:
     cls = TABLES[table]
     if not isinstance(data, dict):
         raise TargetError(f"{source}: [{table}] must be a table")
     names = [f.name for f in fields(cls)]
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        raise TargetError(f"{source}: unknown key '{table}.{unknown[0]}'",
-                          hint=f"Known keys in [{table}]: {', '.join(names)}.")
-    missing = [n for n in names if n not in data]
-    if missing:
-        raise TargetError(f"{source}: missing key '{table}.{missing[0]}'",
-                          hint="Every target file must state every limit; see targets/loihi2.toml.")
+    _check_keys(source, data, names, lambda k: f"key '{table}.{k}'",
+                f"Known keys in [{table}]: {', '.join(names)}.")
     kinds = {f.name: eval_type(f.type) for f in fields(cls)}
     return cls(**{k: _check_value(source, f"{table}.{k}", data[k], kinds[k]) for k in names})
 
@@ -226,13 +232,8 @@ def parse(text: str, source: str = "<string>") -> Target:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise TargetError(f"{source}: not valid TOML ({exc})") from None
-    unknown = sorted(set(data) - set(TABLES))
-    if unknown:
-        raise TargetError(f"{source}: unknown table '[{unknown[0]}]'",
-                          hint=f"Known tables: {', '.join(TABLES)}.")
-    missing = [t for t in TABLES if t not in data]
-    if missing:
-        raise TargetError(f"{source}: missing table '[{missing[0]}]'")
+    _check_keys(source, data, list(TABLES), lambda k: f"table '[{k}]'",
+                f"Known tables: {', '.join(TABLES)}.")
     tables = {name: _build_table(source, name, data[name]) for name in TABLES}
     target = Target(**tables, toml=text, source=source)
     _check_ranges(target)

@@ -21,6 +21,7 @@ import numpy as np
 
 from snn2hw import lava_env
 from snn2hw.errors import LavaEnvironmentError, UserInputError
+from snn2hw_emulator.engine import check_inputs
 from snn2hw_emulator.program import Program
 
 RUNNER = Path(__file__).with_name("lava_runner.py")
@@ -33,14 +34,6 @@ class LavaResult:
     v: dict[str, np.ndarray] = field(default_factory=dict)
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
     cost: None = None
-
-
-def _clamped_inputs(program: Program, inputs: Any) -> dict[str, np.ndarray]:
-    """The same input rules as the emulator (binary check, graded clamp)."""
-    from snn2hw_emulator.engine import _inputs  # one definition of the input contract
-
-    data, _, _ = _inputs(program, inputs, None)
-    return data
 
 
 def _job(program: Program, inputs: Mapping[str, np.ndarray], steps: int,
@@ -72,20 +65,21 @@ def _job(program: Program, inputs: Mapping[str, np.ndarray], steps: int,
 
 
 def emit(runs: Sequence[tuple[Program, Any, int | None]], out_dir: str | Path,
-         record: Sequence[str] = ("spikes",)) -> Path:
-    """Write run.py and program.npz for (program, inputs, steps) runs into out_dir."""
+         record: Sequence[str] = ("spikes",)) -> tuple[Path, list[dict[str, Any]]]:
+    """Write run.py and program.npz for (program, inputs, steps) runs into out_dir;
+    return the script's path and the job descriptions."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, np.ndarray] = {}
     jobs = []
     for j, (program, inputs, steps) in enumerate(runs):
-        data = _clamped_inputs(program, inputs)
+        data, _, _ = check_inputs(program, inputs, None)  # same rules as the emulator
         t_in = next(iter(data.values())).shape[1]
         jobs.append(_job(program, data, t_in if steps is None else int(steps), record, j, arrays))
     arrays["jobs"] = np.array(json.dumps(jobs))
     np.savez_compressed(out / "program.npz", **arrays)
     shutil.copyfile(RUNNER, out / "run.py")
-    return out / "run.py"
+    return out / "run.py", jobs
 
 
 def _collect(npz: Path, jobs: list[dict[str, Any]], programs: Sequence[Program]
@@ -111,7 +105,7 @@ def run_many(runs: Sequence[tuple[Program, Any, int | None]], *,
     """Run several (program, inputs, steps) in one Lava process."""
     python = lava_env.interpreter()
     with tempfile.TemporaryDirectory(prefix="snn2hw-lava-") as tmp:
-        script = emit(runs, tmp, record)
+        script, jobs = emit(runs, tmp, record)
         result = Path(tmp) / "result.npz"
         cmd = [str(python), str(script), str(Path(tmp) / "program.npz"), str(result)]
         if hardware:
@@ -127,8 +121,6 @@ def run_many(runs: Sequence[tuple[Program, Any, int | None]], *,
                                        f"under {python}: {tail}",
                                        hint="Re-run with `snn2hw lava status` to check the "
                                             "environment.")
-        with np.load(Path(tmp) / "program.npz") as f:
-            jobs = json.loads(str(f["jobs"]))
         return _collect(result, jobs, [r[0] for r in runs])
 
 
