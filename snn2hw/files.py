@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Callable, Literal
 
 from snn2hw.errors import ModelFileError, UserInputError
+from snn2hw_emulator.program import FORMAT_NAME as PROGRAM_FORMAT
 
 FileKind = Literal["nir", "program"]
 
-PROGRAM_FORMAT = "snn2hw-program"
 
 
 def sniff(path: str | Path) -> FileKind:

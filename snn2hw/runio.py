@@ -14,8 +14,8 @@ import numpy as np
 
 from snn2hw.errors import ModelFileError, UserInputError
 from snn2hw.files import atomic_write
+from snn2hw_emulator.engine import RECORDABLE
 
-RECORDABLE = ("spikes", "u", "v")
 
 
 def load_program(path: str | Path) -> Any:

@@ -7,7 +7,6 @@ file and the key.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import tomllib
 from dataclasses import dataclass, fields
@@ -279,8 +278,3 @@ def targets_table() -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     return "\n".join(lines)
-
-
-def replace(target: Target, **changes: Any) -> Target:
-    """A copy of a target with whole tables replaced (for tests and what-if studies)."""
-    return dataclasses.replace(target, **changes)
