@@ -82,7 +82,7 @@ def train(net: torch.nn.Module, x: np.ndarray, y: np.ndarray, epochs: int) -> No
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += loss.item() * len(idx)
         if epoch % 5 == 4 or epoch == epochs - 1:
             print(f"  epoch {epoch + 1:3d}  loss {total / len(x):.4f}")
 
