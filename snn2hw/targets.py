@@ -89,6 +89,7 @@ class Connectivity:
     conv: bool
     delays: bool
     graded_spikes: bool
+    codebook: bool
 
 
 @dataclass(frozen=True)

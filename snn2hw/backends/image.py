@@ -1,0 +1,116 @@
+"""Backend: a mapped hardware model -> the emulator's program image (``Program``).
+
+Each group becomes a ``NeuronGroup``; each block is cut by the source population's
+groups (or its input port) into ``SynapseBlock``s. How the host talks to the
+program (which NIR index each port/group position holds, and how many steps each
+population runs behind the float reference) goes into ``metadata["snn2hw.io"]``
+as JSON, read back by :func:`io_map`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from snn2hw.errors import DesignRuleError
+from snn2hw.passes.hwmodel import HwBlock, HwNet
+from snn2hw.passes.mapping import storage
+from snn2hw.targets import Target
+from snn2hw_emulator.program import (Core, NeuronGroup, OutputPort, Port, Program,
+                                     SynapseBlock)
+
+IO_KEY = "snn2hw.io"
+
+
+def _columns(net: HwNet, b: HwBlock) -> list[tuple[str, np.ndarray]]:
+    """(program source name, NIR indices of the source in that source's order)."""
+    if b.source in net.inputs:
+        return [(b.source, net.layouts[b.source])]
+    return [(g.name, g.index) for g in net.groups_of(b.source)]
+
+
+def _synapse_blocks(net: HwNet, b: HwBlock, target: Target) -> list[SynapseBlock]:
+    kind, _ = storage(b, target)
+    out = []
+    for src, cols in _columns(net, b):
+        common: dict[str, Any] = dict(source=src, target=b.target, weight_exp=b.weight_exp,
+                                      num_weight_bits=b.num_weight_bits, sign_mode=b.sign_mode)
+        if kind == "conv":
+            out.append(SynapseBlock(name=b.name, kind="conv", weights=b.weights,
+                                    conv=dict(b.conv), **common))
+            continue
+        w = b.weights[:, cols]
+        present = (w >= 0) if b.codebook is not None else (w != 0)
+        if not present.any():
+            continue
+        name = b.name if src == b.source else f"{b.name}<{src}"
+        if b.codebook is not None:
+            out.append(SynapseBlock(name=name, kind="codebook", weights=w, codebook=b.codebook,
+                                    **common))
+        elif b.delay:
+            out.append(SynapseBlock(name=name, kind="delay_dense", weights=w,
+                                    delays=np.full(w.shape, b.delay, dtype=np.int64), **common))
+        else:
+            out.append(SynapseBlock(name=name, kind=kind, weights=w, **common))
+    return out
+
+
+def io_map(program: Program) -> dict[str, Any]:
+    """How host arrays in NIR layout map onto the program's ports and groups."""
+    text = program.metadata.get(IO_KEY)
+    if text is None:
+        raise KeyError(IO_KEY)
+    return json.loads(str(text))
+
+
+def build(net: HwNet, target: Target, *, record: dict[str, Any] | None = None) -> Program:
+    if any(b.delay for b in net.blocks) and not target.connectivity.delays:
+        first = next(b for b in net.blocks if b.delay)
+        raise DesignRuleError(f"'{first.name}' needs a synaptic delay of "
+                              f"{first.delay} to keep the model's timing, but target "
+                              f"'{target.name}' has no delays",
+                              hint="Give all paths into a layer the same number of hops.")
+    ports = tuple(Port(name=p, size=int(net.layouts[p].size), shape=net.shapes[p])
+                  for p in net.inputs)
+    groups = tuple(NeuronGroup(name=g.name, model="lif_reset" if g.reset_interval else "lif",
+                               size=g.size, shape=g.shape, du=g.du, dv=g.dv, vth=g.vth,
+                               bias_mant=g.bias_mant, bias_exp=g.bias_exp,
+                               u0=np.zeros(g.size, dtype=np.int64), v0=g.v0,
+                               reset_interval=g.reset_interval, reset_offset=g.reset_offset)
+                   for g in net.groups)
+    blocks = tuple(sb for b in net.blocks for sb in _synapse_blocks(net, b, target))
+    cores = []
+    for core in sorted({g.core for g in net.groups}):
+        names = tuple(g.name for g in net.groups if g.core == core)
+        chip = next(g.chip for g in net.groups if g.core == core)
+        cores.append(Core(index=core, chip=chip, groups=names,
+                          blocks=tuple(b.name for b in blocks if b.target in names)))
+    outputs = tuple(OutputPort(name=f"{out}/{g.name}", group=g.name)
+                    for out, pop in net.outputs.items() for g in net.groups_of(pop))
+    io = {
+        "ports": {p: net.layouts[p].tolist() for p in net.inputs},
+        "outputs": {out: {"population": pop,
+                          "groups": [g.name for g in net.groups_of(pop)],
+                          "index": np.concatenate([g.index for g in net.groups_of(pop)]).tolist(),
+                          "scale": [g.scale for g in net.groups_of(pop)],
+                          "readout": net.groups_of(pop)[0].model == "readout",
+                          "offset": net.groups_of(pop)[0].offset}
+                    for out, pop in net.outputs.items()},
+        "populations": {pop: {"groups": [g.name for g in net.groups_of(pop)],
+                              "index": np.concatenate([g.index for g in
+                                                       net.groups_of(pop)]).tolist(),
+                              "offset": net.groups_of(pop)[0].offset}
+                        for pop in dict.fromkeys(g.population for g in net.groups)},
+        "latency": max((g.offset for g in net.groups), default=0),
+    }
+    meta: dict[str, Any] = {IO_KEY: json.dumps(io)}
+    if record:
+        meta["snn2hw.compile"] = json.dumps(record, default=str)
+    return Program(target_name=target.name, target_hash=target.sha256, target_toml=target.toml,
+                   ports=ports, groups=groups, blocks=blocks, cores=tuple(cores),
+                   outputs=outputs, metadata=meta)
+
+
+__all__ = ["build", "io_map", "IO_KEY"]

@@ -1,0 +1,253 @@
+"""``compile()``: a NIR graph -> a quantised, mapped program for a target.
+
+The pipeline is one straight list of named passes (:data:`PIPELINE`). Each pass takes
+and returns a :class:`State`; the pass manager validates the graph after import,
+every integer after quantisation and every core after mapping (after every pass with
+``verify_each``), and can dump the graph after each pass as ``.nir`` with the
+hardware model in node metadata. Options and the pass list are recorded in the
+program image and the report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from snn2hw import ir, nirio
+from snn2hw.backends import image as image_backend
+from snn2hw.errors import DesignRuleError, UserInputError
+from snn2hw.passes import discretise as disc
+from snn2hw.passes import mapping, quantise as quant, ranges, share, structure
+from snn2hw.passes.hwmodel import HwNet, to_metadata
+from snn2hw.targets import Target
+from snn2hw.targets import load as load_target
+
+
+@dataclass(frozen=True)
+class Options:
+    target: str = "loihi2"
+    dt: float | None = None
+    weight_bits: int | None = None          # default: the target's maximum
+    share: int | None = None                # K shared values per scope
+    share_scope: str = "layer"
+    share_method: str = "kmeans"
+    keep_conv: bool = True
+    rounding: str = "nearest"
+    approximations: tuple[str, ...] = ()
+    allow_saturation: bool = False
+    verify_each: bool = False
+    dump_ir: str | None = None
+
+    def record(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v)
+                for k, v in dataclasses.asdict(self).items()}
+
+
+@dataclass
+class State:
+    graph: ir.Graph
+    target: Target
+    options: Options
+    calibration: np.ndarray | None = None
+    structure: structure.Structure | None = None
+    dynamics: dict[str, disc.Dynamics] = field(default_factory=dict)
+    stats: dict[str, quant.Stats] | None = None
+    net: HwNet | None = None
+    program: Any = None
+    timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- passes
+
+
+def p_canonicalise(s: State) -> State:
+    """Populations and projections; timing offsets and path-evening delays; checks."""
+    for bad in s.options.approximations:
+        if bad not in disc.APPROXIMATIONS:
+            raise UserInputError(f"unknown approximation '{bad}'",
+                                 hint=f"Choose from {', '.join(disc.APPROXIMATIONS)}.")
+    s.structure = structure.analyse(s.graph)
+    return s
+
+
+def p_discretise(s: State) -> State:
+    opt = disc.options(s.graph, s.options.dt)
+    s.dynamics = {pop: disc.dynamics(pop, s.graph.nodes[pop], s.structure.size(pop), opt,
+                                     s.options.approximations)
+                  for pop in s.structure.populations if pop not in s.graph.inputs()}
+    if s.calibration is not None:
+        s.stats = quant.calibrated_stats(s.structure, s.dynamics, s.graph, s.calibration, opt.dt)
+    return s
+
+
+def p_quantise(s: State) -> State:
+    bits = s.options.weight_bits or s.target.numeric.weight_bits_max
+    opts = quant.QuantOptions(bits, s.options.rounding, s.options.keep_conv,
+                              s.options.approximations)
+    s.net = quant.quantise(s.structure, s.dynamics, s.target, opts, s.stats)
+    return s
+
+
+def p_share(s: State) -> State:
+    if s.options.share:
+        s.net = share.share(s.net, s.options.share, s.options.share_scope,
+                            s.options.share_method)
+    return s
+
+
+def p_ranges(s: State) -> State:
+    s.net = ranges.check(s.net, s.target, s.stats, s.options.allow_saturation)
+    return s
+
+
+def p_map(s: State) -> State:
+    s.net = mapping.map_to_cores(s.net, s.target)
+    return s
+
+
+def p_emit(s: State) -> State:
+    record = {"options": s.options.record(), "passes": [name for name, _ in PIPELINE],
+              "snn2hw": __import__("snn2hw").__version__}
+    s.program = image_backend.build(s.net, s.target, record=record)
+    return s
+
+
+PIPELINE: tuple[tuple[str, Callable[[State], State]], ...] = (
+    ("canonicalise", p_canonicalise),
+    ("discretise", p_discretise),
+    ("quantise", p_quantise),
+    ("share", p_share),
+    ("ranges", p_ranges),
+    ("map", p_map),
+    ("emit", p_emit),
+)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def check_values(net: HwNet, target: Target) -> None:
+    """Every integer of the hardware model within the target's widths."""
+    n = target.numeric
+    bad: list[str] = []
+    for g in net.groups:
+        if not (0 <= g.du < 2**n.decay_bits and 0 <= g.dv < 2**n.decay_bits):
+            bad.append(f"'{g.name}': du={g.du}, dv={g.dv} outside 0..{2**n.decay_bits - 1}")
+        if not 0 <= g.vth < 2**n.vth_mant_bits:
+            bad.append(f"'{g.name}': vth={g.vth} outside 0..{2**n.vth_mant_bits - 1}")
+        lim = 2 ** (n.bias_mant_bits - 1) - 1
+        if np.any(np.abs(g.bias_mant) > lim) or np.any((g.bias_exp < 0) |
+                                                        (g.bias_exp > n.bias_exp_max)):
+            bad.append(f"'{g.name}': bias mantissa/exponent outside ±{lim} / 0..{n.bias_exp_max}")
+    for b in net.blocks:
+        w = b.codebook if b.codebook is not None else b.weights
+        if b.kind != "conv" and (np.any(w < -256) or np.any(w > 255)):
+            bad.append(f"'{b.name}': weights outside the 8-bit full-scale range")
+        if not n.weight_exp_min <= b.weight_exp <= n.weight_exp_max:
+            bad.append(f"'{b.name}': weight_exp {b.weight_exp} outside "
+                       f"{n.weight_exp_min}..{n.weight_exp_max}")
+        if b.delay > n.delay_max:
+            bad.append(f"'{b.name}': delay {b.delay} > {n.delay_max}")
+    if bad:
+        raise DesignRuleError("quantised values out of range for target "
+                              f"'{target.name}': " + "; ".join(bad),
+                              hint="This is a compiler bug if no option forced it; report it.")
+
+
+def _validate(name: str, s: State, every: bool) -> None:
+    if name == "canonicalise" or (every and s.net is None):
+        ir.validate(s.graph)
+    if s.net is not None and (name == "quantise" or every):
+        check_values(s.net, s.target)
+    if s.net is not None and (name == "map" or (every and s.net.groups[0].core >= 0)):
+        violations = mapping.check_rules(mapping.usage(s.net, s.target), s.target)
+        if violations:
+            raise DesignRuleError("; ".join(map(str, violations)))
+
+
+def annotated_graph(s: State, pass_name: str) -> ir.Graph:
+    """The graph with the hardware model so far in node metadata (for --dump-ir)."""
+    meta = {**dict(s.graph.metadata), "snn2hw.pass": pass_name, "snn2hw.target": s.target.name}
+    if s.net is None:
+        return s.graph.replace(metadata=meta)
+    hw = to_metadata(s.net)
+    nodes = dict(s.graph.nodes)
+    for pop in {g.population for g in s.net.groups}:
+        node = nodes[pop]
+        mine = {"groups": {k: v for k, v in hw["groups"].items() if v["population"] == pop},
+                "blocks": {k: v for k, v in hw["blocks"].items()
+                           if hw["groups"][v["target"]]["population"] == pop}}
+        nodes[pop] = dataclasses.replace(node, metadata={**(node.metadata or {}), "snn2hw": mine})
+    return s.graph.replace(nodes=nodes, metadata=meta)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+@dataclass
+class Compiled:
+    program: Any
+    net: HwNet
+    graph: ir.Graph
+    target: Target
+    options: Options
+    timings: dict[str, float]
+
+    @property
+    def report(self) -> dict[str, Any]:
+        return report(self)
+
+
+def compile(graph: ir.Graph, options: Options | None = None, *,
+            calibration: np.ndarray | None = None) -> Compiled:
+    """Compile ``graph`` for ``options.target``; raises a Snn2hwError naming what failed."""
+    options = options or Options()
+    target = load_target(options.target)
+    s = State(graph, target, options, calibration=calibration)
+    dump = Path(options.dump_ir) if options.dump_ir else None
+    if dump:
+        dump.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for k, (name, fn) in enumerate(PIPELINE):
+            start = time.perf_counter()
+            s = fn(s)
+            _validate(name, s, options.verify_each)
+            s.timings[name] = time.perf_counter() - start
+            if dump and name != "emit":
+                nirio.write(annotated_graph(s, name), dump / f"{k:02d}_{name}.nir")
+    for w in caught:
+        warnings.warn(w.message, w.category, stacklevel=2)
+    s.net = s.net.with_(report={**s.net.report, "warnings": [str(w.message) for w in caught]})
+    return Compiled(s.program, s.net, annotated_graph(s, "map"), target, options, s.timings)
+
+
+def report(c: Compiled) -> dict[str, Any]:
+    """Resource and quantisation report (JSON-ready)."""
+    uses = mapping.usage(c.net, c.target)
+    return {
+        "target": c.target.name,
+        "options": c.options.record(),
+        "passes": [n for n, _ in PIPELINE],
+        "timings_s": c.timings,
+        "cores": len(uses), "chips": len({u.chip for u in uses}),
+        "neurons": int(sum(g.size for g in c.net.groups)),
+        "synapse_memory_bits": int(sum(u.memory_bits for u in uses)),
+        "per_core": [dict(vars(u), groups=list(u.groups)) for u in uses],
+        "layers": c.net.report.get("quantise", {}),
+        "ranges": c.net.report.get("ranges", {}),
+        "share": c.net.report.get("share"),
+        "warnings": c.net.report.get("warnings", []),
+        "latency_steps": int(max((g.offset for g in c.net.groups), default=0)),
+    }
+
+
+__all__ = ["compile", "Compiled", "Options", "PIPELINE", "report", "check_values"]

@@ -1,0 +1,92 @@
+"""Run a compiled program on model-shaped data and get model-shaped, time-aligned results.
+
+Hardware runs each population ``offset`` steps behind the float reference (one step per
+synaptic hop) and holds neurons in its own order. This module hides both: inputs are
+(B, T, *input_shape) arrays as the float reference takes them, outputs are
+(B, T, *shape) arrays whose step t matches the reference's step t.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from snn2hw.backends.image import io_map
+from snn2hw.errors import UserInputError
+
+
+@dataclass
+class AlignedResult:
+    outputs: dict[str, np.ndarray]               # Output node -> (B, T, n) spikes or readout v
+    spikes: dict[str, np.ndarray]                # population -> (B, T, n) in NIR order
+    saturation: dict[str, dict[str, int]]
+    cost: Any
+    raw: Any
+
+
+def _port_arrays(program: Any, io: dict[str, Any], inputs: Any) -> tuple[dict[str, np.ndarray],
+                                                                           int, int]:
+    ports = io["ports"]
+    if not isinstance(inputs, Mapping):
+        if len(ports) != 1:
+            raise UserInputError(f"the program has {len(ports)} inputs; pass a dict")
+        inputs = {next(iter(ports)): inputs}
+    arrays = {}
+    batch = steps = None
+    for name, perm in ports.items():
+        if name not in inputs:
+            raise UserInputError(f"no data for input '{name}'")
+        x = np.asarray(inputs[name])
+        if x.ndim < 3:
+            raise UserInputError(f"input '{name}' has shape {x.shape}; expected (batch, time, "
+                                 "*shape)")
+        flat = x.reshape(x.shape[0], x.shape[1], -1)
+        if flat.shape[2] != len(perm):
+            raise UserInputError(f"input '{name}' has {flat.shape[2]} values per step; the "
+                                 f"program expects {len(perm)}")
+        if not np.all((flat == 0) | (flat == 1)):
+            raise UserInputError(f"input '{name}' is not binary spikes (0/1)",
+                                 hint="Encode the data as spikes first (rate or latency code).")
+        arrays[name] = flat[:, :, np.asarray(perm)].astype(np.int64)
+        batch, steps = flat.shape[0], flat.shape[1]
+    return arrays, int(batch), int(steps)
+
+
+def run(program: Any, inputs: Any, *, device: str = "emulator", mode: str = "batch",
+        record_v: bool = False) -> AlignedResult:
+    """Run on ``device`` ("emulator" or "lava") for T + latency steps; return aligned data."""
+    from snn2hw.runio import run_on_device
+
+    io = io_map(program)
+    arrays, batch, steps = _port_arrays(program, io, inputs)
+    latency = int(io["latency"])
+    padded = {k: np.concatenate([v, np.zeros((batch, latency, v.shape[2]), v.dtype)], axis=1)
+              for k, v in arrays.items()}
+    readout = any(o["readout"] for o in io["outputs"].values())
+    record = ("spikes", "v") if (record_v or readout) else ("spikes",)
+    res = run_on_device(program, padded, device=device, steps=steps + latency, record=record,
+                        mode=mode, progress=False)
+
+    def gather(info: dict[str, Any], source: dict[str, np.ndarray], scale: list[float] | None
+               ) -> np.ndarray:
+        off = int(info["offset"])
+        parts = []
+        for k, g in enumerate(info["groups"]):
+            part = source[g][:, off:off + steps].astype(float if scale else np.int8)
+            parts.append(part / scale[k] if scale else part)
+        out = np.concatenate(parts, axis=2)
+        ordered = np.empty_like(out)
+        ordered[:, :, np.asarray(info["index"])] = out
+        return ordered
+
+    outputs = {name: gather(info, res.v if info["readout"] else res.spikes,
+                            info["scale"] if info["readout"] else None)
+               for name, info in io["outputs"].items()}
+    spikes = {pop: gather(info, res.spikes, None) for pop, info in io["populations"].items()}
+    return AlignedResult(outputs, spikes, getattr(res, "saturation", {}),
+                         getattr(res, "cost", None), res)
+
+
+__all__ = ["run", "AlignedResult"]

@@ -1,0 +1,115 @@
+"""The hardware model the passes build up: neuron groups and synapse blocks in integers.
+
+A *group* is a set of neurons of one population that share decays, threshold and
+scale (one Lava LIF process, one ``NeuronGroup`` of the program image). A *block*
+is the synapses from one source population into one group. Blocks keep their
+weights in the source population's NIR flat order; the backend slices columns by
+the source's groups when it writes the program image.
+
+Integer conventions are Lava's (specs/loihi_fixed_point.md §1.2-1.3): ``weights``
+are full-scale (what Lava's Dense takes), the weighted sum is shifted by
+``weight_exp``; ``scale`` is the population's float-to-v factor: v_int = scale * v.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class HwGroup:
+    name: str
+    population: str
+    index: np.ndarray            # NIR flat indices of the population, in hardware order
+    shape: tuple[int, ...]       # hardware shape ((W, H, C) for convolution layouts)
+    model: str                   # "lif" or "readout"
+    du: int
+    dv: int
+    vth: int
+    scale: float
+    bias_mant: np.ndarray
+    bias_exp: np.ndarray
+    v0: np.ndarray
+    offset: int                  # steps the hardware runs behind the reference
+    reset_interval: int = 0
+    reset_offset: int = 0
+    core: int = -1
+    chip: int = -1
+
+    @property
+    def size(self) -> int:
+        return int(self.index.size)
+
+
+@dataclass(frozen=True, eq=False)
+class HwBlock:
+    name: str
+    source: str                  # source population (an Input or a neuron node)
+    target: str                  # HwGroup name
+    kind: str                    # dense | conv | codebook (sparse/delay chosen when written)
+    weights: np.ndarray          # full-scale ints (n_target, n_source); indices for codebook;
+                                 # conv: kernel (C_out, Kw, Kh, C_in/groups), Lava layout
+    weight_exp: int
+    num_weight_bits: int
+    sign_mode: str
+    delay: int = 0
+    recurrent: bool = False
+    codebook: np.ndarray | None = None
+    conv: dict[str, Any] | None = None
+
+    def effective(self) -> np.ndarray:
+        """Weights as the core applies them, in a-units (before the <<6), as float."""
+        w = self.weights
+        if self.codebook is not None:
+            rows = self.codebook if self.codebook.shape[0] > 1 else \
+                np.broadcast_to(self.codebook, (w.shape[0], self.codebook.shape[1]))
+            w = np.where(w >= 0, np.take_along_axis(rows, np.maximum(w, 0), axis=1), 0)
+        return w.astype(float) * 2.0 ** self.weight_exp
+
+
+@dataclass(frozen=True, eq=False)
+class HwNet:
+    groups: tuple[HwGroup, ...]
+    blocks: tuple[HwBlock, ...]
+    layouts: dict[str, np.ndarray]           # population -> NIR flat index per hardware index
+    shapes: dict[str, tuple[int, ...]]       # population -> hardware shape
+    inputs: tuple[str, ...]                  # Input populations (ports)
+    outputs: dict[str, str]                  # Output node -> population
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def groups_of(self, population: str) -> list[HwGroup]:
+        return [g for g in self.groups if g.population == population]
+
+    def group(self, name: str) -> HwGroup:
+        for g in self.groups:
+            if g.name == name:
+                return g
+        raise KeyError(name)
+
+    def blocks_into(self, group: str) -> list[HwBlock]:
+        return [b for b in self.blocks if b.target == group]
+
+    def with_(self, **changes: Any) -> "HwNet":
+        return replace(self, **changes)
+
+
+def to_metadata(net: HwNet) -> dict[str, Any]:
+    """A NIR-storable dict (str, numbers, arrays, nested dicts) of the whole model."""
+    def group(g: HwGroup) -> dict[str, Any]:
+        return {k: v for k, v in vars(g).items() if k != "name"}
+
+    def block(b: HwBlock) -> dict[str, Any]:
+        out = {k: v for k, v in vars(b).items() if k != "name" and v is not None}
+        if b.conv is not None:
+            out["conv"] = {k: np.asarray(v) for k, v in b.conv.items()}
+        return out
+
+    return {"groups": {g.name: group(g) for g in net.groups},
+            "blocks": {b.name: block(b) for b in net.blocks},
+            "outputs": dict(net.outputs)}
+
+
+__all__ = ["HwGroup", "HwBlock", "HwNet", "to_metadata"]

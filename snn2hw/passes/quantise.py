@@ -1,0 +1,387 @@
+"""Quantise: one scale per neuron group, weights on the target's mantissa/exponent grid.
+
+For a group with float effective weights G (v-units per spike: gain * W) the
+hardware holds ``v_int = scale * v``. A synapse contributes ``m * 2**e`` to the
+weighted sum ``a`` and the core adds ``a << 6`` to u, so ``m * 2**e ~ scale*G/64``.
+
+* Mantissas ``m`` use ``weight_bits`` bits (signed for mixed-sign blocks), as
+  full-scale Lava weights ``m * step`` with ``weight_exp = e - log2(step)``; ``e >= 0``
+  keeps every block in the region where Lava's shift-after-sum equals Loihi's
+  per-synapse shift (specs/loihi_fixed_point.md §5.1.2). A convolution has no
+  exponent on Loihi/Lava, so a kept convolution needs ``e = 0``.
+* ``scale`` starts where the largest block uses its full mantissa range at e = 0,
+  and grows by powers of two (which only raises ``e``, never loses mantissa bits)
+  while the threshold, bias, u, v and the per-step input sum stay in range. Those
+  bounds come from the weights and a 0/1 input (worst case), or from the float
+  reference on calibration data when given.
+* Round to nearest; thresholds, biases and decays to their widths.
+* A neuron group starts ``offset`` steps late on hardware; if it has a bias, its
+  initial voltage is chosen so that exactly zero is reached at its first real step
+  without a spike (else it uses LIFReset at that step).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import nir
+import numpy as np
+
+from snn2hw.errors import UnsupportedError, UserInputError
+from snn2hw.passes.discretise import DECAY_ONE, Dynamics
+from snn2hw.passes.hwmodel import HwBlock, HwGroup, HwNet
+from snn2hw.passes.structure import Projection, Structure
+from snn2hw.targets import Target
+
+ONE_SHOT_INTERVAL = 2**30   # LIFReset interval for "reset once, at the group's first step"
+CALIBRATION_MARGIN = 1.25
+
+
+@dataclass(frozen=True)
+class QuantOptions:
+    weight_bits: int
+    rounding: str = "nearest"          # nearest | floor
+    keep_conv: bool = True
+    approximations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Per-neuron float bounds for one population (v-units)."""
+
+    input_pos: np.ndarray     # largest positive per-step input sum
+    input_neg: np.ndarray     # largest negative per-step input sum (magnitude)
+    v_max: np.ndarray | None  # observed |v| (calibration) or None (worst case)
+
+
+# --------------------------------------------------------------------------- groups and layouts
+
+
+def _group_sets(dyn: Dynamics) -> list[np.ndarray]:
+    keys = np.stack([dyn.du, dyn.dv, dyn.threshold], axis=1)
+    _, inverse = np.unique(keys, axis=0, return_inverse=True)
+    return [np.flatnonzero(inverse.ravel() == k) for k in range(int(inverse.max()) + 1)]
+
+
+def whc_perm(shape: tuple[int, ...]) -> np.ndarray:
+    """Hardware index -> NIR flat index for a (C, H, W) population held as (W, H, C)."""
+    return np.arange(int(np.prod(shape))).reshape(shape).transpose(2, 1, 0).ravel()
+
+
+def _conv_params(conv: nir.Conv2d) -> dict[str, Any] | None:
+    def pair(v: Any) -> tuple[int, int]:
+        a = np.broadcast_to(np.asarray(v, dtype=int).ravel(), (2,))
+        return int(a[1]), int(a[0])          # NIR (y, x) -> Lava (x, y)
+    if isinstance(conv.padding, str):
+        if conv.padding == "valid":
+            pad = (0, 0)
+        else:
+            k = np.asarray(conv.weight).shape[2:]
+            d = np.broadcast_to(np.asarray(conv.dilation, dtype=int).ravel(), (2,))
+            if any((di * (ki - 1)) % 2 for ki, di in zip(k, d)):
+                return None                   # asymmetric 'same' padding: not a Lava Conv
+            pad = (int(d[1] * (k[1] - 1) // 2), int(d[0] * (k[0] - 1) // 2))
+    else:
+        pad = pair(conv.padding)
+    return {"stride": pair(conv.stride), "padding": pad, "dilation": pair(conv.dilation),
+            "groups": int(np.asarray(conv.groups))}
+
+
+def _kept_convs(structure: Structure, dyns: dict[str, Dynamics], target: Target,
+                opts: QuantOptions) -> set[str]:
+    if not (opts.keep_conv and target.connectivity.conv):
+        return set()
+    kept = set()
+    limit = target.core.neurons_max
+    for p in structure.projections:
+        if p.conv is None or p.delay or _conv_params(p.conv) is None:
+            continue
+        if len(structure.shapes[p.source]) != 3 or max(structure.size(p.source),
+                                                      structure.size(p.target)) > limit:
+            continue
+        singles = all(p2 not in dyns or len(_group_sets(dyns[p2])) == 1
+                      for p2 in (p.source, p.target))
+        gain = dyns[p.target].gain.reshape(structure.shapes[p.target])
+        if singles and np.allclose(gain, gain.reshape(gain.shape[0], -1)[:, :1, None]):
+            kept.add(p.name)
+    return kept
+
+
+# --------------------------------------------------------------------------- bounds
+
+
+def worst_case_stats(projections: list[Projection], gain: np.ndarray) -> Stats:
+    pos = np.zeros(gain.size)
+    neg = np.zeros(gain.size)
+    for p in projections:
+        g = gain[:, None] * p.matrix
+        pos += np.clip(g, 0, None).sum(axis=1)
+        neg += np.clip(-g, 0, None).sum(axis=1)
+    return Stats(pos, neg, None)
+
+
+def calibrated_stats(structure: Structure, dyns: dict[str, Dynamics], graph: Any,
+                     data: np.ndarray, dt: float) -> dict[str, Stats]:
+    """Observed per-step input sums and |v| on calibration data (float reference)."""
+    from snn2hw.reference import simulate
+
+    inputs = structure.populations[0] if len(graph.inputs()) == 1 else None
+    if inputs is None:
+        raise UserInputError("calibration data for graphs with several inputs is not supported",
+                             hint="Compile without --calibrate.")
+    shape = structure.shapes[inputs]
+    if data.ndim != 2 + len(shape) or tuple(data.shape[2:]) != tuple(shape):
+        raise UserInputError(f"calibration data has shape {data.shape}; expected "
+                             f"(batch, time, {', '.join(map(str, shape))})")
+    res = simulate(graph, data, dt=dt, record=("spikes", "states"))
+    acts = {inputs: data.reshape(data.shape[0], data.shape[1], -1).astype(float)}
+    for name, s in res.spikes.items():
+        acts[name] = s.reshape(s.shape[0], s.shape[1], -1)
+    out = {}
+    for name, dyn in dyns.items():
+        total = 0.0
+        for p in structure.into(name):
+            total = total + acts[p.source] @ (dyn.gain[:, None] * p.matrix).T
+        v = res.states[name]["v"].reshape(data.shape[0], data.shape[1], -1)
+        out[name] = Stats(np.clip(total, 0, None).max(axis=(0, 1)) * CALIBRATION_MARGIN,
+                          np.clip(-total, 0, None).max(axis=(0, 1)) * CALIBRATION_MARGIN,
+                          np.abs(v).max(axis=(0, 1)) * CALIBRATION_MARGIN)
+    return out
+
+
+def _v_bound(dyn: Dynamics, idx: np.ndarray, st: Stats, bias: np.ndarray) -> float:
+    """Bound on |v| (float) for neurons ``idx``; inf when it cannot be bounded."""
+    if st.v_max is not None:
+        return float(st.v_max[idx].max(initial=0.0))
+    alpha_v = dyn.dv[idx] / DECAY_ONE
+    alpha_u = (dyn.du[idx] + 1) / DECAY_ONE
+    pos = st.input_pos[idx] / alpha_u + np.clip(bias[idx], 0, None)
+    neg = st.input_neg[idx] / alpha_u + np.clip(-bias[idx], 0, None)
+    theta = np.where(np.isfinite(dyn.threshold[idx]), dyn.threshold[idx], 0.0)
+    with np.errstate(divide="ignore"):
+        low = np.where(alpha_v > 0, neg / alpha_v, np.where(neg > 0, np.inf, 0.0))
+        high = np.where(dyn.model == "lif", theta + pos,
+                        np.where(alpha_v > 0, pos / alpha_v, np.where(pos > 0, np.inf, 0.0)))
+    return float(np.maximum(low, high).max(initial=0.0))
+
+
+# --------------------------------------------------------------------------- integer grid
+
+
+def _sign_mode(g: np.ndarray) -> str:
+    if g.size == 0 or g.min() >= 0:
+        return "exc"
+    return "inh" if g.max() <= 0 else "mixed"
+
+
+def grid(mode: str, bits: int) -> tuple[int, int, int]:
+    """(m_min, m_max, log2 step) of Lava's full-scale grid for ``bits`` weight bits."""
+    if mode == "mixed":
+        return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1, 9 - bits
+    if mode == "exc":
+        return 0, 2**bits - 1, 8 - bits
+    return -(2**bits - 1), 0, 8 - bits
+
+
+def _round(x: np.ndarray, how: str) -> np.ndarray:
+    return np.floor(x + 0.5) if how == "nearest" else np.floor(x)
+
+
+def _choose_scale(blocks: list[tuple[np.ndarray, bool]], theta: float, v_bound: float,
+                  acc: float, bias: float, target: Target, bits: int, readout: bool
+                  ) -> tuple[float, dict[str, float]]:
+    n = target.numeric
+    top, caps = math.inf, {}
+    base = math.inf
+    for g, is_conv in blocks:
+        gmax = float(np.abs(g).max(initial=0.0))
+        if gmax == 0:
+            continue
+        lo, hi, step = grid(_sign_mode(g), bits)
+        lam0 = 64.0 * max(hi, -lo) / gmax
+        base = min(base, lam0)
+        top = min(top, lam0 if is_conv else lam0 * 2.0 ** (n.weight_exp_max + step))
+    vmax = float(2 ** (n.state_bits - 1) - 1)
+    caps["exponent"] = top
+    if math.isfinite(theta):
+        caps["threshold"] = 64.0 * (2**n.vth_mant_bits - 1) / theta
+    if acc > 0:
+        caps["input sum"] = 64.0 * (2 ** (n.accumulator_bits - 1) - 1) / acc
+    if v_bound > 0 and math.isfinite(v_bound):
+        caps["voltage"] = (64.0 * (2**n.vth_mant_bits - 1) if readout else vmax) / v_bound
+    if bias > 0:
+        caps["bias"] = (2 ** (n.bias_mant_bits - 1) - 1) * 2.0**n.bias_exp_max / bias
+    cap = min(caps.values())
+    if not math.isfinite(base):
+        base = 64.0 / theta * 2 ** (n.vth_mant_bits - 1) if math.isfinite(theta) else 64.0
+    if cap >= base:
+        lam = base * 2.0 ** math.floor(math.log2(cap / base) + 1e-12)
+    else:
+        lam = cap
+    return lam, caps
+
+
+def _quantise_block(g: np.ndarray, lam: float, bits: int, how: str, is_conv: bool
+                    ) -> tuple[np.ndarray, int, str, float]:
+    """Full-scale ints, weight_exp, sign mode and relative RMS error for block gains g."""
+    mode = _sign_mode(g)
+    lo, hi, step = grid(mode, bits)
+    x = lam * g / 64.0
+    e = 0
+    if not is_conv:
+        while np.abs(x).max(initial=0.0) / 2.0**e > max(hi, -lo) + 0.5:
+            e += 1
+    m = np.clip(_round(x / 2.0**e, how), lo, hi).astype(np.int64)
+    deq = m * 2.0**e
+    norm = float(np.sqrt(np.mean(x**2))) or 1.0
+    err = float(np.sqrt(np.mean((deq - x) ** 2))) / norm
+    if is_conv:
+        return m, 0, mode, err
+    return m * 2**step, e - step, mode, err
+
+
+def _bias(values: np.ndarray, target: Target) -> tuple[np.ndarray, np.ndarray]:
+    n = target.numeric
+    mant_max = 2 ** (n.bias_mant_bits - 1) - 1
+    exp = np.zeros(values.size, dtype=np.int64)
+    for k in range(n.bias_exp_max + 1):
+        need = np.abs(np.floor(values / 2.0**exp + 0.5)) > mant_max
+        exp = np.where(need & (exp == k), k + 1, exp)
+    exp = np.minimum(exp, n.bias_exp_max)
+    mant = np.clip(np.floor(values / 2.0**exp + 0.5), -mant_max, mant_max).astype(np.int64)
+    return mant, exp
+
+
+def prephase_v0(bias: np.ndarray, dv: int, steps: int, vth: int) -> np.ndarray | None:
+    """Initial v such that ``steps`` steps of decay + bias (no input) end exactly at 0
+    without a spike or saturation; None when no such value exists."""
+    keep = DECAY_ONE - dv
+    y = np.zeros(bias.size, dtype=np.int64)
+    seen = []
+    for _ in range(steps):
+        want = y - bias                                   # trunc0(x * keep / 4096) == want
+        guess = np.floor(want * DECAY_ONE / keep).astype(np.int64)
+        best = np.full(bias.size, np.iinfo(np.int64).max)
+        for delta in range(-3, 4):
+            x = guess + delta
+            p = x * keep
+            ok = np.sign(p) * (np.abs(p) >> 12) == want
+            best = np.where(ok & (np.abs(x) < np.abs(best)), x, best)
+        if np.any(best == np.iinfo(np.int64).max):
+            return None
+        y = best
+        seen.append(y)
+    limit = 2**23 - 1
+    if any(np.any(s > vth * 64) or np.any(np.abs(s) > limit) for s in seen[:-1] + [y]):
+        return None
+    return y
+
+
+# --------------------------------------------------------------------------- the pass
+
+
+def quantise(structure: Structure, dyns: dict[str, Dynamics], target: Target,
+             opts: QuantOptions, stats: dict[str, Stats] | None = None) -> HwNet:
+    n = target.numeric
+    if not 1 <= opts.weight_bits <= n.weight_bits_max:
+        raise UserInputError(f"--weight-bits {opts.weight_bits} is outside 1..{n.weight_bits_max} "
+                             f"for target '{target.name}'")
+    kept = _kept_convs(structure, dyns, target, opts)
+    layouts: dict[str, np.ndarray] = {}
+    hw_shapes: dict[str, tuple[int, ...]] = {}
+    for pop in structure.populations:
+        shape = structure.shapes[pop]
+        convy = any(p.name in kept and pop in (p.source, p.target) for p in structure.projections)
+        layouts[pop] = whc_perm(shape) if convy else np.arange(structure.size(pop))
+        hw_shapes[pop] = tuple(reversed(shape)) if convy else (structure.size(pop),)
+    for p in structure.projections:
+        src = p.source
+        if src in dyns and dyns[src].model != "lif":
+            raise UnsupportedError(
+                f"'{src}' is a non-spiking readout but feeds '{p.target}'", node=src,
+                hint="On Loihi only spikes travel between cores; use a spiking neuron.")
+    groups: list[HwGroup] = []
+    blocks: list[HwBlock] = []
+    report: dict[str, Any] = {}
+    for pop, dyn in dyns.items():
+        projs = structure.into(pop)
+        st = (stats or {}).get(pop) or worst_case_stats(projs, dyn.gain)
+        bias = dyn.bias + dyn.gain * sum((p.bias for p in projs), np.zeros(dyn.gain.size))
+        if dyn.cuba and any(np.any(p.bias != 0) for p in projs):
+            if "cuba-bias" not in opts.approximations:
+                raise UnsupportedError(
+                    f"'{pop}' is a current-based neuron with a bias on its input current; "
+                    "Loihi adds biases to the voltage", node=pop,
+                    hint="Use --approximate cuba-bias (exact once the current settles, "
+                         "different during its first tau_syn).")
+            warnings.warn(f"'{pop}': input-current bias applied to the voltage (steady-state "
+                          "equivalent; differs during the first tau_syn)", stacklevel=2)
+            alpha_s = (dyn.du + 1) / DECAY_ONE
+            extra = dyn.gain / alpha_s * sum(p.bias for p in projs)
+            bias = dyn.bias + extra
+        sets = _group_sets(dyn)
+        order = np.argsort(np.argsort(layouts[pop]))      # NIR index -> hardware position
+        for k, members in enumerate(sets):
+            members = members[np.argsort(order[members])]  # hardware order
+            name = pop if len(sets) == 1 else f"{pop}#{k}"
+            gsub = [(dyn.gain[members, None] * p.matrix[members], p.name in kept) for p in projs]
+            theta = float(dyn.threshold[members[0]])
+            acc_f = float(np.maximum(st.input_pos[members], st.input_neg[members]).max())
+            lam, caps = _choose_scale(
+                gsub, theta, _v_bound(dyn, members, st, bias), acc_f,
+                float(np.abs(bias[members]).max(initial=0.0)), target, opts.weight_bits,
+                dyn.model != "lif")
+            vth = 2**n.vth_mant_bits - 1 if dyn.model != "lif" else \
+                int(min(max(round(lam * theta / 64.0), 1), 2**n.vth_mant_bits - 1))
+            mant, exp = _bias(lam * bias[members], target)
+            offset = structure.offsets[pop]
+            v0 = np.zeros(members.size, dtype=np.int64)
+            reset = (0, 0)
+            ints = mant << exp
+            if offset and np.any(ints != 0):
+                sol = prephase_v0(ints, int(dyn.dv[members[0]]), offset, vth)
+                if sol is None:
+                    reset = (ONE_SHOT_INTERVAL, offset + 1)
+                else:
+                    v0 = sol
+            shape = hw_shapes[pop] if len(sets) == 1 else (members.size,)
+            groups.append(HwGroup(name, pop, members, shape, dyn.model, int(dyn.du[members[0]]),
+                                  int(dyn.dv[members[0]]), vth, lam, mant, exp, v0, offset,
+                                  *reset))
+            rep_blocks = {}
+            for p, (g, is_conv) in zip(projs, gsub):
+                w, wexp, mode, err = _quantise_block(g, lam, opts.weight_bits, opts.rounding,
+                                                     is_conv)
+                conv = None
+                if is_conv:
+                    kernel = np.asarray(p.conv.weight, dtype=float)
+                    gc = dyn.gain.reshape(structure.shapes[pop])[:, 0, 0]
+                    kw, _, mode, err = _quantise_block(gc[:, None, None, None] * kernel, lam,
+                                                       opts.weight_bits, opts.rounding, True)
+                    w = kw[:, :, ::-1, ::-1].transpose(0, 3, 2, 1).copy()
+                    conv = _conv_params(p.conv)
+                blocks.append(HwBlock(f"{p.name}:{name}", p.source, name,
+                                      "conv" if is_conv else "dense", w, wexp,
+                                      opts.weight_bits, mode, p.delay, p.recurrent, None, conv))
+                bits_used = int(np.ceil(np.log2(np.abs(w).max(initial=0) + 1))) + (mode == "mixed")
+                rep_blocks[p.source] = {"weight_exp": wexp, "sign_mode": mode,
+                                        "bits_used": bits_used, "rms_error": err,
+                                        "kind": "conv" if is_conv else "dense",
+                                        "delay": p.delay}
+            report[name] = {"population": pop, "neurons": int(members.size), "scale": lam,
+                            "limited_by": min(caps, key=caps.get) if caps else "none",
+                            "vth": vth, "du": int(dyn.du[members[0]]),
+                            "dv": int(dyn.dv[members[0]]),
+                            "bias_max": int(np.abs(ints).max(initial=0)),
+                            "v0": "reset" if reset[0] else ("solved" if v0.any() else "zero"),
+                            "inputs": rep_blocks}
+    inputs = tuple(p for p in structure.populations if p not in dyns)
+    return HwNet(tuple(groups), tuple(blocks), layouts, hw_shapes, inputs,
+                 dict(structure.outputs), {"quantise": report})
+
+
+__all__ = ["quantise", "QuantOptions", "Stats", "calibrated_stats", "worst_case_stats",
+           "prephase_v0", "grid", "whc_perm", "ONE_SHOT_INTERVAL"]

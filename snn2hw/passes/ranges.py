@@ -1,0 +1,99 @@
+"""Range analysis: integer bounds on the per-step input sum, u and v of every group.
+
+From the quantised integer weights and a 0/1 input (every source spiking at once)
+the pass bounds, per neuron, the weighted sum ``a`` (Loihi 1's dendritic
+accumulator wraps beyond ``accumulator_bits``; specs §5.1.3), ``u`` (wraps beyond
+``state_bits``) and ``v`` (saturates). With calibration data the observed float
+values (scaled, with a margin) replace the worst case. A bound over the limit is a
+:class:`DesignRuleError` unless saturation is allowed, then a warning.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from snn2hw.errors import DesignRuleError
+from snn2hw.passes.hwmodel import HwBlock, HwGroup, HwNet
+from snn2hw.passes.quantise import Stats
+from snn2hw.targets import Target
+
+
+def _row_sums(block: HwBlock, n: int) -> tuple[np.ndarray, np.ndarray]:
+    w = block.effective()
+    if block.kind == "conv":          # every kernel tap of an output channel at once
+        c_out = w.shape[0]
+        pos = np.clip(w, 0, None).reshape(c_out, -1).sum(axis=1)
+        neg = np.clip(-w, 0, None).reshape(c_out, -1).sum(axis=1)
+        reps = n // c_out
+        return np.tile(pos, reps), np.tile(neg, reps)   # (W, H, C) order: channel fastest
+    return np.clip(w, 0, None).sum(axis=1), np.clip(-w, 0, None).sum(axis=1)
+
+
+def bounds(net: HwNet, group: HwGroup, stats: Stats | None) -> dict[str, float]:
+    n = group.size
+    pos = np.zeros(n)
+    neg = np.zeros(n)
+    for b in net.blocks_into(group.name):
+        p, q = _row_sums(b, n)
+        pos, neg = pos + p, neg + q
+    if stats is not None:
+        lam = group.scale / 64.0
+        pos = np.minimum(pos, stats.input_pos[group.index] * lam)
+        neg = np.minimum(neg, stats.input_neg[group.index] * lam)
+    bias = (group.bias_mant << group.bias_exp).astype(float)
+    keep_u = (group.du + 1) / 4096
+    u_pos, u_neg = 64 * pos / keep_u, 64 * neg / keep_u
+    alpha_v = group.dv / 4096
+    with np.errstate(divide="ignore", invalid="ignore"):
+        low = (u_neg + np.clip(-bias, 0, None)) / alpha_v if alpha_v else \
+            np.where(u_neg + np.clip(-bias, 0, None) > 0, np.inf, 0.0)
+    if group.model == "lif":
+        high = group.vth * 64 + u_pos + np.clip(bias, 0, None)
+    else:
+        high = (u_pos + np.clip(bias, 0, None)) / alpha_v if alpha_v else \
+            np.where(u_pos + np.clip(bias, 0, None) > 0, np.inf, 0.0)
+    if stats is not None and stats.v_max is not None:
+        v_obs = stats.v_max[group.index] * group.scale
+        low, high = np.minimum(low, v_obs), np.minimum(high, np.maximum(v_obs, group.vth * 64))
+    return {"input_sum": float(np.maximum(pos, neg).max(initial=0)),
+            "u": float(np.maximum(u_pos, u_neg).max(initial=0)),
+            "v_high": float(np.max(high, initial=0)), "v_low": float(np.max(low, initial=0))}
+
+
+def check(net: HwNet, target: Target, stats: dict[str, Stats] | None,
+          allow_saturation: bool) -> HwNet:
+    num = target.numeric
+    state_max = 2 ** (num.state_bits - 1) - 1
+    acc_max = 2 ** (num.accumulator_bits - 1) - 1
+    problems: list[str] = []
+    report: dict[str, Any] = {}
+    for g in net.groups:
+        b = bounds(net, g, (stats or {}).get(g.population))
+        report[g.name] = b
+        if b["input_sum"] > acc_max:
+            problems.append(f"'{g.name}': per-step input sum up to {b['input_sum']:.0f} exceeds "
+                            f"the {num.accumulator_bits}-bit accumulator ({acc_max})")
+        if b["u"] > state_max:
+            problems.append(f"'{g.name}': |u| up to {b['u']:.0f} exceeds {state_max}")
+        if b["v_high"] > state_max or b["v_low"] > state_max:
+            worst = max(b["v_high"], b["v_low"])
+            problems.append(f"'{g.name}': |v| can reach {worst:.3g}, beyond the "
+                            f"{num.state_bits}-bit range ({state_max}) and saturate")
+        if g.model == "readout" and b["v_high"] >= g.vth * 64:
+            problems.append(f"'{g.name}': readout voltage can reach the threshold and reset")
+    if problems:
+        text = "; ".join(problems)
+        hint = ("Pass calibration data (--calibrate X.npy) so bounds use observed activity, "
+                "lower --weight-bits' scale, or accept with --allow-saturation.")
+        if not allow_saturation:
+            raise DesignRuleError(f"range analysis: {text}", hint=hint)
+        warnings.warn(f"range analysis (allowed): {text}", stacklevel=2)
+    rep = dict(net.report)
+    rep["ranges"] = report
+    return net.with_(report=rep)
+
+
+__all__ = ["check", "bounds"]
