@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -57,6 +58,66 @@ def cmd_run(args: argparse.Namespace) -> int:
                                  record=record, mode=args.mode, progress=not args.quiet)
     runio.save_result(result, args.output)
     print(runio.result_summary(result, program, args.output))
+    return 0
+
+
+def _load_model(path: str) -> "object":
+    from snn2hw import files, nirio
+
+    kind = files.sniff(path)
+    if kind != "nir":
+        raise UserInputError(f"'{path}' is a {kind} file; compile and verify take a NIR model "
+                             "(.nir)", hint="Export your model to NIR first (see README).")
+    return nirio.read(path)
+
+
+def _compile_options(args: argparse.Namespace) -> "object":
+    from snn2hw.compiler import Options
+
+    return Options(target=args.target, dt=args.dt, weight_bits=args.weight_bits,
+                   share=args.share, share_scope=args.share_scope,
+                   keep_conv=not args.no_conv, approximations=tuple(args.approximate or ()),
+                   allow_saturation=args.allow_saturation,
+                   verify_each=getattr(args, "verify_each", False),
+                   dump_ir=getattr(args, "dump_ir", None))
+
+
+def _calibration(path: str | None) -> "object":
+    if path is None:
+        return None
+    from snn2hw.verify import load_data
+
+    return load_data(path)[0]
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from snn2hw import compiler, outputs
+
+    graph = _load_model(args.model)
+    compiled = compiler.compile(graph, _compile_options(args),
+                                calibration=_calibration(args.calibrate))
+    out = outputs.write_compiled(compiled, args.output)
+    print(outputs.summary(compiled.report), end="")
+    print(f"wrote {out}/: {', '.join(outputs.FILES)}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from snn2hw import compiler, verify
+
+    graph = _load_model(args.model)
+    data, labels = verify.load_data(args.data, args.labels)
+    if args.limit:
+        data, labels = data[:args.limit], (labels[:args.limit] if labels is not None else None)
+    compiled = compiler.compile(graph, _compile_options(args),
+                                calibration=_calibration(args.calibrate))
+    report, traces = verify.verify(graph, compiled.program, data, labels, device=args.device,
+                                   dt=args.dt)
+    print(f"compiled for {compiled.target.name}: {compiled.report['cores']} core(s)")
+    print(report.table())
+    if args.png:
+        verify.plot(report, traces, args.png)
+        print(f"wrote {args.png}")
     return 0
 
 
@@ -113,6 +174,56 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_run)
 
 
+def _add_compile_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="a NIR model file (.nir)")
+    p.add_argument("--target", default="loihi2", help="target name or TOML file "
+                   "(default loihi2; see `snn2hw targets`)")
+    p.add_argument("--dt", type=float, help="time step in seconds (default: the model's "
+                   "metadata, else 1e-4)")
+    p.add_argument("--weight-bits", type=int, help="weight mantissa bits (default: the "
+                   "target's maximum)")
+    p.add_argument("--share", type=int, metavar="K", help="restrict each layer's weights "
+                   "to K shared values (codebook)")
+    p.add_argument("--share-scope", default="layer", choices=("layer", "neuron"),
+                   help="one codebook per layer (default) or per post-synaptic neuron")
+    p.add_argument("--calibrate", metavar="X.npy", help="input spikes (B, T, *shape) used to "
+                   "choose scales from observed activity instead of worst-case bounds")
+    p.add_argument("--no-conv", action="store_true", help="unroll convolutions into "
+                   "explicit synapses even where the target shares kernels")
+    p.add_argument("--approximate", action="append", metavar="WHAT",
+                   choices=("reset-to-zero", "cuba-bias", "threshold-ge"),
+                   help="accept a named approximation (repeatable): reset-to-zero, "
+                   "cuba-bias, threshold-ge")
+    p.add_argument("--allow-saturation", action="store_true", help="warn instead of failing "
+                   "when range analysis finds a possible overflow")
+
+
+def _add_compile(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compile", help="compile a model for a target",
+                       description="Discretise, quantise, map and emit a program image, a "
+                       "Lava program, the quantised graph and a report.")
+    _add_compile_options(p)
+    p.add_argument("-o", "--output", required=True, metavar="OUT/", help="output folder")
+    p.add_argument("--dump-ir", metavar="DIR", help="write the graph after each pass as .nir")
+    p.add_argument("--verify-each", action="store_true", help="validate after every pass")
+    p.set_defaults(func=cmd_compile)
+
+
+def _add_verify(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("verify", help="float reference vs compiled program on data",
+                       description="Compile MODEL, run the float reference and the device on "
+                       "the same data, print accuracy of each, per-layer spike agreement and "
+                       "saturation.")
+    _add_compile_options(p)
+    p.add_argument("--data", required=True, metavar="X.npy", help="input spikes (B, T, *shape)"
+                   "; or an .npz with 'spikes' (and 'labels')")
+    p.add_argument("--labels", metavar="y.npy", help="integer class labels (B,)")
+    p.add_argument("--device", default="emulator", choices=("emulator", "lava"))
+    p.add_argument("--limit", type=int, help="use only the first N samples")
+    p.add_argument("--png", metavar="FILE.png", help="write a figure comparing them")
+    p.set_defaults(func=cmd_verify)
+
+
 def _add_lava(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("lava", help="manage the Lava (Python 3.10) environment",
                        description="Lava 0.10 needs Python 3.10; snn2hw runs Lava programs in a "
@@ -139,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show the full traceback on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for add in (_add_inspect, _add_targets, _add_run, _add_lava):
+    for add in (_add_compile, _add_verify, _add_run, _add_inspect, _add_targets, _add_lava):
         add(sub)
     return parser
 
@@ -158,7 +269,12 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-def _one_line(exc: BaseException) -> str:
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: object = None, line: str | None = None) -> None:
+    print(f"snn2hw: warning: {_one_line(message)}", file=sys.stderr)
+
+
+def _one_line(exc: BaseException | Warning | str) -> str:
     return " ".join(str(exc).split())
 
 
@@ -166,6 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    warnings.showwarning = _show_warning
     try:
         return func(args)
     except _expected_errors() as exc:

@@ -161,7 +161,7 @@ def _v_bound(dyn: Dynamics, idx: np.ndarray, st: Stats, bias: np.ndarray) -> flo
     pos = st.input_pos[idx] / alpha_u + np.clip(bias[idx], 0, None)
     neg = st.input_neg[idx] / alpha_u + np.clip(-bias[idx], 0, None)
     theta = np.where(np.isfinite(dyn.threshold[idx]), dyn.threshold[idx], 0.0)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         low = np.where(alpha_v > 0, neg / alpha_v, np.where(neg > 0, np.inf, 0.0))
         high = np.where(dyn.model == "lif", theta + pos,
                         np.where(alpha_v > 0, pos / alpha_v, np.where(pos > 0, np.inf, 0.0)))
@@ -323,7 +323,7 @@ def quantise(structure: Structure, dyns: dict[str, Dynamics], target: Target,
             extra = dyn.gain / alpha_s * sum(p.bias for p in projs)
             bias = dyn.bias + extra
         sets = _group_sets(dyn)
-        order = np.argsort(np.argsort(layouts[pop]))      # NIR index -> hardware position
+        order = np.argsort(layouts[pop])                   # NIR index -> hardware position
         for k, members in enumerate(sets):
             members = members[np.argsort(order[members])]  # hardware order
             name = pop if len(sets) == 1 else f"{pop}#{k}"
@@ -366,7 +366,9 @@ def quantise(structure: Structure, dyns: dict[str, Dynamics], target: Target,
                 blocks.append(HwBlock(f"{p.name}:{name}", p.source, name,
                                       "conv" if is_conv else "dense", w, wexp,
                                       opts.weight_bits, mode, p.delay, p.recurrent, None, conv))
-                bits_used = int(np.ceil(np.log2(np.abs(w).max(initial=0) + 1))) + (mode == "mixed")
+                mant = w if is_conv else w // 2 ** grid(mode, opts.weight_bits)[2]
+                bits_used = int(np.ceil(np.log2(np.abs(mant).max(initial=0) + 1))) + \
+                    (mode == "mixed")
                 rep_blocks[p.source] = {"weight_exp": wexp, "sign_mode": mode,
                                         "bits_used": bits_used, "rms_error": err,
                                         "kind": "conv" if is_conv else "dense",

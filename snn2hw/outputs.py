@@ -1,0 +1,102 @@
+"""What ``snn2hw compile -o OUT/`` writes, all or nothing.
+
+OUT/program.h5      the program image (emulator, ``snn2hw run``)
+OUT/lava/run.py     the standalone Lava program, with lava/program.npz (a one-step zero
+                    input; ``snn2hw run OUT/program.h5 --device lava`` feeds real data)
+OUT/quantised.nir   the graph with the hardware model in node metadata
+OUT/report.json     resources, per-layer quantisation and range report, options, passes
+OUT/summary.txt     the same, readable
+
+Everything is written into a temporary sibling folder that replaces OUT in one rename,
+so a failure leaves OUT as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from snn2hw import nirio
+from snn2hw.errors import UserInputError
+
+FILES = ("program.h5", "lava/run.py", "lava/program.npz", "quantised.nir", "report.json",
+         "summary.txt")
+
+
+def summary(rep: dict[str, Any]) -> str:
+    mem_kib = rep["synapse_memory_bits"] / 8 / 1024
+    lines = [f"target {rep['target']}: {rep['neurons']} neurons on {rep['cores']} core(s), "
+             f"{rep['chips']} chip(s); synaptic memory {mem_kib:.1f} KiB; "
+             f"latency {rep['latency_steps']} step(s) behind the float model",
+             f"passes: {' -> '.join(rep['passes'])}  "
+             f"({1000 * sum(rep['timings_s'].values()):.0f} ms)",
+             "",
+             f"{'group':<14} {'neurons':>7} {'scale':>10} {'limited by':>12} {'vth':>6} "
+             f"{'du':>5} {'dv':>5}  inputs (weight_exp, bits used, rms error)"]
+    for name, g in rep["layers"].items():
+        ins = "; ".join(f"{src}: {b['kind']} e={b['weight_exp']} {b['bits_used']}b "
+                        f"{100 * b['rms_error']:.2f}%" + (f" delay {b['delay']}" if b["delay"]
+                                                          else "")
+                        for src, b in g["inputs"].items())
+        lines.append(f"{name:<14} {g['neurons']:>7} {g['scale']:>10.4g} {g['limited_by']:>12} "
+                     f"{g['vth']:>6} {g['du']:>5} {g['dv']:>5}  {ins}")
+    lines += ["", f"{'core':>4} {'chip':>4} {'neurons':>7} {'memory KiB':>10} {'fan-in':>6} "
+              f"{'fan-out':>7}  groups"]
+    for c in rep["per_core"]:
+        lines.append(f"{c['index']:>4} {c['chip']:>4} {c['neurons']:>7} "
+                     f"{c['memory_bits'] / 8192:>10.1f} {c['fan_in']:>6} {c['fan_out']:>7}  "
+                     f"{', '.join(c['groups'])}")
+    if rep.get("share"):
+        s = rep["share"]
+        lines.append(f"\nweight sharing: {s['values']} values per {s['scope']} ({s['method']})")
+    for w in rep.get("warnings", []):
+        lines.append(f"warning: {w}")
+    return "\n".join(lines) + "\n"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def write_compiled(compiled: Any, out_dir: str | Path) -> Path:
+    from snn2hw.backends import lava
+    from snn2hw_emulator import image
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UserInputError(f"output '{out}' exists and is not a folder",
+                             hint="Give a folder path with -o.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        image.save(compiled.program, tmp / "program.h5")
+        zero = {p.name: np.zeros((1, 1, p.size), dtype=np.int64) for p in compiled.program.ports}
+        lava.emit([(compiled.program, zero, 1)], tmp / "lava")
+        nirio.write(compiled.graph, tmp / "quantised.nir")
+        rep = compiled.report
+        (tmp / "report.json").write_text(json.dumps(rep, indent=1, default=_json_default))
+        (tmp / "summary.txt").write_text(summary(rep))
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            os.replace(out, old / out.name)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+__all__ = ["write_compiled", "summary", "FILES"]

@@ -1,0 +1,181 @@
+"""Float reference vs compiled program on the same data: accuracy, per-layer spike
+agreement, saturation, and a PNG that shows them.
+
+Classification: an output population's class is the argmax of its spike count over
+time (readouts: of the mean voltage over time), the usual rate decoding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from snn2hw import execute, reference
+from snn2hw.errors import UserInputError
+from snn2hw.files import atomic_write
+
+
+@dataclass
+class LayerAgreement:
+    population: str
+    spikes_reference: int
+    spikes_device: int
+    identical_fraction: float        # of (sample, step, neuron) entries
+    count_correlation: float         # of per-neuron spike counts over the data
+
+
+@dataclass
+class VerifyReport:
+    device: str
+    samples: int
+    steps: int
+    accuracy_reference: float | None
+    accuracy_device: float | None
+    prediction_agreement: float
+    layers: list[LayerAgreement]
+    saturation: dict[str, dict[str, int]]
+    cost: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def table(self) -> str:
+        lines = [f"verify: {self.samples} samples x {self.steps} steps, float reference vs "
+                 f"{self.device}"]
+        if self.accuracy_reference is not None:
+            lines.append(f"  accuracy   float reference {100 * self.accuracy_reference:6.2f}%"
+                         f"   {self.device} {100 * self.accuracy_device:6.2f}%   "
+                         f"(difference {100 * (self.accuracy_device - self.accuracy_reference):+.2f}"
+                         " pp)")
+        lines.append(f"  same predicted class on {100 * self.prediction_agreement:.2f}% of samples")
+        lines.append(f"  {'layer':<16} {'spikes float':>12} {'spikes hw':>10} "
+                     f"{'identical':>10} {'count corr':>10}")
+        for la in self.layers:
+            lines.append(f"  {la.population:<16} {la.spikes_reference:>12} {la.spikes_device:>10} "
+                         f"{100 * la.identical_fraction:>9.2f}% {la.count_correlation:>10.4f}")
+        clipped = {g: s for g, s in self.saturation.items() if s.get("v_clip") or s.get("u_wrap")}
+        lines.append("  saturation: " + (", ".join(f"{g}: {s['v_clip']} v clips, {s['u_wrap']} "
+                                                   "u wraps" for g, s in clipped.items())
+                                         if clipped else "none"))
+        return "\n".join(lines)
+
+
+def _read_array(path: str | Path, keys: tuple[str, ...]) -> np.ndarray | None:
+    p = Path(path)
+    if not p.is_file():
+        raise UserInputError(f"data file '{p}' does not exist")
+    try:
+        loaded = np.load(p, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise UserInputError(f"'{p}' is not a readable .npy/.npz file ({exc})",
+                             hint="Save arrays with numpy.save or numpy.savez.") from None
+    if isinstance(loaded, np.ndarray):
+        return loaded
+    with loaded:
+        for k in keys:
+            if k in loaded.files:
+                return loaded[k]
+    return None
+
+
+def load_data(data: str | Path, labels: str | Path | None = None
+              ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Input spikes (B, T, *shape) and optional labels from .npy files or one .npz
+    (arrays 'spikes' or 'x', and 'labels' or 'y')."""
+    x = _read_array(data, ("spikes", "x", "data"))
+    if x is None:
+        raise UserInputError(f"'{data}' has no array named spikes, x or data")
+    y = _read_array(labels, ("labels", "y")) if labels else \
+        (_read_array(data, ("labels", "y")) if str(data).endswith(".npz") else None)
+    if x.ndim < 3:
+        raise UserInputError(f"data in '{data}' has shape {x.shape}; expected (batch, time, "
+                             "*input_shape)")
+    if y is not None:
+        y = np.asarray(y).ravel()
+        if y.size != x.shape[0]:
+            raise UserInputError(f"{y.size} labels for {x.shape[0]} samples")
+    return x, y
+
+
+def decode(output: np.ndarray, readout: bool) -> np.ndarray:
+    flat = output.reshape(output.shape[0], output.shape[1], -1)
+    return (flat.mean(axis=1) if readout else flat.sum(axis=1)).argmax(axis=-1)
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    if a.std() == 0 or b.std() == 0:
+        return 1.0 if np.array_equal(a, b) else 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def verify(graph: Any, program: Any, data: np.ndarray, labels: np.ndarray | None = None, *,
+           device: str = "emulator", dt: float | None = None) -> tuple[VerifyReport, dict]:
+    """Run the float reference and ``program`` on ``data`` (B, T, *shape); compare."""
+    if labels is not None and len(labels) != len(data):
+        raise UserInputError(f"{len(labels)} labels for {len(data)} samples")
+    ref = reference.simulate(graph, data.astype(float), dt=dt, record=("spikes",))
+    hw = execute.run(program, data, device=device)
+    from snn2hw.backends.image import io_map
+
+    io = io_map(program)
+    out_name = next(iter(io["outputs"]))
+    readout = bool(io["outputs"][out_name]["readout"])
+    pred_ref = decode(ref.outputs[out_name], readout)
+    pred_hw = decode(hw.outputs[out_name], readout)
+    layers = []
+    for pop, s_hw in hw.spikes.items():
+        if pop not in ref.spikes:
+            continue
+        s_ref = ref.spikes[pop].reshape(s_hw.shape)
+        layers.append(LayerAgreement(pop, int(s_ref.sum()), int(s_hw.sum()),
+                                     float((s_ref == s_hw).mean()),
+                                     _corr(s_ref.sum(axis=1).ravel(), s_hw.sum(axis=1).ravel())))
+    acc = (lambda p: float((p == labels).mean())) if labels is not None else (lambda p: None)
+    rep = VerifyReport(device, int(data.shape[0]), int(data.shape[1]), acc(pred_ref),
+                       acc(pred_hw), float((pred_ref == pred_hw).mean()), layers,
+                       dict(hw.saturation), hw.cost.summary() if hw.cost is not None else None)
+    traces = {"reference": ref, "device": hw, "output": out_name}
+    return rep, traces
+
+
+def plot(report: VerifyReport, traces: dict, path: str | Path) -> None:
+    """PNG: accuracy bars, per-layer agreement, output raster (sample 0) float vs device."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UserInputError("writing a PNG needs matplotlib",
+                             hint="pip install 'snn2hw[report]' (make setup installs it).") from None
+    out = traces["output"]
+    ref = traces["reference"].outputs[out][0].reshape(report.steps, -1)
+    dev = traces["device"].outputs[out][0].reshape(report.steps, -1)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    if report.accuracy_reference is not None:
+        axes[0].bar(["float reference", report.device],
+                    [100 * report.accuracy_reference, 100 * report.accuracy_device],
+                    color=["#4c72b0", "#dd8452"])
+        axes[0].set_ylim(0, 100)
+        axes[0].set_ylabel("accuracy (%)")
+    axes[0].set_title(f"{report.samples} samples x {report.steps} steps")
+    names = [la.population for la in report.layers]
+    axes[1].bar(names, [100 * la.identical_fraction for la in report.layers], color="#55a868")
+    axes[1].set_ylim(min([90.0] + [100 * la.identical_fraction for la in report.layers]) - 1, 100)
+    axes[1].set_ylabel("identical spike entries (%)")
+    axes[1].set_title("per-layer agreement")
+    t_r, n_r = np.nonzero(ref)
+    t_d, n_d = np.nonzero(dev)
+    axes[2].scatter(t_r, n_r - 0.15, s=12, marker="|", label="float reference")
+    axes[2].scatter(t_d, n_d + 0.15, s=12, marker="|", label=report.device)
+    axes[2].set_xlabel("step")
+    axes[2].set_ylabel(f"{out} neuron")
+    axes[2].set_yticks(range(ref.shape[1]))
+    axes[2].set_title("output spikes, sample 0")
+    axes[2].legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100), what="figure")
+    plt.close(fig)
+
+
+__all__ = ["verify", "plot", "VerifyReport", "decode", "load_data"]
