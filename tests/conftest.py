@@ -1,5 +1,22 @@
+import io
 import sys
+from contextlib import redirect_stdout
 from pathlib import Path
+
+import pytest
 
 # Test helpers (tests/nirgraphs.py, tests/programs.py) import as top-level modules.
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1] / "examples"))
+
+
+@pytest.fixture(scope="session")
+def digits_out(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The digits example, fully trained once per session: (output folder, its stdout)."""
+    import digits_snn
+
+    out = tmp_path_factory.mktemp("digits")
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        assert digits_snn.main(["--out", str(out)]) == 0
+    return out, buf.getvalue()

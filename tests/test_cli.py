@@ -10,7 +10,7 @@ import pytest
 
 from snn2hw.cli import build_parser, main
 
-COMMANDS = [["inspect"], ["targets"], ["run"], ["lava"], ["lava", "install"], ["lava", "status"]]
+COMMANDS = [["compile"], ["verify"], ["inspect"], ["targets"], ["run"], ["lava"], ["lava", "install"], ["lava", "status"]]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -68,3 +68,82 @@ def test_bad_record_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     with pytest.raises(UserInputError, match="spikes, u, v"):
         parse_record("spikes,w")
     assert parse_record("u") == ("spikes", "u")
+
+
+# --------------------------------------------------------------------------- compile / verify
+
+
+def _model(tmp_path: Path, n_in: int = 20, n: int = 100) -> Path:
+    import nir
+    import numpy as np
+
+    from snn2hw import ir, nirio
+
+    rng = np.random.default_rng(0)
+    nodes = {"input": nir.Input(np.array([n_in])),
+             "fc": nir.Linear(rng.normal(size=(n, n_in))),
+             "lif": nir.LIF(tau=np.full(n, 1e-3), r=np.full(n, 10.0), v_leak=np.zeros(n),
+                            v_threshold=np.ones(n)),
+             "output": nir.Output(np.array([n]))}
+    graph = ir.from_nir(nir.NIRGraph(nodes, [("input", "fc"), ("fc", "lif"), ("lif", "output")],
+                                     type_check=False), metadata={"dt": 1e-4})
+    path = tmp_path / "model.nir"
+    nirio.write(graph, path)
+    return path
+
+
+def test_compile_writes_every_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from snn2hw import nirio, outputs
+    from snn2hw_emulator import image
+
+    out = tmp_path / "out"
+    assert main(["compile", str(_model(tmp_path)), "--target", "tiny", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "100 neurons on 7 core(s), 2 chip(s)" in text
+    for name in outputs.FILES:
+        assert (out / name).is_file(), name
+    assert image.load(out / "program.h5").target_name == "tiny"
+    assert "snn2hw" in nirio.read(out / "quantised.nir").nodes["lif"].metadata
+
+
+def test_compile_that_does_not_fit_leaves_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = run_cli("compile", str(_model(tmp_path, n=200)), "--target", "tiny", "-o", str(out))
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "chips on the system" in proc.stderr and "4 > 2" in proc.stderr
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["model.nir"]
+
+
+def test_compile_failure_keeps_the_previous_output(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["compile", str(_model(tmp_path)), "--target", "tiny", "-o", str(out)]) == 0
+    before = (out / "program.h5").read_bytes()
+    assert main(["compile", str(_model(tmp_path, n=200)), "--target", "tiny",
+                 "-o", str(out)]) == 2
+    assert (out / "program.h5").read_bytes() == before
+
+
+def test_verify_prints_accuracy_and_agreement(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    x = (rng.random((6, 12, 20)) < 0.3).astype(np.int8)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", rng.integers(0, 100, 6))
+    png = tmp_path / "v.png"
+    assert main(["verify", str(_model(tmp_path)), "--data", str(tmp_path / "x.npy"),
+                 "--labels", str(tmp_path / "y.npy"), "--png", str(png)]) == 0
+    text = capsys.readouterr().out
+    assert "accuracy   float reference" in text and "identical" in text
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_verify_rejects_non_spike_data(tmp_path: Path) -> None:
+    import numpy as np
+
+    np.save(tmp_path / "x.npy", np.full((2, 5, 20), 0.5))
+    proc = run_cli("verify", str(_model(tmp_path)), "--data", str(tmp_path / "x.npy"))
+    assert proc.returncode == 2 and "not binary spikes" in proc.stderr

@@ -3,6 +3,7 @@ mapping and design rules, weight sharing, range analysis, the pass manager."""
 
 from __future__ import annotations
 
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -151,12 +152,15 @@ def test_random_graphs_compile_within_every_rule(graph: ir.Graph, target: str,
             assert target == "tiny" and ">" in str(exc)   # a named limit with numbers
             return
     image.validate(c.program)                                   # the emulator accepts it
+    with tempfile.TemporaryDirectory() as tmp:                  # and it survives the file
+        image.save(c.program, Path(tmp) / "p.h5")
+        assert image.load(Path(tmp) / "p.h5").groups[0].name == c.program.groups[0].name
     assert mapping.check_rules(mapping.usage(c.net, c.target), c.target) == []
     compiler.check_values(c.net, c.target)
     shapes = {g.population for g in c.net.groups}
     for pop in shapes:                                          # every neuron placed once
         placed = np.concatenate([g.index for g in c.net.groups_of(pop)])
-        size = int(np.prod(nir.ir.NIRNode.__dict__ and graph.nodes[pop].output_type["output"]))
+        size = int(np.prod(graph.nodes[pop].output_type["output"]))
         assert sorted(placed.tolist()) == list(range(size))
     cores = {g.core for g in c.net.groups}
     assert cores == set(range(len(cores)))

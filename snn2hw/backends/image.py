@@ -1,7 +1,9 @@
 """Backend: a mapped hardware model -> the emulator's program image (``Program``).
 
 Each group becomes a ``NeuronGroup``; each block is cut by the source population's
-groups (or its input port) into ``SynapseBlock``s. How the host talks to the
+groups (or its input port) into ``SynapseBlock``s. Codebook blocks are written with
+their looked-up weights (dense or sparse): the values are the shared ones, and the
+compiler's resource report counts codebook memory where the target has it. How the host talks to the
 program (which NIR index each port/group position holds, and how many steps each
 population runs behind the float reference) goes into ``metadata["snn2hw.io"]``
 as JSON, read back by :func:`io_map`.
@@ -46,10 +48,11 @@ def _synapse_blocks(net: HwNet, b: HwBlock, target: Target) -> list[SynapseBlock
         if not present.any():
             continue
         name = b.name if src == b.source else f"{b.name}<{src}"
-        if b.codebook is not None:
-            out.append(SynapseBlock(name=name, kind="codebook", weights=w, codebook=b.codebook,
-                                    **common))
-        elif b.delay:
+        if b.codebook is not None:       # the image stores the looked-up weights
+            w = b.full_scale()[:, cols]
+            kind = "sparse" if target.connectivity.sparse and \
+                np.count_nonzero(w) * 2 < w.size else "dense"
+        if b.delay:
             out.append(SynapseBlock(name=name, kind="delay_dense", weights=w,
                                     delays=np.full(w.shape, b.delay, dtype=np.int64), **common))
         else:
@@ -87,7 +90,8 @@ def build(net: HwNet, target: Target, *, record: dict[str, Any] | None = None) -
         chip = next(g.chip for g in net.groups if g.core == core)
         cores.append(Core(index=core, chip=chip, groups=names,
                           blocks=tuple(b.name for b in blocks if b.target in names)))
-    outputs = tuple(OutputPort(name=f"{out}/{g.name}", group=g.name)
+    outputs = tuple(OutputPort(name=out if len(net.groups_of(pop)) == 1 else f"{out}:{g.name}",
+                               group=g.name)
                     for out, pop in net.outputs.items() for g in net.groups_of(pop))
     io = {
         "ports": {p: net.layouts[p].tolist() for p in net.inputs},

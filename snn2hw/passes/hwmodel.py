@@ -60,14 +60,18 @@ class HwBlock:
     codebook: np.ndarray | None = None
     conv: dict[str, Any] | None = None
 
+    def full_scale(self) -> np.ndarray:
+        """Full-scale integer weights (codebook indices looked up; -1 -> no synapse = 0)."""
+        w = self.weights
+        if self.codebook is None:
+            return w
+        rows = self.codebook if self.codebook.shape[0] > 1 else \
+            np.broadcast_to(self.codebook, (w.shape[0], self.codebook.shape[1]))
+        return np.where(w >= 0, np.take_along_axis(rows, np.maximum(w, 0), axis=1), 0)
+
     def effective(self) -> np.ndarray:
         """Weights as the core applies them, in a-units (before the <<6), as float."""
-        w = self.weights
-        if self.codebook is not None:
-            rows = self.codebook if self.codebook.shape[0] > 1 else \
-                np.broadcast_to(self.codebook, (w.shape[0], self.codebook.shape[1]))
-            w = np.where(w >= 0, np.take_along_axis(rows, np.maximum(w, 0), axis=1), 0)
-        return w.astype(float) * 2.0 ** self.weight_exp
+        return self.full_scale().astype(float) * 2.0 ** self.weight_exp
 
 
 @dataclass(frozen=True, eq=False)

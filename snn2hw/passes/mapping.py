@@ -99,7 +99,7 @@ def _split(net: HwNet, target: Target) -> HwNet:
             continue
         bounds = np.linspace(0, g.size, parts + 1).round().astype(int)
         for k in range(parts):
-            rows = slice(bounds[k], bounds[k + 1])
+            rows = slice(int(bounds[k]), int(bounds[k + 1]))
             name = f"{g.name}[{k}]"
             groups.append(replace(g, name=name, index=g.index[rows], shape=(rows.stop - rows.start,),
                                   bias_mant=g.bias_mant[rows], bias_exp=g.bias_exp[rows],
