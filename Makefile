@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[torch,fast,dev]"
+	$(BIN)/pip install -q -e ".[torch,fast,dev,report]"
 	touch $@
 
 lava: setup
@@ -26,6 +26,10 @@ lava: setup
 demo: setup lava
 	$(BIN)/python examples/digits_snn.py
 	$(BIN)/snn2hw inspect examples/out/digits.nir
+	$(BIN)/python examples/digits_compile.py
+	$(BIN)/snn2hw compile examples/out/digits.nir --target loihi2 -o examples/out/digits_cli
+	$(BIN)/snn2hw verify examples/out/digits.nir --target loihi1 \
+		--data examples/out/digits_test.npz --png examples/out/verify_loihi1.png
 	$(BIN)/python examples/program_image.py
 	$(BIN)/snn2hw inspect examples/out/demo_program.h5
 	$(BIN)/snn2hw run examples/out/demo_program.h5 --input examples/out/demo_input.npy \
@@ -38,6 +42,7 @@ test: setup lava
 
 bench: setup lava
 	$(BIN)/python bench/bench_emulator.py
+	$(BIN)/python bench/bench_compile.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache examples/out

@@ -367,8 +367,9 @@ def quantise(structure: Structure, dyns: dict[str, Dynamics], target: Target,
                                       "conv" if is_conv else "dense", w, wexp,
                                       opts.weight_bits, mode, p.delay, p.recurrent, None, conv))
                 mant = w if is_conv else w // 2 ** grid(mode, opts.weight_bits)[2]
-                bits_used = int(np.ceil(np.log2(np.abs(mant).max(initial=0) + 1))) + \
-                    (mode == "mixed")
+                top = max(int(mant.max(initial=0)), -int(mant.min(initial=0)) -
+                          (mode == "mixed"), 0)
+                bits_used = top.bit_length() + (mode == "mixed")
                 rep_blocks[p.source] = {"weight_exp": wexp, "sign_mode": mode,
                                         "bits_used": bits_used, "rms_error": err,
                                         "kind": "conv" if is_conv else "dense",
