@@ -58,6 +58,8 @@ class VerifyReport:
         lines.append("  saturation: " + (", ".join(f"{g}: {s['v_clip']} v clips, {s['u_wrap']} "
                                                    "u wraps" for g, s in clipped.items())
                                          if clipped else "none"))
+        if self.cost:
+            lines.append("  cost model (" + self.device + "): " + self.cost.replace("\n", "\n  "))
         return "\n".join(lines)
 
 

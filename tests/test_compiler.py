@@ -271,3 +271,36 @@ def test_dump_ir_writes_a_readable_graph_after_each_pass(tmp_path: Path) -> None
 def test_weight_bits_out_of_range_is_a_clear_error() -> None:
     with pytest.raises(Snn2hwError, match="weight-bits 9"):
         compiler.compile(_wide(8, 4), compiler.Options(weight_bits=9))
+
+
+# --------------------------------------------------------------------------- range analysis
+
+
+def _if_inhibitory() -> ir.Graph:
+    rng = np.random.default_rng(7)
+    n = 12
+    nodes = {"input": nir.Input(np.array([10])), "fc": nir.Linear(rng.normal(size=(n, 10))),
+             "if": nir.IF(r=np.ones(n), v_threshold=np.full(n, 2.0)),
+             "output": nir.Output(np.array([n]))}
+    return ir.from_nir(nir.NIRGraph(nodes, [("input", "fc"), ("fc", "if"), ("if", "output")],
+                                    type_check=False), metadata={"dt": DT})
+
+
+def test_unbounded_voltage_fails_with_a_way_out() -> None:
+    with pytest.raises(DesignRuleError) as err:
+        compiler.compile(_if_inhibitory())
+    assert "|v| can reach inf" in str(err.value) and "--calibrate" in str(err.value)
+    with pytest.warns(UserWarning, match="range analysis"):
+        compiler.compile(_if_inhibitory(), compiler.Options(allow_saturation=True))
+
+
+def test_calibration_bounds_come_from_observed_activity() -> None:
+    graph = _if_inhibitory()
+    x = (np.random.default_rng(8).random((16, 30, 10)) < 0.3).astype(np.int8)
+    c = compiler.compile(graph, calibration=x.astype(float))
+    ref = reference.simulate(graph, x.astype(float), record=("spikes",))
+    hw = execute.run(c.program, x)
+    assert all(s["v_clip"] == 0 for s in hw.saturation.values())
+    agree = (hw.outputs["output"] == ref.outputs["output"]).mean()
+    assert agree > 0.99, agree
+    assert c.report["layers"]["if"]["limited_by"] in ("voltage", "input sum", "exponent")
