@@ -226,8 +226,26 @@ def compile(graph: ir.Graph, options: Options | None = None, *,
                 nirio.write(annotated_graph(s, name), dump / f"{k:02d}_{name}.nir")
     for w in caught:
         warnings.warn(w.message, w.category, stacklevel=2)
-    s.net = s.net.with_(report={**s.net.report, "warnings": [str(w.message) for w in caught]})
+    extra: dict[str, Any] = {"warnings": [str(w.message) for w in caught]}
+    if calibration is not None:
+        extra["cost"] = estimate_cost(s.program, calibration)
+    s.net = s.net.with_(report={**s.net.report, **extra})
     return Compiled(s.program, s.net, annotated_graph(s, "map"), target, options, s.timings)
+
+
+def estimate_cost(program: Any, data: np.ndarray, samples: int = 32) -> dict[str, Any]:
+    """Energy and latency per timestep from the target's cost model, measured by running
+    the program on (up to ``samples`` of) the calibration data in the emulator."""
+    from snn2hw import execute
+
+    res = execute.run(program, np.asarray(data)[:samples])
+    cost = res.cost
+    steps = cost.latency_ns.shape[1]
+    return {"samples": int(cost.latency_ns.shape[0]), "steps": int(steps),
+            "energy_per_step_pj": float(cost.energy_pj.mean() / steps),
+            "latency_per_step_ns": float(cost.latency_ns.mean()),
+            "latency_per_step_max_ns": float(cost.latency_ns.max()),
+            "estimated_figures": bool(cost.estimated), "summary": cost.summary()}
 
 
 def report(c: Compiled) -> dict[str, Any]:
@@ -246,6 +264,7 @@ def report(c: Compiled) -> dict[str, Any]:
         "ranges": c.net.report.get("ranges", {}),
         "share": c.net.report.get("share"),
         "warnings": c.net.report.get("warnings", []),
+        "cost": c.net.report.get("cost"),
         "latency_steps": int(max((g.offset for g in c.net.groups), default=0)),
     }
 

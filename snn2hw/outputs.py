@@ -55,6 +55,16 @@ def summary(rep: dict[str, Any]) -> str:
     if rep.get("share"):
         s = rep["share"]
         lines.append(f"\nweight sharing: {s['values']} values per {s['scope']} ({s['method']})")
+    cost = rep.get("cost")
+    if cost:
+        lines.append(f"\ncost model on {cost['samples']} calibration sample(s): "
+                     f"{cost['energy_per_step_pj'] / 1e3:.2f} nJ and "
+                     f"{cost['latency_per_step_ns']:.0f} ns (max "
+                     f"{cost['latency_per_step_max_ns']:.0f} ns) per timestep"
+                     + (" (estimated figures)" if cost["estimated_figures"] else ""))
+    else:
+        lines.append("\ncost model: pass --calibrate X.npy to estimate energy and latency "
+                     "per timestep from real activity")
     for w in rep.get("warnings", []):
         lines.append(f"warning: {w}")
     return "\n".join(lines) + "\n"

@@ -304,3 +304,5 @@ def test_calibration_bounds_come_from_observed_activity() -> None:
     agree = (hw.outputs["output"] == ref.outputs["output"]).mean()
     assert agree > 0.99, agree
     assert c.report["layers"]["if"]["limited_by"] in ("voltage", "input sum", "exponent")
+    cost = c.report["cost"]                       # measured on the calibration data
+    assert cost["energy_per_step_pj"] > 0 and cost["latency_per_step_ns"] > 0
