@@ -30,6 +30,8 @@ demo: setup lava
 	$(BIN)/snn2hw compile examples/out/digits.nir --target loihi2 -o examples/out/digits_cli
 	$(BIN)/snn2hw verify examples/out/digits.nir --target loihi1 \
 		--data examples/out/digits_test.npz --png examples/out/verify_loihi1.png
+	$(BIN)/snn2hw verify examples/out/digits.nir --target loihi2 \
+		--data examples/out/digits_test.npz --device lava --against emulator --limit 20
 	$(BIN)/python examples/program_image.py
 	$(BIN)/snn2hw inspect examples/out/demo_program.h5
 	$(BIN)/snn2hw run examples/out/demo_program.h5 --input examples/out/demo_input.npy \

@@ -111,9 +111,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
         data, labels = data[:args.limit], (labels[:args.limit] if labels is not None else None)
     compiled = compiler.compile(graph, _compile_options(args),
                                 calibration=_calibration(args.calibrate))
+    print(f"compiled for {compiled.target.name}: {compiled.report['cores']} core(s)")
+    if args.against != "reference":
+        if args.against == args.device:
+            raise UserInputError(f"--device and --against are both '{args.device}'",
+                                 hint="Compare two different devices, or against reference.")
+        comparison = verify.compare_devices(compiled.program, data, labels, device=args.device,
+                                            against=args.against)
+        print(comparison.table())
+        return 0 if comparison.divergence is None else 1
     report, traces = verify.verify(graph, compiled.program, data, labels, device=args.device,
                                    dt=args.dt)
-    print(f"compiled for {compiled.target.name}: {compiled.report['cores']} core(s)")
     print(report.table())
     if args.png:
         verify.plot(report, traces, args.png)
@@ -219,6 +227,9 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
                    "; or an .npz with 'spikes' (and 'labels')")
     p.add_argument("--labels", metavar="y.npy", help="integer class labels (B,)")
     p.add_argument("--device", default="emulator", choices=("emulator", "lava"))
+    p.add_argument("--against", default="reference", choices=("reference", "emulator", "lava"),
+                   help="compare with the float reference (default) or run the same program "
+                   "on another device: bit-identical, or the first divergence (exit 1)")
     p.add_argument("--limit", type=int, help="use only the first N samples")
     p.add_argument("--png", metavar="FILE.png", help="write a figure comparing them")
     p.set_defaults(func=cmd_verify)

@@ -55,8 +55,9 @@ def _port_arrays(program: Any, io: dict[str, Any], inputs: Any) -> tuple[dict[st
 
 
 def run(program: Any, inputs: Any, *, device: str = "emulator", mode: str = "batch",
-        record_v: bool = False) -> AlignedResult:
-    """Run on ``device`` ("emulator" or "lava") for T + latency steps; return aligned data."""
+        record_v: bool = False, record_states: bool = False) -> AlignedResult:
+    """Run on ``device`` ("emulator" or "lava") for T + latency steps; return aligned data
+    (``raw``: the device's own result, with u and v too when ``record_states``)."""
     from snn2hw.runio import run_on_device
 
     io = io_map(program)
@@ -66,6 +67,7 @@ def run(program: Any, inputs: Any, *, device: str = "emulator", mode: str = "bat
               for k, v in arrays.items()}
     readout = any(o["readout"] for o in io["outputs"].values())
     record = ("spikes", "v") if (record_v or readout) else ("spikes",)
+    record = ("spikes", "u", "v") if record_states else record
     res = run_on_device(program, padded, device=device, steps=steps + latency, record=record,
                         mode=mode, progress=False)
 

@@ -141,6 +141,46 @@ def verify(graph: Any, program: Any, data: np.ndarray, labels: np.ndarray | None
     return rep, traces
 
 
+@dataclass
+class DeviceComparison:
+    device: str
+    against: str
+    samples: int
+    steps: int
+    groups: int
+    divergence: Any                                  # snn2hw.compare.Divergence or None
+    accuracy: dict[str, float] = field(default_factory=dict)
+
+    def table(self) -> str:
+        what = f"{self.samples} samples x {self.steps} steps, spikes, u and v of " \
+               f"{self.groups} group(s)"
+        head = (f"{self.device} vs {self.against}: bit-identical over {what}"
+                if self.divergence is None else
+                f"{self.device} vs {self.against}: {self.divergence} (compared {what})")
+        accs = "   ".join(f"{k} {100 * v:.2f}%" for k, v in self.accuracy.items())
+        return head + (f"\n  accuracy   {accs}" if accs else "")
+
+
+def compare_devices(program: Any, data: np.ndarray, labels: np.ndarray | None, *,
+                    device: str, against: str) -> DeviceComparison:
+    """Run the same program and inputs on two devices; every state variable, every step."""
+    from snn2hw.backends.image import io_map
+    from snn2hw.compare import first_divergence
+
+    runs = {d: execute.run(program, data, device=d, record_states=True)
+            for d in (device, against)}
+    div = first_divergence(runs[against].raw, runs[device].raw)
+    out_name = next(iter(io_map(program)["outputs"]))
+    readout = bool(io_map(program)["outputs"][out_name]["readout"])
+    acc = {}
+    if labels is not None:
+        acc = {d: float((decode(r.outputs[out_name], readout) == labels).mean())
+               for d, r in runs.items()}
+    steps = next(iter(runs[device].raw.spikes.values())).shape[1]
+    return DeviceComparison(device, against, int(data.shape[0]), int(steps),
+                            len(program.groups), div, acc)
+
+
 def plot(report: VerifyReport, traces: dict, path: str | Path) -> None:
     """PNG: accuracy bars, per-layer agreement, output raster (sample 0) float vs device."""
     try:
@@ -180,4 +220,5 @@ def plot(report: VerifyReport, traces: dict, path: str | Path) -> None:
     plt.close(fig)
 
 
-__all__ = ["verify", "plot", "VerifyReport", "decode", "load_data"]
+__all__ = ["verify", "plot", "VerifyReport", "decode", "load_data", "compare_devices",
+           "DeviceComparison"]

@@ -306,3 +306,28 @@ def test_calibration_bounds_come_from_observed_activity() -> None:
     assert c.report["layers"]["if"]["limited_by"] in ("voltage", "input sum", "exponent")
     cost = c.report["cost"]                       # measured on the calibration data
     assert cost["energy_per_step_pj"] > 0 and cost["latency_per_step_ns"] > 0
+
+
+# --------------------------------------------------------------------------- device comparison
+
+
+def test_planted_weight_change_is_reported_at_its_step_group_and_neuron() -> None:
+    import dataclasses
+
+    from snn2hw.compare import first_divergence
+
+    rng = np.random.default_rng(11)
+    graph = exact_graph(rng, 6, 10, 4, recurrent=False, conv=False)
+    c = compiler.compile(graph)
+    x = spikes_in(rng, graph, 2, 15)
+    block = next(b for b in c.program.blocks if b.target == "o")
+    w = np.array(block.weights)
+    w[2, 3] += 8                                          # one synapse, neuron 2 of 'o'
+    bad = dataclasses.replace(c.program, blocks=tuple(
+        dataclasses.replace(b, weights=w) if b is block else b for b in c.program.blocks))
+    good_run = execute.run(c.program, x, record_states=True)
+    bad_run = execute.run(bad, x, record_states=True)
+    div = first_divergence(good_run.raw, bad_run.raw)
+    spikes_h = good_run.raw.spikes["h"][:, :, 3]          # the changed synapse's source
+    first = min(int(np.argmax(s)) for s in spikes_h if s.any()) + 2   # 1-based, +1 hop
+    assert (div.group, div.neuron, div.variable, div.step) == ("o", 2, "u", first)

@@ -43,13 +43,13 @@ def _synapse_blocks(net: HwNet, b: HwBlock, target: Target) -> list[SynapseBlock
             out.append(SynapseBlock(name=b.name, kind="conv", weights=b.weights,
                                     conv=dict(b.conv), **common))
             continue
-        w = b.weights[:, cols]
+        w = np.ascontiguousarray(b.weights[:, cols])
         present = (w >= 0) if b.codebook is not None else (w != 0)
         if not present.any():
             continue
         name = b.name if src == b.source else f"{b.name}<{src}"
         if b.codebook is not None:       # the image stores the looked-up weights
-            w = b.full_scale()[:, cols]
+            w = np.ascontiguousarray(b.full_scale()[:, cols])
             kind = "sparse" if target.connectivity.sparse and \
                 np.count_nonzero(w) * 2 < w.size else "dense"
         if b.delay:

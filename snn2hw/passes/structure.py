@@ -113,7 +113,7 @@ def _linear_maps(graph: Graph, name: str, shapes: dict[str, Any], delayed: set,
 def _projection(graph: Graph, target: str, src: str, a: np.ndarray, path: tuple[str, ...],
                 rec: bool, shapes: dict[str, Any]) -> Projection:
     n_src = a.shape[0]
-    matrix = a.reshape(n_src, -1).T.copy()
+    matrix = np.ascontiguousarray(a.reshape(n_src, -1).T)
     conv = None
     if len(path) == 1 and isinstance(graph.nodes[path[0]], nir.Conv2d):
         conv = graph.nodes[path[0]]
