@@ -1,13 +1,14 @@
 """Cycle and energy model: event counts per core and step, priced by the target file.
 
 Per timestep, per sample and per core the engine counts synaptic operations (one per
-active synapse: a non-zero weight whose source sent a spike or payload), neuron
-updates (active: non-zero input or state; inactive otherwise), spikes sent and mesh
-hops (Manhattan distance between the source core and each distinct destination core
-on the same chip; a hop to another chip counts as one chip hop). Host input is not
-priced. A core's time for a step is the sum of its counts times the per-event times;
-the step's latency is the slowest core plus the barrier. Energy adds the per-event
-energies and static power over the latency.
+active synapse: a non-zero effective weight, or in a codebook block any existing synapse,
+index >= 0, whose source sent a spike or payload), neuron updates (active: non-zero
+input or state; inactive otherwise), spikes sent and mesh hops (Manhattan distance
+between the source core and each distinct destination core on the same chip; a hop to
+another chip counts as one chip hop). Host input is not priced. A core's time for a
+step is the sum of its counts times the per-event times; the step's latency is the
+slowest core plus the barrier. Energy adds the per-event energies and static power over
+the latency.
 """
 
 from __future__ import annotations

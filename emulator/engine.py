@@ -21,7 +21,8 @@ from snn2hw_emulator import cost as costmod
 from snn2hw_emulator.errors import InputError
 from snn2hw_emulator.image import limits, validate
 from snn2hw_emulator.kernels import ACT_SHIFT, STATE_BITS, V_MAX
-from snn2hw_emulator.program import NeuronGroup, Program, SynapseBlock
+from snn2hw_emulator.program import (NeuronGroup, Program, SynapseBlock, expanded_weights,
+                                     synapse_mask)
 
 MODES = ("batch", "event")
 RECORDABLE = ("spikes", "u", "v")
@@ -45,8 +46,9 @@ def floor_shift(x: np.ndarray, exp: int) -> np.ndarray:
 
 
 def effective_weights(block: SynapseBlock) -> np.ndarray:
-    """Lava's clip_weights + truncate_weights, vectorised (see kernels.effective_weight)."""
-    w = np.asarray(block.weights, dtype=np.int64)
+    """Lava's clip_weights + truncate_weights, vectorised (see kernels.effective_weight),
+    applied to the full-scale matrix (a codebook block's looked-up weights)."""
+    w = expanded_weights(block)
     mode = block.sign_mode
     if mode == "auto":
         mode = "exc" if w.size == 0 or w.min() >= 0 else ("inh" if w.max() <= 0 else "mixed")
@@ -84,8 +86,10 @@ def _prepare(block: SynapseBlock) -> _Block:
         d = np.asarray(block.delays, dtype=np.int64)
         buckets = [(int(k), np.where(d == k, w, 0)) for k in np.unique(d)]
         depth = int(d.max()) + 1 if d.size else 1
+    # synops: non-zero effective weights; a codebook block: every existing synapse
+    present = synapse_mask(block) if block.kind == "codebook" else w != 0
     return _Block(block, w, block.num_message_bits > 0, buckets, depth,
-                  np.count_nonzero(w, axis=0))
+                  np.count_nonzero(present, axis=0))
 
 
 def _matmul(blk: _Block, k: int, w: np.ndarray, src: np.ndarray, bound: float) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Program image files (HDF5): save, load and validate.
 
-Layout (format ``snn2hw-program`` version 1; documented in docs/program_image.md)::
+Layout (format ``snn2hw-program`` version 2; documented in docs/program_image.md)::
 
     /                 attrs: format, format_version, target_name, target_hash
     /target_toml      the target file's text, verbatim (its sha256 is target_hash)
@@ -10,13 +10,15 @@ Layout (format ``snn2hw-program`` version 1; documented in docs/program_image.md
                       reset_offset; datasets: bias_mant, bias_exp, u0, v0 (int32)
     /blocks/<name>    attrs: order, kind, source, target, weight_exp, num_weight_bits,
                       sign_mode, num_message_bits [, stride, padding, dilation, groups];
-                      datasets: weights (dense, delay_dense, conv) or
-                      rows/cols/values + attr dense_shape (sparse, COO); delays
+                      datasets: weights (dense, delay_dense, conv; codebook: indices)
+                      or rows/cols/values + attr dense_shape (sparse, COO); delays;
+                      codebook (codebook blocks, version >= 2)
     /cores/<index>    attrs: chip, groups, blocks
     /outputs/<name>   attrs: order, group
 
 Every dataset carries a Fletcher-32 checksum, so flipped bytes are detected on read.
-Writes go to a temporary file in the same folder, then ``os.replace``.
+Writes go to a temporary file in the same folder, then ``os.replace``. Version 2 only
+added codebook blocks: version-1 files are read unchanged (and keep their version).
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ import h5py
 import numpy as np
 
 from snn2hw_emulator.errors import ImageFormatError, ProgramLimitError
-from snn2hw_emulator.program import (FORMAT_NAME, FORMAT_VERSION, Core, NeuronGroup, OutputPort,
-                                     Port, Program, SynapseBlock)
+from snn2hw_emulator.program import (CODEBOOK_VERSION, FORMAT_NAME, READABLE_VERSIONS, Core,
+                                     NeuronGroup, OutputPort, Port, Program, SynapseBlock)
 
 _GROUP_ARRAYS = ("bias_mant", "bias_exp", "u0", "v0")
+KINDS = ("dense", "sparse", "delay_dense", "conv", "codebook")
+_VERSIONS = " and ".join(str(v) for v in READABLE_VERSIONS)
 
 
 # --------------------------------------------------------------------------- target limits
@@ -106,6 +110,8 @@ def _write(f: h5py.File, program: Program) -> None:
             _dataset(h, "weights", w)
         if b.delays is not None:
             _dataset(h, "delays", np.asarray(b.delays, dtype=np.int32))
+        if b.codebook is not None:
+            _dataset(h, "codebook", np.asarray(b.codebook, dtype=np.int32))
         for key, value in (b.conv or {}).items():
             h.attrs[key] = np.asarray(value)
     cores = f.create_group("cores")
@@ -157,12 +163,15 @@ def _read_block(name: str, h: h5py.Group) -> SynapseBlock:
         w = h["weights"][()]
     conv = ({k: (tuple(int(v) for v in a[k]) if np.ndim(a[k]) else int(a[k]))
              for k in ("stride", "padding", "dilation", "groups")} if kind == "conv" else None)
+    if kind == "codebook" and "codebook" not in h:
+        raise ValueError(f"codebook block '{name}' has no 'codebook' dataset")
     return SynapseBlock(name=name, kind=kind, source=_s(a["source"]),  # type: ignore[arg-type]
                         target=_s(a["target"]), weights=w, weight_exp=int(a["weight_exp"]),
                         num_weight_bits=int(a["num_weight_bits"]),
                         sign_mode=_s(a["sign_mode"]),  # type: ignore[arg-type]
                         num_message_bits=int(a["num_message_bits"]),
-                        delays=h["delays"][()] if "delays" in h else None, conv=conv)
+                        delays=h["delays"][()] if "delays" in h else None, conv=conv,
+                        codebook=h["codebook"][()] if "codebook" in h else None)
 
 
 def _read(f: h5py.File) -> Program:
@@ -200,9 +209,9 @@ def load(path: str | Path) -> Program:
                                        f"format='{FORMAT_NAME}' attribute)",
                                        hint="Create one with `snn2hw compile`.")
             version = int(f.attrs.get("format_version", -1))
-            if version != FORMAT_VERSION:
+            if version not in READABLE_VERSIONS:
                 raise ImageFormatError(f"'{path}' has program format version {version}; this "
-                                       f"snn2hw reads version {FORMAT_VERSION}",
+                                       f"snn2hw reads versions {_VERSIONS}",
                                        hint="Recompile the model with this snn2hw version.")
             program = _read(f)
     except ImageFormatError:
@@ -263,15 +272,20 @@ def _check_block(b: SynapseBlock, sizes: dict[str, int], groups: set[str],
            hint="Sources are ports or groups.")
     _limit(b.target in groups, f"block '{b.name}': unknown target group '{b.target}'",
            hint="Targets are neuron groups.")
-    _limit(b.kind in ("dense", "sparse", "delay_dense", "conv"),
-           f"block '{b.name}': unknown kind '{b.kind}'")
+    _limit(b.kind in KINDS, f"block '{b.name}': unknown kind '{b.kind}'",
+           hint=f"Kinds are {', '.join(KINDS)}.")
     _limit(b.sign_mode in ("auto", "mixed", "exc", "inh"),
            f"block '{b.name}': unknown sign_mode '{b.sign_mode}'")
     w = np.asarray(b.weights)
     _limit(w.dtype.kind in "iu", f"block '{b.name}': weights must be integers",
            hint="Quantise the weights first.")
-    _limit(bool(np.all(np.abs(w.astype(np.int64)) < 2**15)),
-           f"block '{b.name}': weights outside the 16-bit range")
+    if b.kind == "codebook":
+        _check_codebook(b, w, sizes)
+    else:
+        _limit(b.codebook is None, f"block '{b.name}': a {b.kind} block has a codebook "
+               "table; only kind 'codebook' uses one", hint="Rebuild the program image.")
+        _limit(bool(np.all(np.abs(w.astype(np.int64)) < 2**15)),
+               f"block '{b.name}': weights outside the 16-bit range")
     _limit(num["weight_exp_min"] <= b.weight_exp <= num["weight_exp_max"],
            f"block '{b.name}': weight_exp={b.weight_exp} outside "
            f"{num['weight_exp_min']}..{num['weight_exp_max']}")
@@ -293,12 +307,47 @@ def _check_block(b: SynapseBlock, sizes: dict[str, int], groups: set[str],
                f"0..{num['delay_max']}")
 
 
+def _check_codebook(b: SynapseBlock, w: np.ndarray, sizes: dict[str, int]) -> None:
+    """A codebook block: table (R, K) ints, R in {1, n_target}, K >= 1, values within the
+    dense full-scale range; indices in -1..K-1 (shape is checked with the other kinds)."""
+    _limit(b.codebook is not None, f"block '{b.name}': kind 'codebook' needs a codebook "
+           "table (R, K)", hint="Rebuild the program image.")
+    table = np.asarray(b.codebook)
+    _limit(table.ndim == 2 and table.dtype.kind in "iu", f"block '{b.name}': the codebook "
+           f"must be a 2-D integer array (R, K); got shape {table.shape}, dtype {table.dtype}",
+           hint="Quantise the shared weights first.")
+    r, k = table.shape
+    n_t = sizes.get(b.target, -1)
+    _limit(k >= 1, f"block '{b.name}': the codebook has K=0 entries; it needs at least one",
+           hint="Rebuild the program image.")
+    _limit(r in (1, n_t), f"block '{b.name}': the codebook has {r} rows; expected 1 (one "
+           f"table per block) or {n_t} (one per neuron of '{b.target}')",
+           hint="Rebuild the program image.")
+    _limit(bool(np.all(np.abs(table.astype(np.int64)) < 2**15)),
+           f"block '{b.name}': codebook values outside the 16-bit range (the limit of "
+           "full-scale weights)")
+    if w.size:
+        lo, hi = int(w.min()), int(w.max())
+        _limit(lo >= -1 and hi <= k - 1, f"block '{b.name}': codebook indices span "
+               f"{lo}..{hi}; they must lie in -1..{k - 1} (K={k}; -1 = no synapse)",
+               hint="Rebuild the program image.")
+
+
 def validate(program: Program) -> None:
     """Raise ProgramError naming the first inconsistency or out-of-range parameter."""
     if hashlib.sha256(program.target_toml.encode()).hexdigest() != program.target_hash:
         raise ImageFormatError("the embedded target file does not match its hash "
                                "(the image was edited or is corrupt)",
                                hint="Recompile the model.")
+    version = program.format_version
+    if version not in READABLE_VERSIONS:
+        raise ImageFormatError(f"program format version {version} is unknown; this snn2hw "
+                               f"handles versions {_VERSIONS}", hint="Recompile the model.")
+    codebook = [b.name for b in program.blocks if b.kind == "codebook"]
+    if codebook and version < CODEBOOK_VERSION:
+        raise ImageFormatError(f"block '{codebook[0]}' is a codebook block, which format "
+                               f"version {version} cannot hold (codebook blocks need version "
+                               f"{CODEBOOK_VERSION})", hint="Recompile the model.")
     lim = limits(program)
     names = [p.name for p in program.ports] + [g.name for g in program.groups]
     dup = {n for n in names if names.count(n) > 1}

@@ -47,6 +47,19 @@ def sign_mode(weights: Sequence[Sequence[int]], given: str = "auto") -> str:
     return "inh" if max(flat) <= 0 else "mixed"
 
 
+def codebook_weights(indices: Sequence[Sequence[int]], table: Sequence[Sequence[int]]
+                     ) -> list[list[int]]:
+    """A codebook block's full-scale weight matrix: row i looks its indices up in table
+    row 0 (one table per block) or row i (one table per post-synaptic neuron); index -1 is
+    "no synapse" (weight 0). The result then goes through sign_mode/effective_weight
+    exactly like a dense matrix."""
+    out = []
+    for i, row in enumerate(indices):
+        entries = table[0] if len(table) == 1 else table[i]
+        out.append([entries[j] if j >= 0 else 0 for j in row])
+    return out
+
+
 def effective_weight(w: int, mode: str, num_weight_bits: int) -> int:
     """What a stored weight becomes: clip to the 8-bit (+sign) range of the sign mode,
     then clear the low ``8 - nwb + mixed`` bits (floor): Loihi stores only the top bits."""

@@ -16,16 +16,24 @@ which is what Lava's ``OutPort.flatten()`` does.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
 FORMAT_NAME = "snn2hw-program"
-FORMAT_VERSION = 1
+#: Version written by this emulator. Version 2 added codebook synapse blocks; a version-1
+#: file (no codebook blocks) is read unchanged.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+#: The first format version that can hold ``kind == "codebook"`` blocks.
+CODEBOOK_VERSION = 2
+#: Extra bits a delay_dense synapse stores (6-bit delay field).
+DELAY_BITS = 6
 
 NeuronModel = Literal["lif", "lif_reset"]
-BlockKind = Literal["dense", "sparse", "delay_dense", "conv"]
+BlockKind = Literal["dense", "sparse", "delay_dense", "conv", "codebook"]
 SignMode = Literal["auto", "mixed", "exc", "inh"]
 
 
@@ -84,6 +92,12 @@ class SynapseBlock:
     convolution); ``conv`` holds stride, padding, dilation as (x, y) pairs and
     ``groups``; source and target shapes are (W, H, C). Lava ignores
     ``weight_exp`` and ``num_weight_bits`` on Conv; so does the emulator.
+    codebook (weight sharing): ``codebook`` int (R, K) holds full-scale weight values
+    (R == 1: one table for the block, "layer" scope; R == n_target: one table per
+    post-synaptic neuron, "neuron" scope); ``weights`` int (n_target, n_source) holds
+    indices in -1..K-1, -1 meaning "no synapse". The block then behaves exactly like a
+    dense block with ``expanded_weights(block)`` (same clip, truncation, sign mode
+    determined from the expanded matrix, ``weight_exp``, graded input, latency).
     ``num_message_bits``: 0 binary spikes, > 0 graded payloads from the source.
     """
 
@@ -98,6 +112,85 @@ class SynapseBlock:
     num_message_bits: int = 0
     delays: np.ndarray | None = None
     conv: dict[str, tuple[int, int] | int] | None = None
+    codebook: np.ndarray | None = None
+
+
+def expanded_weights(block: SynapseBlock) -> np.ndarray:
+    """The block's full-scale (n_target, n_source) int64 weight matrix, before Lava's clip
+    and truncation: a codebook block's indices looked up in its table (-1 -> 0, no
+    synapse); dense, sparse and delay_dense blocks' ``weights`` as they are. Conv blocks
+    have no such matrix (ValueError)."""
+    if block.kind == "conv":
+        raise ValueError(f"block '{block.name}' is a convolution: it has no dense matrix")
+    w = np.asarray(block.weights, dtype=np.int64)
+    if block.kind != "codebook":
+        return w
+    if block.codebook is None:
+        raise ValueError(f"codebook block '{block.name}' has no codebook table")
+    table = np.asarray(block.codebook, dtype=np.int64)
+    if w.ndim != 2 or table.ndim != 2 or table.shape[0] not in (1, w.shape[0]) or \
+            table.shape[1] < 1:
+        raise ValueError(f"codebook block '{block.name}': table {table.shape} does not fit "
+                         f"indices {w.shape}")
+    rows = np.broadcast_to(table, (w.shape[0], table.shape[1]))
+    return np.where(w >= 0, np.take_along_axis(rows, np.maximum(w, 0), axis=1), 0)
+
+
+def synapse_mask(block: SynapseBlock) -> np.ndarray:
+    """Bool (n_target, n_source): where a synapse exists (non-conv blocks). Codebook:
+    index >= 0; dense, sparse, delay_dense: a non-zero full-scale weight."""
+    if block.kind == "conv":
+        raise ValueError(f"block '{block.name}' is a convolution: it has no dense matrix")
+    w = np.asarray(block.weights)
+    return w >= 0 if block.kind == "codebook" else w != 0
+
+
+def _bits_for(n: int) -> int:
+    """ceil(log2(n)) bits to tell n things apart, at least 1."""
+    return max(1, math.ceil(math.log2(max(int(n), 2))))
+
+
+def synapse_memory_bits(block: SynapseBlock, n_source: int | None = None,
+                        n_target: int | None = None) -> int:
+    """Estimated synaptic-memory bits the block occupies on its core (nwb =
+    ``num_weight_bits``, nnz = existing synapses, idx(n) = max(1, ceil(log2 n))):
+
+    * dense: n_target * n_source * nwb
+    * sparse: nnz * (nwb + idx(n_source))
+    * delay_dense: n_target * n_source * (nwb + 6)
+    * conv: C_out * Kw * Kh * C_in/groups * nwb (the shared kernel; n_source and
+      n_target are not used)
+    * codebook: nnz * idx(K) + R * K * nwb, plus nnz * idx(n_source) when the block
+      has -1 ("no synapse") entries, which then need an explicit source index.
+
+    ``n_source``/``n_target`` default to the weight matrix's shape; when given for a
+    non-conv block they must match it (ValueError otherwise).
+    """
+    w = np.asarray(block.weights)
+    nwb = int(block.num_weight_bits)
+    if block.kind == "conv":
+        return int(w.size) * nwb
+    if w.ndim != 2:
+        raise ValueError(f"block '{block.name}': weights {w.shape} are not a matrix")
+    n_t, n_s = w.shape
+    if (n_source is not None and int(n_source) != n_s) or \
+            (n_target is not None and int(n_target) != n_t):
+        raise ValueError(f"block '{block.name}': weights {w.shape} do not connect "
+                         f"{n_source} sources to {n_target} targets")
+    nnz = int(np.count_nonzero(synapse_mask(block)))
+    if block.kind == "dense":
+        return n_t * n_s * nwb
+    if block.kind == "sparse":
+        return nnz * (nwb + _bits_for(n_s))
+    if block.kind == "delay_dense":
+        return n_t * n_s * (nwb + DELAY_BITS)
+    if block.kind == "codebook":
+        if block.codebook is None:
+            raise ValueError(f"codebook block '{block.name}' has no codebook table")
+        r, k = np.shape(block.codebook)
+        index = nnz * _bits_for(n_s) if nnz < n_t * n_s else 0
+        return nnz * _bits_for(k) + r * k * nwb + index
+    raise ValueError(f"block '{block.name}': unknown kind '{block.kind}'")
 
 
 @dataclass(frozen=True, eq=False)

@@ -25,6 +25,8 @@ def run_one(program: Program, inputs: Mapping[str, np.ndarray], steps: int
     weights, buffers = {}, {}
     for b in program.blocks:
         w = np.asarray(b.weights).tolist()
+        if b.kind == "codebook":
+            w = k.codebook_weights(w, np.asarray(b.codebook).tolist())
         if b.kind != "conv":
             mode = k.sign_mode(w, b.sign_mode)
             w = [[k.effective_weight(x, mode, b.num_weight_bits) for x in row] for row in w]

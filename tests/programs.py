@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from snn2hw import targets
@@ -32,24 +34,51 @@ def _weights(rng: np.random.Generator, shape: tuple[int, int], mode: str) -> np.
     return (w * (rng.random(shape) < 0.6)).astype(np.int32)
 
 
+def _codebook(rng: np.random.Generator, shape: tuple[int, int], mode: str,
+              scope: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """(indices (n_tgt, n_src) in -1..K-1, table (R, K)): R = 1 ("layer") or n_tgt
+    ("neuron"), K = 1..8, values a little past the 8-bit range (clipping is exercised),
+    often with -1 (no synapse) entries."""
+    scope = scope or str(rng.choice(["layer", "neuron"]))
+    k = int(rng.integers(1, 9))
+    table = rng.integers(-300, 301, (1 if scope == "layer" else shape[0], k))
+    if mode == "exc":
+        table = np.abs(table)
+    elif mode == "inh":
+        table = -np.abs(table)
+    missing = float(rng.choice([0.0, 0.2, 0.5]))
+    idx = np.where(rng.random(shape) < missing, -1, rng.integers(0, k, shape))
+    return idx.astype(np.int32), table.astype(np.int32)
+
+
 def _block(rng: np.random.Generator, name: str, src: str, tgt: str, n_src: int, n_tgt: int,
-           kind: str, graded: bool) -> SynapseBlock:
+           kind: str, graded: bool, scope: str | None = None) -> SynapseBlock:
     mode = str(rng.choice(["auto", "auto", "mixed", "exc", "inh"]))
     data_mode = mode if mode != "auto" else str(rng.choice(["mixed", "exc", "inh"]))
     delays = rng.integers(0, 6, (n_tgt, n_src)) if kind == "delay_dense" else None
+    codebook = None
+    if kind == "codebook":
+        weights, codebook = _codebook(rng, (n_tgt, n_src), data_mode, scope)
+    else:
+        weights = _weights(rng, (n_tgt, n_src), data_mode)
     return SynapseBlock(name=name, kind=kind, source=src, target=tgt,  # type: ignore[arg-type]
-                        weights=_weights(rng, (n_tgt, n_src), data_mode),
-                        weight_exp=int(rng.integers(-8, 8)), num_weight_bits=int(rng.integers(1, 9)),
+                        weights=weights, weight_exp=int(rng.integers(-8, 8)),
+                        num_weight_bits=int(rng.integers(1, 9)),
                         sign_mode=mode, num_message_bits=8 if graded else 0,  # type: ignore[arg-type]
-                        delays=delays)
+                        delays=delays, codebook=codebook)
 
 
 def random_program(seed: int, *, layers: int = 3, max_size: int = 12, target: str = "loihi2",
                    graded: bool | None = None, recurrent: bool | None = None,
-                   wild: bool | None = None) -> Program:
+                   wild: bool | None = None, kinds: Sequence[str] | None = None,
+                   scope: str | None = None) -> Program:
     """Port -> [block -> LIF group] x layers, optional recurrent block on the middle group.
     Sign modes, weight bits 1..8, weight_exp -8..7, sparse and delayed blocks, LIFReset,
-    graded 8-bit input, and "wild" parameters that saturate v and wrap u."""
+    graded 8-bit input, and "wild" parameters that saturate v and wrap u. ``kinds``: the
+    block kinds to draw from (also for the recurrent block; default: dense, sparse,
+    delay_dense between layers and a dense recurrent block, drawn as before so that a seed
+    keeps its program); ``scope``: codebook tables "layer" (R = 1) or "neuron"
+    (R = n_target), default drawn per block."""
     rng = np.random.default_rng(seed)
     graded = bool(rng.random() < 0.3) if graded is None else graded
     recurrent = bool(rng.random() < 0.4) if recurrent is None else recurrent
@@ -59,20 +88,44 @@ def random_program(seed: int, *, layers: int = 3, max_size: int = 12, target: st
     groups, blocks, prev = [], [], "in"
     for k in range(layers):
         g = _group(rng, f"L{k}", sizes[k + 1], wild)
-        kind = str(rng.choice(["dense", "dense", "sparse", "delay_dense"]))
+        kind = str(rng.choice(["dense", "dense", "sparse", "delay_dense"] if kinds is None
+                              else list(kinds)))
         blocks.append(_block(rng, f"W{k}", prev, g.name, sizes[k], sizes[k + 1], kind,
-                             graded and k == 0))
+                             graded and k == 0, scope))
         groups.append(g)
         prev = g.name
     if recurrent:
         mid = groups[len(groups) // 2]
-        blocks.append(_block(rng, "Wrec", mid.name, mid.name, mid.size, mid.size, "dense", False))
+        kind = "dense" if kinds is None else str(rng.choice(list(kinds)))
+        blocks.append(_block(rng, "Wrec", mid.name, mid.name, mid.size, mid.size, kind, False,
+                             scope))
     t = targets.load(target)
     cores = tuple(Core(i, 0, (g.name,), tuple(b.name for b in blocks if b.target == g.name))
                   for i, g in enumerate(groups))
     return Program(target_name=t.name, target_hash=t.sha256, target_toml=t.toml, ports=(port,),
                    groups=tuple(groups), blocks=tuple(blocks), cores=cores,
                    outputs=(OutputPort("out", groups[-1].name),), metadata={"seed": seed})
+
+
+def codebook_program(seed: int, *, scope: str | None = None, graded: bool | None = None,
+                     recurrent: bool | None = None, wild: bool | None = None) -> Program:
+    """A random program whose blocks (the recurrent one too) are all codebook blocks."""
+    return random_program(seed, graded=graded, recurrent=recurrent, wild=wild,
+                          kinds=("codebook",), scope=scope)
+
+
+def one_block_program(block: SynapseBlock, n_source: int, n_target: int, *,
+                      message_bits: int = 0) -> Program:
+    """Port "in" -> ``block`` -> one LIF group "L0" (no leak, high threshold): for
+    hand-computed checks of a single block."""
+    group = NeuronGroup(name="L0", model="lif", size=n_target, shape=(n_target,), du=4095,
+                        dv=0, vth=100000, bias_mant=np.zeros(n_target, np.int64),
+                        bias_exp=np.zeros(n_target, np.int64), u0=np.zeros(n_target, np.int64),
+                        v0=np.zeros(n_target, np.int64))
+    t = targets.load("loihi2")
+    return Program(t.name, t.sha256, t.toml, (Port("in", n_source, (n_source,), message_bits),),
+                   (group,), (block,), (Core(0, 0, ("L0",), (block.name,)),),
+                   (OutputPort("out", "L0"),))
 
 
 def random_inputs(program: Program, seed: int, batch: int, steps: int,

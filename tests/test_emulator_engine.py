@@ -1,12 +1,16 @@
-"""The vectorised engine against the normative kernels, across modes and batch sizes."""
+"""The vectorised engine against the normative kernels, across modes and batch sizes
+(random programs, and random codebook programs with both table scopes)."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
 import programs
 from snn2hw_emulator import engine, kernels, reference
+from snn2hw_emulator.program import SynapseBlock, expanded_weights
 
 
 def _first_difference(name: str, want: np.ndarray, got: np.ndarray) -> str:
@@ -68,3 +72,90 @@ def test_kernel_edge_cases_from_the_spec() -> None:
     assert kernels.effective_weight(-3, "inh", 7) == -2
     # round-toward-zero decay
     assert kernels.trunc_decay(-4097, 2048) == -2048
+
+
+# --------------------------------------------------------------------------- codebook blocks
+
+
+def _equals_reference(program, x, steps: int, mode: str = "batch") -> None:  # noqa: ANN001
+    res = engine.run(program, x, steps=steps, record=("spikes", "u", "v"), mode=mode)
+    for b in range(x.shape[0]):
+        ref = reference.run_one(program, {"in": res_inputs(program, x)[b]}, steps)
+        for var in ("spikes", "u", "v"):
+            for g, want in ref[var].items():
+                got = getattr(res, var)[g][b]
+                assert np.array_equal(want, got), _first_difference(f"{var}[{g}]", want, got)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10**6), scope=st.sampled_from(["layer", "neuron"]),
+       graded=st.booleans(), mode=st.sampled_from(engine.MODES))
+def test_codebook_engine_equals_reference_kernels(seed: int, scope: str, graded: bool,
+                                                  mode: str) -> None:
+    program = programs.codebook_program(seed, scope=scope, graded=graded)
+    assert all(b.kind == "codebook" and b.codebook.shape[0] == (
+        1 if scope == "layer" else b.weights.shape[0]) for b in program.blocks)
+    _equals_reference(program, programs.random_inputs(program, seed, batch=2, steps=25), 30,
+                      mode)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10**6), batch=st.integers(1, 4))
+def test_codebook_modes_and_batch_sizes_agree(seed: int, batch: int) -> None:
+    program = programs.codebook_program(seed)
+    x = programs.random_inputs(program, seed + 1, batch=batch, steps=20)
+    full = engine.run(program, x, record=("spikes", "u", "v"), mode="batch")
+    event = engine.run(program, x, record=("spikes", "u", "v"), mode="event")
+    singles = engine.concatenate([engine.run(program, x[i:i + 1], record=("spikes", "u", "v"))
+                                  for i in range(batch)])
+    for other in (event, singles):
+        for var in ("spikes", "u", "v"):
+            for g in full.spikes:
+                assert np.array_equal(getattr(full, var)[g], getattr(other, var)[g])
+        for e, counts in full.cost.counts.items():
+            assert np.array_equal(counts, other.cost.counts[e]), e
+
+
+def test_codebook_lookup_by_hand() -> None:
+    idx = np.array([[0, -1, 2], [1, 1, -1]])
+    layer = SynapseBlock("W", "codebook", "in", "L0", idx, codebook=np.array([[5, -3, 100]]))
+    assert expanded_weights(layer).tolist() == [[5, 0, 100], [-3, -3, 0]]
+    neuron = dataclasses.replace(layer, codebook=np.array([[5, -3, 100], [7, 8, 9]]))
+    assert expanded_weights(neuron).tolist() == [[5, 0, 100], [8, 8, 0]]
+    for block in (layer, neuron):           # the normative kernel agrees
+        assert kernels.codebook_weights(idx.tolist(), block.codebook.tolist()) == \
+            expanded_weights(block).tolist()
+    # the sign mode comes from the expanded matrix: with -3 in use it is mixed (the LSB is
+    # cleared: 5 -> 4, -3 -> -4); with -3 in the table but unused it is excitatory
+    assert engine.effective_weights(layer).tolist() == [[4, 0, 100], [-4, -4, 0]]
+    unused = dataclasses.replace(layer, weights=np.array([[0, -1, 2], [2, 0, -1]]))
+    assert engine.effective_weights(unused).tolist() == [[5, 0, 100], [100, 5, 0]]
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10**6))
+def test_codebook_block_runs_as_its_expanded_dense_block(seed: int) -> None:
+    program = programs.codebook_program(seed)
+    dense = dataclasses.replace(program, blocks=tuple(
+        dataclasses.replace(b, kind="dense", weights=expanded_weights(b), codebook=None)
+        for b in program.blocks))
+    x = programs.random_inputs(program, seed, batch=2, steps=20)
+    a = engine.run(program, x, record=("spikes", "u", "v"))
+    b = engine.run(dense, x, record=("spikes", "u", "v"))
+    for var in ("spikes", "u", "v"):
+        for g in a.spikes:
+            assert np.array_equal(getattr(a, var)[g], getattr(b, var)[g])
+
+
+def test_codebook_synops_count_existing_synapses() -> None:
+    """A codebook synapse exists when its index is >= 0, even if its value is 0; the
+    expanded dense block only counts non-zero weights."""
+    block = SynapseBlock("W", "codebook", "in", "L0", np.array([[0, 1, -1], [-1, 1, 1]]),
+                         codebook=np.array([[0, 64]]))
+    program = programs.one_block_program(block, 3, 2)
+    x = np.ones((1, 2, 3), np.int8)
+    assert engine.run(program, x).cost.counts["synops"].sum() == 2 * 4
+    dense = programs.one_block_program(
+        dataclasses.replace(block, kind="dense", weights=expanded_weights(block), codebook=None),
+        3, 2)
+    assert engine.run(dense, x).cost.counts["synops"].sum() == 2 * 3

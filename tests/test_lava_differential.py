@@ -43,6 +43,24 @@ def test_emulator_equals_lava_on_random_programs(seeds: list[int]) -> None:
     _check(runs)
 
 
+@settings(max_examples=1, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(seeds=st.lists(st.integers(0, 2**31), min_size=8, max_size=8, unique=True))
+def test_emulator_equals_lava_on_codebook_programs(seeds: list[int]) -> None:
+    """Codebook blocks (shared weights, both table scopes, -1 = no synapse; graded and
+    binary inputs) against Lava, where they run as Dense with the looked-up matrix."""
+    runs = []
+    for k, seed in enumerate(seeds):
+        program = programs.codebook_program(seed, scope=("layer", "neuron")[k % 2],
+                                            graded=k % 4 < 2, recurrent=k % 3 == 0,
+                                            wild=k % 4 == 3)
+        runs.append((program, programs.random_inputs(program, seed, batch=1, steps=40), 45))
+    blocks = [b for program, _, _ in runs for b in program.blocks]
+    assert all(b.kind == "codebook" for b in blocks)
+    assert any(bool((b.weights < 0).any()) for b in blocks), "no -1 (missing) synapses drawn"
+    _check(runs)
+
+
 def test_emulator_equals_lava_on_convolutions() -> None:
     runs = []
     for seed, (stride, pad, groups, graded) in enumerate(

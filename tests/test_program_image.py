@@ -1,5 +1,6 @@
 """Program image files: round trip, bad files, out-of-range parameters, CLI run on both
-devices with identical outputs."""
+devices with identical outputs; codebook blocks (format version 2), version-1 files, and
+the synaptic-memory estimate."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 import programs
 from snn2hw_emulator import engine, image
 from snn2hw_emulator.errors import ImageFormatError, InputError, ProgramLimitError
+from snn2hw_emulator.program import FORMAT_VERSION, SynapseBlock, synapse_memory_bits
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "examples"))
 
@@ -135,3 +137,112 @@ def test_cli_run_errors(tmp_path: Path) -> None:
     (tmp_path / "broken.h5").write_bytes((tmp_path / "demo_program.h5").read_bytes()[:900])
     proc = _cli("inspect", str(tmp_path / "broken.h5"))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+
+
+# --------------------------------------------------------------------------- codebook blocks
+
+
+@pytest.mark.parametrize("scope", ["layer", "neuron"])
+def test_codebook_round_trip(tmp_path: Path, scope: str) -> None:
+    program = programs.codebook_program(5, scope=scope, graded=True)
+    image.save(program, tmp_path / "cb.h5")
+    back = image.load(tmp_path / "cb.h5")
+    assert back.format_version == FORMAT_VERSION == 2
+    for a, b in zip(program.blocks, back.blocks):
+        assert b.kind == "codebook" and b.codebook.shape == a.codebook.shape
+        assert np.array_equal(a.weights, b.weights) and np.array_equal(a.codebook, b.codebook)
+    x = programs.random_inputs(program, 5, 2, 20)
+    a = engine.run(program, x, record=("spikes", "u", "v"))
+    b = engine.run(back, x, record=("spikes", "u", "v"))
+    for var in ("spikes", "u", "v"):
+        for g in a.spikes:
+            assert np.array_equal(getattr(a, var)[g], getattr(b, var)[g])
+
+
+def test_version_1_files_load_unchanged(tmp_path: Path) -> None:
+    """Version 2 only added codebook blocks: a version-1 file reads as before and keeps
+    its version when saved again."""
+    program = dataclasses.replace(programs.random_program(1), format_version=1)
+    image.save(program, tmp_path / "v1.h5")
+    with h5py.File(tmp_path / "v1.h5") as f:
+        assert int(f.attrs["format_version"]) == 1
+    back = image.load(tmp_path / "v1.h5")
+    assert back.format_version == 1
+    image.save(back, tmp_path / "again.h5")
+    assert image.load(tmp_path / "again.h5").format_version == 1
+    x = programs.random_inputs(program, 1, 1, 20)
+    assert np.array_equal(engine.run(program, x).outputs["out"], engine.run(back, x).outputs["out"])
+
+
+def _with_block(program, **change):  # noqa: ANN001, ANN003, ANN202
+    return dataclasses.replace(program, blocks=(dataclasses.replace(program.blocks[0], **change),
+                                                *program.blocks[1:]))
+
+
+_CB = programs.codebook_program(6, scope="layer")     # W0: 6 x 9, K = 8, with -1 entries
+_N, _K = _CB.blocks[0].weights.shape[0], _CB.blocks[0].codebook.shape[1]
+
+
+@pytest.mark.parametrize("change, error, match", [
+    (dict(weights=np.where(_CB.blocks[0].weights == 0, _K, _CB.blocks[0].weights)),
+     ProgramLimitError, rf"indices span -1\.\.{_K}; they must lie in -1\.\.{_K - 1}"),
+    (dict(weights=np.full_like(_CB.blocks[0].weights, -2)), ProgramLimitError,
+     r"indices span -2\.\.-2"),
+    (dict(codebook=np.zeros((2, _K), np.int32)), ProgramLimitError,
+     rf"codebook has 2 rows; expected 1 .* or {_N} \(one per neuron of 'L0'\)"),
+    (dict(codebook=np.zeros((1, 0), np.int32)), ProgramLimitError, "K=0 entries"),
+    (dict(codebook=np.full((1, _K), 40000)), ProgramLimitError,
+     "codebook values outside the 16-bit range"),
+    (dict(codebook=np.full((1, _K), 0.5)), ProgramLimitError, "2-D integer array"),
+    (dict(codebook=None), ProgramLimitError, "needs a codebook table"),
+    (dict(kind="dense", weights=np.abs(_CB.blocks[0].weights)), ProgramLimitError,
+     "a dense block has a codebook table"),
+])
+def test_bad_codebook_blocks_are_refused(tmp_path: Path, change, error, match: str) -> None:
+    with pytest.raises(error, match=match):
+        image.save(_with_block(_CB, **change), tmp_path / "bad.h5")
+    assert not list(tmp_path.iterdir()), "nothing may be written on failure"
+
+
+def test_bad_codebook_files(tmp_path: Path) -> None:
+    with pytest.raises(ImageFormatError, match="format version 1 cannot hold"):
+        image.validate(dataclasses.replace(_CB, format_version=1))
+    good = tmp_path / "cb.h5"
+    image.save(_CB, good)
+    for name, edit, error, match in [
+        ("v1.h5", lambda f: f.attrs.__setitem__("format_version", 1), ImageFormatError,
+         "block 'W0' is a codebook block, which format version 1 cannot hold"),
+        ("nocb.h5", lambda f: f["blocks/W1"].__delitem__("codebook"), ImageFormatError,
+         "codebook block 'W1' has no 'codebook' dataset"),
+        ("range.h5", lambda f: f["blocks/W0/codebook"].__setitem__((0, 0), 2**15),
+         ProgramLimitError, "codebook values outside the 16-bit range"),
+    ]:
+        path = tmp_path / name
+        path.write_bytes(good.read_bytes())
+        with h5py.File(path, "a") as f:
+            edit(f)
+        with pytest.raises(error, match=match):
+            image.load(path)
+
+
+def test_synapse_memory_bits() -> None:
+    w = np.array([[0, 3, 0, 0, 5], [1, 0, 0, 0, 0], [0, 0, 0, 0, 7]])   # 3 x 5, nnz 4
+    blk = SynapseBlock("W", "dense", "in", "L0", w, num_weight_bits=6)
+    assert synapse_memory_bits(blk, 5, 3) == 3 * 5 * 6
+    assert synapse_memory_bits(dataclasses.replace(blk, kind="sparse")) == 4 * (6 + 3)
+    assert synapse_memory_bits(dataclasses.replace(blk, kind="delay_dense"), 5, 3) == \
+        3 * 5 * (6 + 6)
+    conv = programs.conv_program(0, groups=2).blocks[0]                 # (4, 3, 3, 2)
+    assert synapse_memory_bits(conv) == 4 * 3 * 3 * 2 * 8
+    idx = np.array([[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [0, 0, 0, 0, 0]])  # K = 5: 3 bits
+    cb = SynapseBlock("W", "codebook", "in", "L0", idx, num_weight_bits=6,
+                      codebook=np.arange(5)[None])
+    assert synapse_memory_bits(cb, 5, 3) == 15 * 3 + 1 * 5 * 6
+    per_neuron = dataclasses.replace(cb, codebook=np.zeros((3, 5), np.int64))
+    assert synapse_memory_bits(per_neuron) == 15 * 3 + 3 * 5 * 6
+    holes = dataclasses.replace(cb, weights=np.where(w != 0, 0, -1))     # 4 synapses
+    assert synapse_memory_bits(holes) == 4 * (3 + 3) + 5 * 6
+    k1 = dataclasses.replace(holes, codebook=np.array([[9]]))           # K = 1: still 1 bit
+    assert synapse_memory_bits(k1) == 4 * (1 + 3) + 6
+    with pytest.raises(ValueError, match="do not connect"):
+        synapse_memory_bits(blk, 3, 5)

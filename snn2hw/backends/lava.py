@@ -5,6 +5,10 @@ and ``program.npz`` (the integer parameters and input spikes). ``run`` executes 
 in the Lava interpreter chosen by :mod:`snn2hw.lava_env` and returns results shaped
 like the emulator's (``spikes``/``u``/``v``: group -> (B, T, n)). ``run_many`` runs
 several programs in one Lava process (Lava start-up dominates small runs).
+
+Lava has no codebook synapse memory: a codebook block is emitted as a ``Dense`` with its
+looked-up full-scale matrix (``expanded_weights``; -1 -> 0), which Lava clips, truncates
+and sign-mode-checks exactly as the emulator does the expanded matrix.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import numpy as np
 from snn2hw import lava_env
 from snn2hw.errors import LavaEnvironmentError, UserInputError
 from snn2hw_emulator.engine import check_inputs
-from snn2hw_emulator.program import Program
+from snn2hw_emulator.program import Program, expanded_weights
 
 RUNNER = Path(__file__).with_name("lava_runner.py")
 
@@ -50,11 +54,13 @@ def _job(program: Program, inputs: Mapping[str, np.ndarray], steps: int,
                            reset_offset=g.reset_offset))
     blocks = []
     for b in program.blocks:
-        arrays[f"j{j}/{b.name}/weights"] = np.asarray(b.weights, dtype=np.int32)
+        kind = "dense" if b.kind == "codebook" else b.kind   # Lava: expanded, as Dense
+        weights = expanded_weights(b) if b.kind == "codebook" else b.weights
+        arrays[f"j{j}/{b.name}/weights"] = np.asarray(weights, dtype=np.int32)
         if b.delays is not None:
             arrays[f"j{j}/{b.name}/delays"] = np.asarray(b.delays, dtype=np.int32)
         conv = {k: (list(v) if isinstance(v, tuple) else v) for k, v in (b.conv or {}).items()}
-        blocks.append(dict(name=b.name, kind=b.kind, source=b.source, target=b.target,
+        blocks.append(dict(name=b.name, kind=kind, source=b.source, target=b.target,
                            weight_exp=b.weight_exp, num_weight_bits=b.num_weight_bits,
                            sign_mode=b.sign_mode, num_message_bits=b.num_message_bits,
                            conv=conv, source_shape=list(shapes[b.source])))

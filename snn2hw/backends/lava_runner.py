@@ -10,7 +10,9 @@ ports, groups, blocks and steps, and its arrays are stored as ``j<j>/<name>``.
 For every job and sample it builds the process graph (RingBuffer sources, Dense /
 Sparse / DelayDense / Conv synapses, LIF / LIFReset neurons, Monitors), runs
 ``Loihi2SimCfg(select_tag="fixed_pt")`` (or ``Loihi2HwCfg`` with --hardware), and
-stores ``j<j>/s<sample>/<var>/<group>`` arrays of shape (T, n).
+stores ``j<j>/s<sample>/<var>/<group>`` arrays of shape (T, n). Codebook blocks arrive
+already expanded (kind "dense", full-scale looked-up weights): Lava has no codebook
+memory.
 """
 
 import json
@@ -69,7 +71,10 @@ def _synapse(L, b, arrays, j):
         from scipy.sparse import csr_matrix
         return L["Sparse"](weights=csr_matrix(w), **kw)
     if b["kind"] == "delay_dense":
-        return L["DelayDense"](weights=w, delays=arrays["j%d/%s/delays" % (j, b["name"])].astype(int), **kw)
+        delays = arrays["j%d/%s/delays" % (j, b["name"])].astype(int)
+        return L["DelayDense"](weights=w, delays=delays, **kw)
+    if b["kind"] != "dense":   # codebook blocks are expanded to "dense" before emitting
+        raise ValueError("block %s: unknown synapse kind %r" % (b["name"], b["kind"]))
     return L["Dense"](weights=w, **kw)
 
 
