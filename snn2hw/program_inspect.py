@@ -7,22 +7,17 @@ from typing import Any
 
 import numpy as np
 
+from snn2hw_emulator.program import synapse_mask, synapse_memory_bits
+
 #: Bytes of neuron state per compartment (Loihi 1: 24 B per neuron, spec §3).
 NEURON_STATE_BYTES = 24
-#: Extra bits a delayed synapse stores (6-bit delay field, spec §3).
-DELAY_BITS = 6
 
 
 def synapse_count(block: Any) -> int:
-    """Synapses that exist in memory: non-zero entries, or the shared kernel for conv."""
-    if block.kind in ("sparse",):
-        return int(np.count_nonzero(block.weights))
-    return int(np.asarray(block.weights).size)
-
-
-def synapse_bits(block: Any) -> int:
-    bits = block.num_weight_bits + (DELAY_BITS if block.kind == "delay_dense" else 0)
-    return synapse_count(block) * bits
+    """Synapses that exist in memory (the shared kernel for conv)."""
+    if block.kind == "conv":
+        return int(np.asarray(block.weights).size)
+    return int(np.count_nonzero(synapse_mask(block)))
 
 
 def _core_rows(program: Any) -> list[str]:
@@ -32,7 +27,7 @@ def _core_rows(program: Any) -> list[str]:
     for core in program.cores:
         neurons = sum(groups[n].size for n in core.groups)
         syn = sum(synapse_count(blocks[b]) for b in core.blocks)
-        kib = (sum(synapse_bits(blocks[b]) for b in core.blocks) / 8
+        kib = (sum(synapse_memory_bits(blocks[b]) for b in core.blocks) / 8
                + neurons * NEURON_STATE_BYTES) / 1024
         rows.append(f"{core.index:>5} {core.chip:>4} {neurons:>8} {syn:>10} {kib:>9.1f}  "
                     f"{', '.join(core.groups)}")

@@ -118,4 +118,19 @@ def test_emulator_equals_lava_on_compiled_networks() -> None:
         runs.append((c.program, x.astype(np.int64), 20))
     assert any(b.kind == "delay_dense" for program, _, _ in runs for b in program.blocks)
     assert any(b.kind == "conv" for program, _, _ in runs for b in program.blocks)
+    assert any(b.kind == "codebook" for program, _, _ in runs for b in program.blocks)
     _check(runs)
+
+
+def test_verify_lava_against_emulator_on_the_command_line(tmp_path, capsys) -> None:
+    from snn2hw.cli import main
+    from test_cli import _model
+
+    rng = np.random.default_rng(2)
+    np.save(tmp_path / "x.npy", (rng.random((3, 10, 20)) < 0.4).astype(np.int8))
+    np.save(tmp_path / "y.npy", rng.integers(0, 100, 3))
+    assert main(["verify", str(_model(tmp_path)), "--target", "tiny", "--data",
+                 str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npy"),
+                 "--device", "lava", "--against", "emulator"]) == 0
+    out = capsys.readouterr().out
+    assert "lava vs emulator: bit-identical over 3 samples x 11 steps" in out

@@ -1,9 +1,10 @@
 """Backend: a mapped hardware model -> the emulator's program image (``Program``).
 
 Each group becomes a ``NeuronGroup``; each block is cut by the source population's
-groups (or its input port) into ``SynapseBlock``s. Codebook blocks are written with
-their looked-up weights (dense or sparse): the values are the shared ones, and the
-compiler's resource report counts codebook memory where the target has it. How the host talks to the
+groups (or its input port) into ``SynapseBlock``s. Shared weights become codebook
+blocks where the target's synaptic memory stores indices (``connectivity.codebook``);
+elsewhere the looked-up weights are written (dense or sparse; the values are the shared
+ones). How the host talks to the
 program (which NIR index each port/group position holds, and how many steps each
 population runs behind the float reference) goes into ``metadata["snn2hw.io"]``
 as JSON, read back by :func:`io_map`.
@@ -48,10 +49,12 @@ def _synapse_blocks(net: HwNet, b: HwBlock, target: Target) -> list[SynapseBlock
         if not present.any():
             continue
         name = b.name if src == b.source else f"{b.name}<{src}"
-        if b.codebook is not None:       # the image stores the looked-up weights
+        if kind == "codebook":
+            out.append(SynapseBlock(name=name, kind="codebook", weights=w, codebook=b.codebook,
+                                    **common))
+            continue
+        if b.codebook is not None:       # no codebook memory: the looked-up weights
             w = np.ascontiguousarray(b.full_scale()[:, cols])
-            kind = "sparse" if target.connectivity.sparse and \
-                np.count_nonzero(w) * 2 < w.size else "dense"
         if b.delay:
             out.append(SynapseBlock(name=name, kind="delay_dense", weights=w,
                                     delays=np.full(w.shape, b.delay, dtype=np.int64), **common))

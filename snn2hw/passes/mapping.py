@@ -23,38 +23,37 @@ import numpy as np
 from snn2hw.errors import DesignRuleError
 from snn2hw.passes.hwmodel import HwBlock, HwGroup, HwNet
 from snn2hw.targets import Target
-
-DELAY_BITS = 6
-
+from snn2hw_emulator.program import SynapseBlock, synapse_memory_bits
 
 # --------------------------------------------------------------------------- memory model
 
 
-def storage(block: HwBlock, target: Target) -> tuple[str, int]:
-    """(program block kind, synaptic memory bits) for ``block`` on ``target``."""
-    w = block.weights
-    nwb = block.num_weight_bits
+def stored_kind(block: HwBlock, target: Target) -> str:
+    """How ``block`` is held on ``target``: conv, codebook (where synaptic memory stores
+    indices into a shared table), delay_dense, or the smaller of dense and sparse."""
     if block.kind == "conv":
-        return "conv", int(w.size) * nwb
-    present = (w >= 0) if block.kind == "codebook" else (w != 0)
-    nnz = int(np.count_nonzero(present))
-    n_t, n_s = w.shape
-    index_bits = max(1, math.ceil(math.log2(max(n_s, 2))))
-    dense_bits = n_t * n_s * nwb
-    sparse_bits = nnz * (nwb + index_bits)
+        return "conv"
     if block.kind == "codebook" and target.connectivity.codebook:
-        k = block.codebook.shape[1]
-        entry = max(1, math.ceil(math.log2(max(k, 2))))
-        table = block.codebook.size * nwb
-        if nnz < n_t * n_s and target.connectivity.sparse:
-            return "codebook", nnz * (entry + index_bits) + table
-        return "codebook", n_t * n_s * entry + table
-    delay_bits = (n_t * n_s if block.delay else 0) * DELAY_BITS
+        return "codebook"
     if block.delay:
-        return ("delay_dense" if block.kind != "codebook" else "codebook"), dense_bits + delay_bits
-    if target.connectivity.sparse and (sparse_bits < dense_bits or not target.connectivity.dense):
-        return ("sparse" if block.kind != "codebook" else "codebook"), sparse_bits
-    return block.kind, dense_bits
+        return "delay_dense"
+    w = block.full_scale()
+    dense = SynapseBlock("m", "dense", "s", "t", w, num_weight_bits=block.num_weight_bits)
+    if target.connectivity.sparse and (not target.connectivity.dense or
+                                       synapse_memory_bits(replace(dense, kind="sparse"))
+                                       < synapse_memory_bits(dense)):
+        return "sparse"
+    return "dense"
+
+
+def storage(block: HwBlock, target: Target) -> tuple[str, int]:
+    """(program block kind, synaptic memory bits) for ``block`` on ``target``; the bit
+    count is the program image's formula (snn2hw_emulator.program.synapse_memory_bits)."""
+    kind = stored_kind(block, target)
+    weights = block.weights if kind in ("conv", "codebook") else block.full_scale()
+    spec = SynapseBlock("m", kind, "s", "t", weights, num_weight_bits=block.num_weight_bits,
+                        codebook=block.codebook if kind == "codebook" else None)
+    return kind, synapse_memory_bits(spec)
 
 
 @dataclass(frozen=True)
