@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[torch,fast,dev,report]"
+	$(BIN)/pip install -q -e ".[torch,onnx,fast,dev,report]"
 	touch $@
 
 lava: setup
@@ -32,6 +32,9 @@ demo: setup lava
 		--data examples/out/digits_test.npz --png examples/out/verify_loihi1.png
 	$(BIN)/snn2hw verify examples/out/digits.nir --target loihi2 \
 		--data examples/out/digits_test.npz --device lava --against emulator --limit 20
+	$(BIN)/python examples/digits_ann.py
+	$(BIN)/snn2hw import examples/out/digits_cnn.onnx --calibrate examples/out/digits_ann_calib.npy \
+		-o examples/out/digits_cnn.nir
 	$(BIN)/python examples/program_image.py
 	$(BIN)/snn2hw inspect examples/out/demo_program.h5
 	$(BIN)/snn2hw run examples/out/demo_program.h5 --input examples/out/demo_input.npy \

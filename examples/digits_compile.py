@@ -14,7 +14,6 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
 
 from snn2hw import compiler, nirio, outputs, verify
 

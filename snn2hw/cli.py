@@ -61,14 +61,37 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_model(path: str) -> "object":
+def _load_model(args: argparse.Namespace) -> "object":
+    """A NIR graph from a .nir file, or converted from an .onnx ANN (needs --calibrate)."""
     from snn2hw import files, nirio
 
-    kind = files.sniff(path)
-    if kind != "nir":
-        raise UserInputError(f"'{path}' is a {kind} file; compile and verify take a NIR model "
-                             "(.nir)", hint="Export your model to NIR first (see README).")
-    return nirio.read(path)
+    kind = files.sniff(args.model)
+    if kind == "nir":
+        return nirio.read(args.model)
+    if kind == "onnx":
+        if not args.calibrate:
+            raise UserInputError("converting an ONNX ANN needs calibration data",
+                                 hint="Pass --calibrate X.npy with ANN inputs (batch, *shape).")
+        from snn2hw.importers import ann
+        from snn2hw.verify import load_data
+
+        return ann.import_ann(args.model, load_data(args.calibrate, analog=True)[0],
+                              percentile=args.percentile, reset=args.reset,
+                              approximate=tuple(args.approximate_ann or ()))
+    raise UserInputError(f"'{args.model}' is a {kind} file; compile and verify take a model "
+                         "(.nir or .onnx)", hint="Pass the model the program was built from.")
+
+
+def _encoded(graph: "object", data: "object", steps: int) -> "object":
+    """Analog ANN inputs (B, *shape) of a converted graph -> its rate code (B, T, *shape)."""
+    import numpy as np
+
+    from snn2hw.importers import ann
+
+    shape = tuple(int(s) for s in graph.nodes["input"].output_type["output"])
+    if graph.metadata.get("encoding") == "bernoulli" and np.ndim(data) == 1 + len(shape):
+        return ann.encode(data, steps, float(graph.metadata["input_scale"]), seed=1)
+    return data
 
 
 def _compile_options(args: argparse.Namespace) -> "object":
@@ -82,20 +105,31 @@ def _compile_options(args: argparse.Namespace) -> "object":
                    dump_ir=getattr(args, "dump_ir", None))
 
 
-def _calibration(path: str | None) -> "object":
-    if path is None:
+def _calibration(args: argparse.Namespace, graph: "object") -> "object":
+    if args.calibrate is None:
         return None
     from snn2hw.verify import load_data
 
-    return load_data(path)[0]
+    return _encoded(graph, load_data(args.calibrate, analog=True)[0][:256], args.steps)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from snn2hw import inspect as graph_inspect, nirio
+
+    graph = _load_model(args)
+    nirio.write(graph, args.output)
+    print(graph_inspect.graph_table(graph))
+    print(f"wrote {args.output} (reset {graph.metadata['reset']}, input scale "
+          f"{graph.metadata['input_scale']:g}; feed it Bernoulli spikes with p = x / scale)")
+    return 0
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
     from snn2hw import compiler, outputs
 
-    graph = _load_model(args.model)
+    graph = _load_model(args)
     compiled = compiler.compile(graph, _compile_options(args),
-                                calibration=_calibration(args.calibrate))
+                                calibration=_calibration(args, graph))
     out = outputs.write_compiled(compiled, args.output)
     print(outputs.summary(compiled.report), end="")
     print(f"wrote {out}/: {', '.join(outputs.FILES)}")
@@ -105,12 +139,13 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from snn2hw import compiler, verify
 
-    graph = _load_model(args.model)
-    data, labels = verify.load_data(args.data, args.labels)
+    graph = _load_model(args)
+    data, labels = verify.load_data(args.data, args.labels, analog=True)
     if args.limit:
         data, labels = data[:args.limit], (labels[:args.limit] if labels is not None else None)
+    data = _encoded(graph, data, args.steps)
     compiled = compiler.compile(graph, _compile_options(args),
-                                calibration=_calibration(args.calibrate))
+                                calibration=_calibration(args, graph))
     print(f"compiled for {compiled.target.name}: {compiled.report['cores']} core(s)")
     if args.against != "reference":
         if args.against == args.device:
@@ -182,8 +217,22 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_run)
 
 
+def _add_ann_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--percentile", type=float, default=99.9, help="ONNX conversion: "
+                   "activation percentile used as each layer's scale (default 99.9)")
+    p.add_argument("--reset", default="zero", choices=("zero", "subtract"), help="ONNX "
+                   "conversion: IF reset (default zero, what Loihi does)")
+    p.add_argument("--approximate-ann", action="append", metavar="WHAT",
+                   choices=("maxpool-as-avgpool",), help="ONNX conversion: accept average "
+                   "pooling in place of max pooling")
+    p.add_argument("--steps", type=int, default=64, help="ONNX models: rate-code analog data "
+                   "(calibration, --data) over this many steps (default 64)")
+
+
 def _add_compile_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="a NIR model file (.nir)")
+    p.add_argument("model", help="a NIR model (.nir) or an ANN (.onnx, converted; needs "
+                   "--calibrate)")
+    _add_ann_options(p)
     p.add_argument("--target", default="loihi2", help="target name or TOML file "
                    "(default loihi2; see `snn2hw targets`)")
     p.add_argument("--dt", type=float, help="time step in seconds (default: the model's "
@@ -195,7 +244,8 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--share-scope", default="layer", choices=("layer", "neuron"),
                    help="one codebook per layer (default) or per post-synaptic neuron")
     p.add_argument("--calibrate", metavar="X.npy", help="input spikes (B, T, *shape) used to "
-                   "choose scales from observed activity instead of worst-case bounds")
+                   "choose scales from observed activity instead of worst-case bounds; for "
+                   ".onnx models, ANN inputs (B, *shape) for normalisation (rate-coded too)")
     p.add_argument("--no-conv", action="store_true", help="unroll convolutions into "
                    "explicit synapses even where the target shares kernels")
     p.add_argument("--approximate", action="append", metavar="WHAT",
@@ -204,6 +254,18 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
                    "cuba-bias, threshold-ge")
     p.add_argument("--allow-saturation", action="store_true", help="warn instead of failing "
                    "when range analysis finds a possible overflow")
+
+
+def _add_import(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("import", help="convert an ONNX ANN into a spiking NIR model",
+                       description="ANN-to-SNN conversion with data-based normalisation: "
+                       "rate-coded IF neurons, integrator readout (see docs/ann_conversion.md).")
+    p.add_argument("model", help="an ONNX file (.onnx)")
+    p.add_argument("--calibrate", required=True, metavar="X.npy",
+                   help="ANN inputs (batch, *shape) for normalisation")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL.nir")
+    _add_ann_options(p)
+    p.set_defaults(func=cmd_import)
 
 
 def _add_compile(sub: argparse._SubParsersAction) -> None:
@@ -261,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show the full traceback on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for add in (_add_compile, _add_verify, _add_run, _add_inspect, _add_targets, _add_lava):
+    for add in (_add_import, _add_compile, _add_verify, _add_run, _add_inspect, _add_targets, _add_lava):
         add(sub)
     return parser
 

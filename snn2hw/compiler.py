@@ -11,7 +11,6 @@ program image and the report.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 import warnings
 from dataclasses import dataclass, field

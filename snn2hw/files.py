@@ -10,18 +10,22 @@ from typing import Callable, Literal
 from snn2hw.errors import ModelFileError, UserInputError
 from snn2hw_emulator.program import FORMAT_NAME as PROGRAM_FORMAT
 
-FileKind = Literal["nir", "program"]
+FileKind = Literal["nir", "program", "onnx"]
 
 
 
 def sniff(path: str | Path) -> FileKind:
-    """Return "nir" for a NIR graph file and "program" for a program image."""
+    """Return "nir" for a NIR graph file, "program" for a program image and "onnx" for an
+    ``.onnx`` file (ONNX has no magic number; its content is checked when it is parsed)."""
     import h5py
 
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"file '{path}' does not exist",
-                             hint="Check the path; snn2hw reads .nir files and program images.")
+                             hint="Check the path; snn2hw reads .nir files, .onnx files and "
+                                  "program images.")
+    if path.suffix.lower() == ".onnx":
+        return "onnx"
     if not h5py.is_hdf5(path):
         raise ModelFileError(f"file '{path}' is not an HDF5 file (neither a .nir model nor a "
                              "program image)",

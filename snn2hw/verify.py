@@ -81,16 +81,17 @@ def _read_array(path: str | Path, keys: tuple[str, ...]) -> np.ndarray | None:
     return None
 
 
-def load_data(data: str | Path, labels: str | Path | None = None
+def load_data(data: str | Path, labels: str | Path | None = None, *, analog: bool = False
               ) -> tuple[np.ndarray, np.ndarray | None]:
     """Input spikes (B, T, *shape) and optional labels from .npy files or one .npz
-    (arrays 'spikes' or 'x', and 'labels' or 'y')."""
+    (arrays 'spikes' or 'x', and 'labels' or 'y'). ``analog``: also accept (B, *shape)
+    ANN inputs (two or more dimensions)."""
     x = _read_array(data, ("spikes", "x", "data"))
     if x is None:
         raise UserInputError(f"'{data}' has no array named spikes, x or data")
     y = _read_array(labels, ("labels", "y")) if labels else \
         (_read_array(data, ("labels", "y")) if str(data).endswith(".npz") else None)
-    if x.ndim < 3:
+    if x.ndim < (2 if analog else 3):
         raise UserInputError(f"data in '{data}' has shape {x.shape}; expected (batch, time, "
                              "*input_shape)")
     if y is not None:

@@ -108,7 +108,7 @@ def to_metadata(net: HwNet) -> dict[str, Any]:
     def block(b: HwBlock) -> dict[str, Any]:
         out = {k: v for k, v in vars(b).items() if k != "name" and v is not None}
         if b.conv is not None:
-            out["conv"] = {k: np.asarray(v) for k, v in b.conv.items()}
+            out["conv"] = {k: np.asarray(v) if np.ndim(v) else int(v) for k, v in b.conv.items()}
         return out
 
     return {"groups": {g.name: group(g) for g in net.groups},

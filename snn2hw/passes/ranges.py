@@ -57,7 +57,8 @@ def bounds(net: HwNet, group: HwGroup, stats: Stats | None) -> dict[str, float]:
             np.where(u_pos + np.clip(bias, 0, None) > 0, np.inf, 0.0)
     if stats is not None and stats.v_max is not None:
         v_obs = stats.v_max[group.index] * group.scale
-        low, high = np.minimum(low, v_obs), np.minimum(high, np.maximum(v_obs, group.vth * 64))
+        cap = v_obs if group.model == "readout" else np.maximum(v_obs, group.vth * 64)
+        low, high = np.minimum(low, v_obs), np.minimum(high, cap)
     return {"input_sum": float(np.maximum(pos, neg).max(initial=0)),
             "u": float(np.maximum(u_pos, u_neg).max(initial=0)),
             "v_high": float(np.max(high, initial=0)), "v_low": float(np.max(low, initial=0))}
@@ -82,7 +83,7 @@ def check(net: HwNet, target: Target, stats: dict[str, Stats] | None,
             worst = max(b["v_high"], b["v_low"])
             problems.append(f"'{g.name}': |v| can reach {worst:.3g}, beyond the "
                             f"{num.state_bits}-bit range ({state_max}) and saturate")
-        if g.model == "readout" and b["v_high"] >= g.vth * 64:
+        if g.model == "readout" and b["v_high"] > g.vth * 64:
             problems.append(f"'{g.name}': readout voltage can reach the threshold and reset")
     if problems:
         text = "; ".join(problems)
