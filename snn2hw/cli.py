@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from snn2hw import __version__
+from snn2hw.devices import names as device_names
 from snn2hw.errors import Snn2hwError, UserInputError
 
 EXIT_USAGE = 2
@@ -208,7 +209,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", required=True, help="where to write the results (.npz)")
     p.add_argument("--steps", type=int, default=None,
                    help="number of timesteps (default: the input's length)")
-    p.add_argument("--device", choices=("emulator", "lava"), default="emulator")
+    p.add_argument("--device", choices=device_names(), default="emulator",
+                   help="where to run it (default emulator)")
     p.add_argument("--mode", choices=("batch", "event"), default="batch",
                    help="emulator mode: batch (all samples at once) or event (one sample at a time, cost proportional to spikes); results are identical")
     p.add_argument("--record", default="spikes",
@@ -288,8 +290,8 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, metavar="X.npy", help="input spikes (B, T, *shape)"
                    "; or an .npz with 'spikes' (and 'labels')")
     p.add_argument("--labels", metavar="y.npy", help="integer class labels (B,)")
-    p.add_argument("--device", default="emulator", choices=("emulator", "lava"))
-    p.add_argument("--against", default="reference", choices=("reference", "emulator", "lava"),
+    p.add_argument("--device", default="emulator", choices=device_names())
+    p.add_argument("--against", default="reference", choices=("reference", *device_names()),
                    help="compare with the float reference (default) or run the same program "
                    "on another device: bit-identical, or the first divergence (exit 1)")
     p.add_argument("--limit", type=int, help="use only the first N samples")

@@ -52,3 +52,37 @@ def first_divergence(a: Any, b: Any, variables: Sequence[str] = ("spikes", "u", 
         return None
     return Divergence(best.step, best.sample, best.group, best.neuron, best.variable, best.a,
                       best.b, total)
+
+
+def explain(program: Any, result: Any, div: Divergence, ports: dict[str, np.ndarray],
+            limit: int = 8) -> str:
+    """What fed the diverging neuron: its u and v on the step before (in ``result``) and,
+    per synapse block into it, the sources active one step (plus any delay) earlier with
+    their weights. ``ports``: the port arrays (B, T, size) that were fed."""
+    from snn2hw_emulator.program import expanded_weights
+
+    s, t, g, n = div.sample, div.step, div.group, div.neuron
+    lines = []
+    if t >= 2:
+        state = ", ".join(f"{var}={int(getattr(result, var)[g][s, t - 2, n])}"
+                          for var in ("u", "v") if g in (getattr(result, var) or {}))
+        lines.append(f"  '{g}'[{n}] at step {t - 1}: {state or 'state not recorded'}")
+    for b in program.blocks:
+        if b.target != g:
+            continue
+        if b.kind == "conv":
+            lines.append(f"  block '{b.name}': convolution from '{b.source}' (not itemised)")
+            continue
+        w = expanded_weights(b)[n]
+        delays = np.asarray(b.delays)[n] if b.delays is not None else np.zeros_like(w)
+        src = ports.get(b.source) if b.source in ports else result.spikes.get(b.source)
+        items = []
+        for j in np.flatnonzero(w):
+            k = t - 2 - int(delays[j])          # index of the step whose value arrives now
+            if src is not None and 0 <= k < src.shape[1] and src[s, k, j] != 0:
+                items.append(f"{b.source}[{j}]={int(src[s, k, j])} (w={int(w[j])})")
+        shown = ", ".join(items[:limit]) + (f", ... {len(items) - limit} more"
+                                            if len(items) > limit else "")
+        lines.append(f"  block '{b.name}' (weight_exp {b.weight_exp}): "
+                     f"{len(items)} active input(s) arriving at step {t}: {shown or 'none'}")
+    return "\n".join(lines)

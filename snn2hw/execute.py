@@ -24,6 +24,7 @@ class AlignedResult:
     saturation: dict[str, dict[str, int]]
     cost: Any
     raw: Any
+    ports: dict[str, np.ndarray]                 # what was fed, per port (B, T + latency, n)
 
 
 def _port_arrays(program: Any, io: dict[str, Any], inputs: Any) -> tuple[dict[str, np.ndarray],
@@ -88,7 +89,7 @@ def run(program: Any, inputs: Any, *, device: str = "emulator", mode: str = "bat
                for name, info in io["outputs"].items()}
     spikes = {pop: gather(info, res.spikes, None) for pop, info in io["populations"].items()}
     return AlignedResult(outputs, spikes, getattr(res, "saturation", {}),
-                         getattr(res, "cost", None), res)
+                         getattr(res, "cost", None), res, padded)
 
 
 __all__ = ["run", "AlignedResult"]

@@ -36,7 +36,7 @@ def _env_python(prefix: Path) -> Path:
     return prefix / "bin" / "python"
 
 
-def _runs(python: str | Path, code: str, timeout: float = 120) -> str | None:
+def runs(python: str | Path, code: str, timeout: float = 120) -> str | None:
     """stdout of ``python -c code`` if it exits 0, else None."""
     try:
         proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True,
@@ -47,7 +47,7 @@ def _runs(python: str | Path, code: str, timeout: float = 120) -> str | None:
 
 
 def _has_lava(python: str | Path) -> bool:
-    return _runs(python, _PROBE) is not None
+    return runs(python, _PROBE) is not None
 
 
 def find_python310() -> tuple[Path | None, list[str]]:
@@ -69,7 +69,7 @@ def find_python310() -> tuple[Path | None, list[str]]:
     candidates += sorted(glob.glob(f"{root}/versions/3.10*/bin/python3.10"), reverse=True)
     for cand in dict.fromkeys(candidates):
         tried.append(cand)
-        if _runs(cand, "import sys; assert sys.version_info[:2] == (3, 10)") is not None:
+        if runs(cand, "import sys; assert sys.version_info[:2] == (3, 10)") is not None:
             return Path(cand), tried
     return None, tried
 
@@ -90,7 +90,7 @@ def install(python: str | Path | None = None, prefix: Path | None = None) -> Pat
                      "`snn2hw lava install --python /path/to/python3.10` "
                      "(make: LAVA_PYTHON310=/path/to/python3.10).")
         python = found
-    version = _runs(python, "import sys; print('%d.%d' % sys.version_info[:2])")
+    version = runs(python, "import sys; print('%d.%d' % sys.version_info[:2])")
     if version != "3.10":
         raise LavaEnvironmentError(
             f"'{python}' is not a working Python 3.10 (reports {version or 'nothing'}); "

@@ -87,7 +87,7 @@ def _progress(done: int, total: int) -> None:
         sys.stderr.write("\n")
 
 
-def _run_emulator(program: Any, inputs: Mapping[str, np.ndarray], steps: int | None,
+def run_emulator(program: Any, inputs: Mapping[str, np.ndarray], steps: int | None,
                   record: tuple[str, ...], mode: str, progress: bool) -> Any:
     from snn2hw_emulator import engine
 
@@ -107,13 +107,11 @@ def _run_emulator(program: Any, inputs: Mapping[str, np.ndarray], steps: int | N
 def run_on_device(program: Any, inputs: Mapping[str, np.ndarray], *, device: str,
                   steps: int | None, record: tuple[str, ...], mode: str = "batch",
                   progress: bool = True) -> Any:
-    if device == "emulator":
-        return _run_emulator(program, inputs, steps, record, mode, progress)
-    if device == "lava":
-        from snn2hw.backends import lava
+    """Run on a named device (snn2hw.devices); the emulator in ``mode``."""
+    from snn2hw import devices
 
-        return lava.run(program, inputs, steps=steps, record=record)
-    raise UserInputError(f"unknown device '{device}'", hint="Use --device emulator or lava.")
+    dev = devices.EmulatorDevice(mode) if device == "emulator" else devices.get(device)
+    return dev.load(program).run(inputs, steps=steps, record=record, progress=progress)
 
 
 def result_arrays(result: Any) -> dict[str, np.ndarray]:

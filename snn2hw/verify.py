@@ -151,6 +151,7 @@ class DeviceComparison:
     groups: int
     divergence: Any                                  # snn2hw.compare.Divergence or None
     accuracy: dict[str, float] = field(default_factory=dict)
+    upstream: str = ""
 
     def table(self) -> str:
         what = f"{self.samples} samples x {self.steps} steps, spikes, u and v of " \
@@ -159,6 +160,7 @@ class DeviceComparison:
                 if self.divergence is None else
                 f"{self.device} vs {self.against}: {self.divergence} (compared {what})")
         accs = "   ".join(f"{k} {100 * v:.2f}%" for k, v in self.accuracy.items())
+        head += f"\n{self.upstream}" if self.upstream else ""
         return head + (f"\n  accuracy   {accs}" if accs else "")
 
 
@@ -166,7 +168,7 @@ def compare_devices(program: Any, data: np.ndarray, labels: np.ndarray | None, *
                     device: str, against: str) -> DeviceComparison:
     """Run the same program and inputs on two devices; every state variable, every step."""
     from snn2hw.backends.image import io_map
-    from snn2hw.compare import first_divergence
+    from snn2hw.compare import explain, first_divergence
 
     runs = {d: execute.run(program, data, device=d, record_states=True)
             for d in (device, against)}
@@ -178,8 +180,9 @@ def compare_devices(program: Any, data: np.ndarray, labels: np.ndarray | None, *
         acc = {d: float((decode(r.outputs[out_name], readout) == labels).mean())
                for d, r in runs.items()}
     steps = next(iter(runs[device].raw.spikes.values())).shape[1]
+    detail = explain(program, runs[against].raw, div, runs[against].ports) if div else ""
     return DeviceComparison(device, against, int(data.shape[0]), int(steps),
-                            len(program.groups), div, acc)
+                            len(program.groups), div, acc, detail)
 
 
 def plot(report: VerifyReport, traces: dict, path: str | Path) -> None:

@@ -1,0 +1,170 @@
+"""One interface for everything that executes a program image.
+
+    dev = devices.get("lava")          # "emulator", "lava", "loihi2-board", or registered
+    dev.load(program)                  # checks target and installation before any run
+    result = dev.run(inputs, steps=None, record=("spikes", "u", "v"))
+    result.spikes / .u / .v            # group -> (B, T, n), the emulator's shapes
+    dev.reset()                        # forget the loaded program
+
+Every ``run`` starts from the program's initial state (u0, v0), one independent network
+per sample, so runs are reproducible and devices comparable step for step.
+
+Extension point: a board (or another simulator) is a class with ``name``, ``families``,
+``targets`` (None: any target of those families), ``records`` and ``available()``
+(raises :class:`DeviceError` saying how to install it), plus ``_run``. Register it with
+:func:`register` and it is usable everywhere a device name is taken, including
+``snn2hw run/verify --device``. ``loihi2-board`` below is such a device: it runs the
+emitted Lava program with Lava's hardware run configuration when Intel's Loihi extension
+for Lava is installed in the Lava environment.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from typing import Any, Callable, Sequence
+
+from snn2hw.errors import Snn2hwError, UserInputError
+
+
+class DeviceError(Snn2hwError):
+    """A device is not installed, or cannot run this program."""
+
+    code = "device"
+
+
+class Device:
+    name = "device"
+    families: tuple[str, ...] = ("loihi-lif",)
+    targets: tuple[str, ...] | None = None
+    records: tuple[str, ...] = ("spikes", "u", "v")
+
+    def __init__(self) -> None:
+        self.program: Any = None
+
+    def available(self) -> None:
+        """Raise DeviceError (with how to install it) if this device cannot run here."""
+
+    def check(self, program: Any) -> None:
+        family = tomllib.loads(program.target_toml)["target"]["family"]
+        if family not in self.families or (self.targets is not None and
+                                           program.target_name not in self.targets):
+            want = ", ".join(self.targets or self.families)
+            raise DeviceError(f"device '{self.name}' cannot run a program for target "
+                              f"'{program.target_name}' (family {family}); it runs {want}",
+                              hint="Compile for a target this device supports, or choose "
+                                   "another --device.")
+        self.available()
+
+    def load(self, program: Any) -> "Device":
+        self.check(program)
+        self.program = program
+        return self
+
+    def reset(self) -> None:
+        self.program = None
+
+    def run(self, inputs: Any, *, steps: int | None = None,
+            record: Sequence[str] = ("spikes",), progress: bool = False) -> Any:
+        if self.program is None:
+            raise UserInputError(f"device '{self.name}' has no program loaded",
+                                 hint="Call load(program) first.")
+        bad = sorted(set(record) - set(self.records))
+        if bad:
+            raise DeviceError(f"device '{self.name}' cannot read '{bad[0]}'",
+                              hint=f"It records: {', '.join(self.records)}.")
+        return self._run(inputs, steps, tuple(record), progress)
+
+    def _run(self, inputs: Any, steps: int | None, record: tuple[str, ...],
+             progress: bool) -> Any:
+        raise NotImplementedError
+
+
+class EmulatorDevice(Device):
+    """snn2hw's bit-accurate emulator (batch mode; ``mode="event"`` gives identical results)."""
+
+    name = "emulator"
+
+    def __init__(self, mode: str = "batch") -> None:
+        super().__init__()
+        self.mode = mode
+
+    def _run(self, inputs: Any, steps: int | None, record: tuple[str, ...],
+             progress: bool) -> Any:
+        from snn2hw.runio import run_emulator
+
+        return run_emulator(self.program, inputs, steps, record, self.mode, progress)
+
+
+class LavaDevice(Device):
+    """Lava 0.10's fixed-point CPU models (``Loihi2SimCfg(select_tag="fixed_pt")``), run in
+    the Lava environment (see ``snn2hw lava status``)."""
+
+    name = "lava"
+    hardware = False
+
+    def available(self) -> None:
+        from snn2hw import lava_env
+
+        lava_env.interpreter()     # LavaEnvironmentError names what was tried and the fix
+
+    def _run(self, inputs: Any, steps: int | None, record: tuple[str, ...],
+             progress: bool) -> Any:
+        from snn2hw.backends import lava
+
+        return lava.run(self.program, inputs, steps=steps, record=record,
+                        hardware=self.hardware)
+
+
+_LOIHI_PROBE = ("from lava.utils import loihi; import sys; "
+                "sys.exit(0 if loihi.is_installed() else 1)")
+
+
+class LoihiBoardDevice(LavaDevice):
+    """A Loihi 2 system through Intel's Loihi extension for Lava (``Loihi2HwCfg``)."""
+
+    name = "loihi2-board"
+    targets = ("loihi2",)
+    hardware = True
+
+    def available(self) -> None:
+        from snn2hw import lava_env
+
+        python = lava_env.interpreter()
+        if lava_env.runs(python, _LOIHI_PROBE) is None:
+            raise DeviceError(
+                f"no Loihi 2 board: Intel's Loihi extension for Lava (lava-loihi) is not "
+                f"installed in the Lava environment {python}",
+                hint="Install lava-loihi there (Intel INRC members), or point "
+                     "SNN2HW_LAVA_PYTHON at an interpreter that has it; the 'lava' device "
+                     "runs the same program on Lava's CPU models.")
+
+
+_REGISTRY: dict[str, Callable[[], Device]] = {
+    "emulator": EmulatorDevice, "lava": LavaDevice, "loihi2-board": LoihiBoardDevice,
+}
+
+
+def register(name: str, factory: Callable[[], Device]) -> None:
+    """Make a device usable by name (``snn2hw run/verify --device NAME``, :func:`get`)."""
+    _REGISTRY[name] = factory
+
+
+def names() -> list[str]:
+    return list(_REGISTRY)
+
+
+def get(name: str) -> Device:
+    if name not in _REGISTRY:
+        raise UserInputError(f"unknown device '{name}'",
+                             hint=f"Known devices: {', '.join(_REGISTRY)}.")
+    return _REGISTRY[name]()
+
+
+def run(program: Any, inputs: Any, *, device: str, steps: int | None = None,
+        record: Sequence[str] = ("spikes",), progress: bool = False) -> Any:
+    """Load ``program`` on the named device and run it once."""
+    return get(device).load(program).run(inputs, steps=steps, record=record, progress=progress)
+
+
+__all__ = ["Device", "DeviceError", "EmulatorDevice", "LavaDevice", "LoihiBoardDevice",
+           "register", "get", "names", "run"]

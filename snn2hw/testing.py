@@ -1,0 +1,84 @@
+"""Hardware-in-the-loop tests in a few lines (a pytest plugin, loaded automatically once
+snn2hw is installed; the fixture is ``hil``):
+
+    def test_my_network_on_lava(hil):
+        compiled = hil.compile("model.nir", target="loihi2")
+        runs = hil.run(compiled, spikes, devices=("emulator", "lava"))
+        runs.assert_identical()                      # every u, v and spike, every step
+        runs.assert_accuracy(labels, at_least=0.95)  # on every device
+
+Failures read like ``snn2hw verify``: the first divergence (step, sample, group,
+neuron, variable, both values) and the inputs that fed that neuron on the step before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pytest
+
+
+@dataclass
+class HilRuns:
+    program: Any
+    inputs: Any
+    runs: dict[str, Any]             # device -> snn2hw.execute.AlignedResult
+
+    def assert_identical(self, a: str | None = None, b: str | None = None) -> None:
+        from snn2hw.compare import explain, first_divergence
+
+        names = list(self.runs)
+        a, b = a or names[0], b or names[-1]
+        div = first_divergence(self.runs[a].raw, self.runs[b].raw)
+        if div is not None:
+            detail = explain(self.program, self.runs[a].raw, div, self.runs[a].ports)
+            raise AssertionError(f"{b} differs from {a}: {div}\n{detail}")
+
+    def accuracy(self, labels: Any, device: str) -> float:
+        from snn2hw.backends.image import io_map
+        from snn2hw.verify import decode
+
+        io = io_map(self.program)
+        name = next(iter(io["outputs"]))
+        pred = decode(self.runs[device].outputs[name], bool(io["outputs"][name]["readout"]))
+        return float((pred == np.asarray(labels)).mean())
+
+    def assert_accuracy(self, labels: Any, *, at_least: float,
+                        devices: Sequence[str] | None = None) -> None:
+        low = {d: self.accuracy(labels, d) for d in (devices or self.runs)}
+        bad = {d: a for d, a in low.items() if a < at_least}
+        if bad:
+            raise AssertionError("accuracy below " f"{100 * at_least:.2f}%: " + ", ".join(
+                f"{d} {100 * a:.2f}%" for d, a in bad.items()))
+
+
+class HardwareInTheLoop:
+    """What the ``hil`` fixture gives: compile a model, run it on several devices."""
+
+    def compile(self, model: Any, target: str = "loihi2", *, calibration: Any = None,
+                **options: Any) -> Any:
+        from snn2hw import compiler, nirio
+
+        graph = nirio.read(model) if isinstance(model, (str, Path)) else model
+        return compiler.compile(graph, compiler.Options(target=target, **options),
+                                calibration=calibration)
+
+    def run(self, compiled: Any, inputs: Any, *,
+            devices: Sequence[str] = ("emulator", "lava")) -> HilRuns:
+        from snn2hw import execute
+
+        program = getattr(compiled, "program", compiled)
+        runs = {d: execute.run(program, inputs, device=d, record_states=True) for d in devices}
+        return HilRuns(program, inputs, runs)
+
+
+@pytest.fixture
+def hil() -> HardwareInTheLoop:
+    """Compile models and run them on snn2hw devices (emulator, lava, boards)."""
+    return HardwareInTheLoop()
+
+
+__all__ = ["hil", "HardwareInTheLoop", "HilRuns"]
