@@ -29,7 +29,8 @@ demo: setup lava
 	$(BIN)/python examples/digits_compile.py
 	$(BIN)/snn2hw compile examples/out/digits.nir --target loihi2 -o examples/out/digits_cli
 	$(BIN)/snn2hw verify examples/out/digits.nir --target loihi1 \
-		--data examples/out/digits_test.npz --png examples/out/verify_loihi1.png
+		--data examples/out/digits_test.npz --png examples/out/verify_loihi1.png \
+		--report examples/out/report_loihi1
 	$(BIN)/snn2hw verify examples/out/digits.nir --target loihi2 \
 		--data examples/out/digits_test.npz --device lava --against emulator --limit 20
 	$(BIN)/python examples/digits_ann.py

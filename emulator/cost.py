@@ -29,13 +29,15 @@ _ENERGY = {"synops": "synop_energy_pj", "active": "neuron_active_energy_pj",
 
 @dataclass
 class CostReport:
-    """``counts[event]``: (B, T, cores) ints; ``latency_ns``: (B, T); ``energy_pj``: (B,)."""
+    """``counts[event]``: (B, T, cores) ints; ``latency_ns``: (B, T); ``energy_pj``: (B,);
+    ``energy_step_pj``: (B, T), whose sum over steps is ``energy_pj``."""
 
     counts: dict[str, np.ndarray]
     latency_ns: np.ndarray
     energy_pj: np.ndarray
     estimated: bool
     core_ids: tuple[int, ...]
+    energy_step_pj: np.ndarray | None = None
 
     def per_core(self) -> dict[str, np.ndarray]:
         """Totals per core over samples and steps."""
@@ -56,7 +58,9 @@ def concatenate(parts: Sequence[CostReport]) -> CostReport:
     return CostReport({e: np.concatenate([p.counts[e] for p in parts]) for e in EVENTS},
                       np.concatenate([p.latency_ns for p in parts]),
                       np.concatenate([p.energy_pj for p in parts]), parts[0].estimated,
-                      parts[0].core_ids)
+                      parts[0].core_ids,
+                      np.concatenate([p.energy_step_pj for p in parts])
+                      if all(p.energy_step_pj is not None for p in parts) else None)
 
 
 class Counter:
@@ -115,10 +119,10 @@ class Counter:
         core_time = sum(self.counts[e] * float(cost[_TIME[e]]) for e in EVENTS)
         latency = (core_time.max(axis=2) if core_time.shape[2] else
                    np.zeros(core_time.shape[:2])) + float(cost["barrier_time_ns"])
-        dynamic = sum(self.counts[e].sum(axis=(1, 2)) * float(cost[_ENERGY[e]]) for e in EVENTS)
-        static = latency.sum(axis=1) * float(cost["static_power_mw"])  # mW * ns = pJ
-        return CostReport(self.counts, latency, dynamic + static, bool(cost["estimated"]),
-                          self.core_ids)
+        dynamic = sum(self.counts[e].sum(axis=2) * float(cost[_ENERGY[e]]) for e in EVENTS)
+        per_step = dynamic + latency * float(cost["static_power_mw"])  # mW * ns = pJ
+        return CostReport(self.counts, latency, per_step.sum(axis=1), bool(cost["estimated"]),
+                          self.core_ids, per_step)
 
 
 def _shape(program: Any, name: str) -> tuple[int, ...]:

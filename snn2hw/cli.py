@@ -162,6 +162,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.png:
         verify.plot(report, traces, args.png)
         print(f"wrote {args.png}")
+    if args.report:
+        from snn2hw import report as html_report
+
+        print(f"wrote {html_report.write(args.report, graph, compiled, report, traces)}")
     return 0
 
 
@@ -296,6 +300,8 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
                    "on another device: bit-identical, or the first divergence (exit 1)")
     p.add_argument("--limit", type=int, help="use only the first N samples")
     p.add_argument("--png", metavar="FILE.png", help="write a figure comparing them")
+    p.add_argument("--report", metavar="DIR", help="write DIR/report.html (self-contained) "
+                   "with rasters, agreement, weight errors, core utilisation and cost figures")
     p.set_defaults(func=cmd_verify)
 
 

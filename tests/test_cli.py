@@ -147,3 +147,35 @@ def test_verify_rejects_non_spike_data(tmp_path: Path) -> None:
     np.save(tmp_path / "x.npy", np.full((2, 5, 20), 0.5))
     proc = run_cli("verify", str(_model(tmp_path)), "--data", str(tmp_path / "x.npy"))
     assert proc.returncode == 2 and "not binary spikes" in proc.stderr
+
+
+def test_verify_report_is_self_contained_with_decodable_figures(tmp_path: Path) -> None:
+    import base64
+    import io
+    from html.parser import HTMLParser
+
+    import matplotlib.image
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    np.save(tmp_path / "x.npy", (rng.random((4, 12, 20)) < 0.3).astype(np.int8))
+    out = tmp_path / "rep"
+    assert main(["verify", str(_model(tmp_path)), "--target", "tiny", "--data",
+                 str(tmp_path / "x.npy"), "--report", str(out)]) == 0
+
+    class Images(HTMLParser):
+        sources: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list) -> None:
+            if tag == "img":
+                self.sources.append(dict(attrs)["src"])
+
+    parser = Images()
+    parser.feed((out / "report.html").read_text())
+    assert len(parser.sources) == 5
+    for src in parser.sources:                       # embedded, not linked
+        assert src.startswith("data:image/png;base64,")
+        image = matplotlib.image.imread(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
+        assert image.shape[0] > 100 and image.shape[1] > 100
+    for name in ("rasters", "agreement", "weights", "cores", "cost"):
+        assert (out / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
