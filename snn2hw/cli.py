@@ -101,6 +101,7 @@ def _compile_options(args: argparse.Namespace) -> "object":
     return Options(target=args.target, dt=args.dt, weight_bits=args.weight_bits,
                    share=args.share, share_scope=args.share_scope,
                    keep_conv=not args.no_conv, approximations=tuple(args.approximate or ()),
+                   scale_groups=args.scale_groups,
                    allow_saturation=args.allow_saturation,
                    verify_each=getattr(args, "verify_each", False),
                    dump_ir=getattr(args, "dump_ir", None))
@@ -252,6 +253,9 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibrate", metavar="X.npy", help="input spikes (B, T, *shape) used to "
                    "choose scales from observed activity instead of worst-case bounds; for "
                    ".onnx models, ANN inputs (B, *shape) for normalisation (rate-coded too)")
+    p.add_argument("--scale-groups", type=int, default=1, metavar="K", help="finer "
+                   "quantisation: split each population into up to K groups of neurons with "
+                   "similar weight magnitudes, each with its own scale and threshold")
     p.add_argument("--no-conv", action="store_true", help="unroll convolutions into "
                    "explicit synapses even where the target shares kernels")
     p.add_argument("--approximate", action="append", metavar="WHAT",

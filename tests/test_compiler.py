@@ -140,13 +140,14 @@ def random_graphs(draw: st.DrawFn) -> ir.Graph:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(graph=random_graphs(), target=st.sampled_from(["loihi2", "loihi1", "tiny"]),
-       share=st.sampled_from([None, 4]))
+       share=st.sampled_from([None, 4]), scale_groups=st.sampled_from([1, 3]))
 def test_random_graphs_compile_within_every_rule(graph: ir.Graph, target: str,
-                                                 share: int | None) -> None:
+                                                 share: int | None, scale_groups: int) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             c = compiler.compile(graph, compiler.Options(target=target, share=share,
+                                                         scale_groups=scale_groups,
                                                          allow_saturation=True))
         except DesignRuleError as exc:
             assert target == "tiny" and ">" in str(exc)   # a named limit with numbers

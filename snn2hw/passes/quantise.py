@@ -46,6 +46,7 @@ class QuantOptions:
     rounding: str = "nearest"          # nearest | floor
     keep_conv: bool = True
     approximations: tuple[str, ...] = ()
+    scale_groups: int = 1              # split populations into this many scale groups
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,21 @@ def _group_sets(dyn: Dynamics) -> list[np.ndarray]:
     keys = np.stack([dyn.du, dyn.dv, dyn.threshold], axis=1)
     _, inverse = np.unique(keys, axis=0, return_inverse=True)
     return [np.flatnonzero(inverse.ravel() == k) for k in range(int(inverse.max()) + 1)]
+
+
+def _split_by_magnitude(sets: list[np.ndarray], projs: list[Projection], gain: np.ndarray,
+                        k: int) -> list[np.ndarray]:
+    """Finer granularity: cut each set into up to ``k`` groups of neurons with similar
+    largest incoming weight, so that each group's scale (and exponent) fits its own
+    weights instead of the population's largest."""
+    top = np.zeros(gain.size)
+    for p in projs:
+        top = np.maximum(top, np.abs(gain[:, None] * p.matrix).max(axis=1, initial=0.0))
+    out = []
+    for members in sets:
+        ranked = members[np.argsort(top[members], kind="stable")]
+        out += [part for part in np.array_split(ranked, min(k, ranked.size)) if part.size]
+    return out
 
 
 def whc_perm(shape: tuple[int, ...]) -> np.ndarray:
@@ -323,6 +339,9 @@ def quantise(structure: Structure, dyns: dict[str, Dynamics], target: Target,
             extra = dyn.gain / alpha_s * sum(p.bias for p in projs)
             bias = dyn.bias + extra
         sets = _group_sets(dyn)
+        if opts.scale_groups > 1 and not any(p.name in kept for p in structure.projections
+                                             if pop in (p.source, p.target)):
+            sets = _split_by_magnitude(sets, projs, dyn.gain, opts.scale_groups)
         order = np.argsort(layouts[pop])                   # NIR index -> hardware position
         for k, members in enumerate(sets):
             members = members[np.argsort(order[members])]  # hardware order
