@@ -69,6 +69,10 @@ def _load_model(args: argparse.Namespace) -> "object":
     kind = files.sniff(args.model)
     if kind == "nir":
         return nirio.read(args.model)
+    if kind == "netx":
+        from snn2hw.backends import netx
+
+        return netx.to_graph(args.model)
     if kind == "onnx":
         if not args.calibrate:
             raise UserInputError("converting an ONNX ANN needs calibration data",
@@ -101,7 +105,7 @@ def _compile_options(args: argparse.Namespace) -> "object":
     return Options(target=args.target, dt=args.dt, weight_bits=args.weight_bits,
                    share=args.share, share_scope=args.share_scope,
                    keep_conv=not args.no_conv, approximations=tuple(args.approximate or ()),
-                   scale_groups=args.scale_groups,
+                   scale_groups=args.scale_groups, netx=args.netx,
                    allow_saturation=args.allow_saturation,
                    verify_each=getattr(args, "verify_each", False),
                    dump_ir=getattr(args, "dump_ir", None))
@@ -121,8 +125,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     graph = _load_model(args)
     nirio.write(graph, args.output)
     print(graph_inspect.graph_table(graph))
-    print(f"wrote {args.output} (reset {graph.metadata['reset']}, input scale "
-          f"{graph.metadata['input_scale']:g}; feed it Bernoulli spikes with p = x / scale)")
+    if "input_scale" in graph.metadata:
+        print(f"wrote {args.output} (reset {graph.metadata['reset']}, input scale "
+              f"{graph.metadata['input_scale']:g}; feed it Bernoulli spikes with p = x / scale)")
+    else:
+        print(f"wrote {args.output}")
     return 0
 
 
@@ -256,6 +263,8 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scale-groups", type=int, default=1, metavar="K", help="finer "
                    "quantisation: split each population into up to K groups of neurons with "
                    "similar weight magnitudes, each with its own scale and threshold")
+    p.add_argument("--netx", action="store_true", help="quantise so that the program also "
+                   "exports as a lava-dl netx .net file (compile writes OUT/network.net)")
     p.add_argument("--no-conv", action="store_true", help="unroll convolutions into "
                    "explicit synapses even where the target shares kernels")
     p.add_argument("--approximate", action="append", metavar="WHAT",
@@ -269,10 +278,11 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
 def _add_import(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("import", help="convert an ONNX ANN into a spiking NIR model",
                        description="ANN-to-SNN conversion with data-based normalisation: "
-                       "rate-coded IF neurons, integrator readout (see docs/ann_conversion.md).")
-    p.add_argument("model", help="an ONNX file (.onnx)")
-    p.add_argument("--calibrate", required=True, metavar="X.npy",
-                   help="ANN inputs (batch, *shape) for normalisation")
+                       "rate-coded IF neurons, integrator readout (see docs/ann_conversion.md); "
+                       "or read a lava-dl netx .net network into NIR.")
+    p.add_argument("model", help="an ONNX ANN (.onnx) or a lava-dl netx network (.net)")
+    p.add_argument("--calibrate", metavar="X.npy",
+                   help="ONNX: ANN inputs (batch, *shape) for normalisation (required)")
     p.add_argument("-o", "--output", required=True, metavar="MODEL.nir")
     _add_ann_options(p)
     p.set_defaults(func=cmd_import)

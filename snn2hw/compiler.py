@@ -39,6 +39,7 @@ class Options:
     share_method: str = "kmeans"
     keep_conv: bool = True
     scale_groups: int = 1                   # >1: finer quantisation granularity
+    netx: bool = False                      # quantise so the program exports to netx .net
     rounding: str = "nearest"
     approximations: tuple[str, ...] = ()
     allow_saturation: bool = False
@@ -91,7 +92,8 @@ def p_discretise(s: State) -> State:
 def p_quantise(s: State) -> State:
     bits = s.options.weight_bits or s.target.numeric.weight_bits_max
     opts = quant.QuantOptions(bits, s.options.rounding, s.options.keep_conv,
-                              s.options.approximations, s.options.scale_groups)
+                              s.options.approximations, s.options.scale_groups,
+                              s.options.netx)
     s.net = quant.quantise(s.structure, s.dynamics, s.target, opts, s.stats)
     return s
 

@@ -10,7 +10,7 @@ from typing import Callable, Literal
 from snn2hw.errors import ModelFileError, UserInputError
 from snn2hw_emulator.program import FORMAT_NAME as PROGRAM_FORMAT
 
-FileKind = Literal["nir", "program", "onnx"]
+FileKind = Literal["nir", "program", "onnx", "netx"]
 
 
 
@@ -36,6 +36,8 @@ def sniff(path: str | Path) -> FileKind:
                 return "program"
             if "node" in f:
                 return "nir"
+            if "layer" in f:
+                return "netx"
     except OSError as exc:
         raise ModelFileError(f"file '{path}' could not be read as HDF5 ({exc})",
                              hint="The file may be truncated; write it again.") from None

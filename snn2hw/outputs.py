@@ -6,6 +6,7 @@ OUT/lava/run.py     the standalone Lava program, with lava/program.npz (a one-st
 OUT/quantised.nir   the graph with the hardware model in node metadata
 OUT/report.json     resources, per-layer quantisation and range report, options, passes
 OUT/summary.txt     the same, readable
+OUT/network.net     with --netx: the program as a lava-dl netx network (backends/netx.py)
 
 Everything is written into a temporary sibling folder that replaces OUT in one rename,
 so a failure leaves OUT as it was.
@@ -94,6 +95,10 @@ def write_compiled(compiled: Any, out_dir: str | Path) -> Path:
         lava.emit([(compiled.program, zero, 1)], tmp / "lava")
         nirio.write(compiled.graph, tmp / "quantised.nir")
         rep = compiled.report
+        if compiled.options.netx:
+            from snn2hw.backends import netx
+
+            netx.export(compiled.program, tmp / "network.net")
         (tmp / "report.json").write_text(json.dumps(rep, indent=1, default=_json_default))
         (tmp / "summary.txt").write_text(summary(rep))
         if out.exists():

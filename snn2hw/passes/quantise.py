@@ -47,6 +47,7 @@ class QuantOptions:
     keep_conv: bool = True
     approximations: tuple[str, ...] = ()
     scale_groups: int = 1              # split populations into this many scale groups
+    netx: bool = False                 # keep effective weights within 8 bits, biases x64
 
 
 @dataclass(frozen=True)
@@ -207,19 +208,20 @@ def _round(x: np.ndarray, how: str) -> np.ndarray:
 
 
 def _choose_scale(blocks: list[tuple[np.ndarray, bool]], theta: float, v_bound: float,
-                  acc: float, bias: float, target: Target, bits: int, readout: bool
-                  ) -> tuple[float, dict[str, float]]:
+                  acc: float, bias: float, target: Target, bits: int, readout: bool,
+                  netx: bool = False) -> tuple[float, dict[str, float]]:
     n = target.numeric
     top, caps = math.inf, {}
     base = math.inf
     for g, is_conv in blocks:
-        gmax = float(np.abs(g).max(initial=0.0))
-        if gmax == 0:
+        pos, neg = float(g.max(initial=0.0)), float(-g.min(initial=0.0))
+        if pos <= 0 and neg <= 0:
             continue
         lo, hi, step = grid(_sign_mode(g), bits)
-        lam0 = 64.0 * max(hi, -lo) / gmax
+        lam0 = 64.0 * min(hi / pos if pos > 0 else math.inf, -lo / neg if neg > 0 else math.inf)
         base = min(base, lam0)
-        top = min(top, lam0 if is_conv else lam0 * 2.0 ** (n.weight_exp_max + step))
+        e_max = (1 if _sign_mode(g) == "mixed" else 0) if netx else n.weight_exp_max + step
+        top = min(top, lam0 if is_conv else lam0 * 2.0 ** e_max)
     vmax = float(2 ** (n.state_bits - 1) - 1)
     caps["exponent"] = top
     if math.isfinite(theta):
@@ -248,7 +250,7 @@ def _quantise_block(g: np.ndarray, lam: float, bits: int, how: str, is_conv: boo
     x = lam * g / 64.0
     e = 0
     if not is_conv:
-        while np.abs(x).max(initial=0.0) / 2.0**e > max(hi, -lo) + 0.5:
+        while x.max(initial=0.0) / 2.0**e > hi + 0.5 or x.min(initial=0.0) / 2.0**e < lo - 0.5:
             e += 1
     m = np.clip(_round(x / 2.0**e, how), lo, hi).astype(np.int64)
     deq = m * 2.0**e
@@ -259,11 +261,12 @@ def _quantise_block(g: np.ndarray, lam: float, bits: int, how: str, is_conv: boo
     return m * 2**step, e - step, mode, err
 
 
-def _bias(values: np.ndarray, target: Target) -> tuple[np.ndarray, np.ndarray]:
+def _bias(values: np.ndarray, target: Target, exp_min: int = 0
+          ) -> tuple[np.ndarray, np.ndarray]:
     n = target.numeric
     mant_max = 2 ** (n.bias_mant_bits - 1) - 1
-    exp = np.zeros(values.size, dtype=np.int64)
-    for k in range(n.bias_exp_max + 1):
+    exp = np.full(values.size, exp_min, dtype=np.int64)
+    for k in range(exp_min, n.bias_exp_max + 1):
         need = np.abs(np.floor(values / 2.0**exp + 0.5)) > mant_max
         exp = np.where(need & (exp == k), k + 1, exp)
     exp = np.minimum(exp, n.bias_exp_max)
@@ -352,10 +355,10 @@ def quantise(structure: Structure, dyns: dict[str, Dynamics], target: Target,
             lam, caps = _choose_scale(
                 gsub, theta, _v_bound(dyn, members, st, bias), acc_f,
                 float(np.abs(bias[members]).max(initial=0.0)), target, opts.weight_bits,
-                dyn.model != "lif")
+                dyn.model != "lif", opts.netx)
             vth = 2**n.vth_mant_bits - 1 if dyn.model != "lif" else \
                 int(min(max(round(lam * theta / 64.0), 1), 2**n.vth_mant_bits - 1))
-            mant, exp = _bias(lam * bias[members], target)
+            mant, exp = _bias(lam * bias[members], target, 6 if opts.netx else 0)
             offset = structure.offsets[pop]
             v0 = np.zeros(members.size, dtype=np.int64)
             reset = (0, 0)

@@ -1,0 +1,147 @@
+"""lava-dl netx .net export and import: round trips through the file are bit-exact."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import h5py
+import nir
+import numpy as np
+import pytest
+
+from snn2hw import compiler, ir
+from snn2hw.backends import lava, netx
+from snn2hw.cli import main
+from snn2hw.compare import first_divergence
+from snn2hw.errors import DesignRuleError
+from snn2hw.targets import load
+from snn2hw_emulator import engine
+from test_compiler import exact_graph, spikes_in
+
+ALL = ("spikes", "u", "v")
+
+
+def _netx_graph(seed: int, conv: bool) -> ir.Graph:
+    """Mixed-sign, bias-free network (netx has no initial voltages for early biases)."""
+    rng = np.random.default_rng(seed)
+    g = exact_graph(rng, 6, 12, 4, recurrent=False, conv=conv)
+    nodes = dict(g.nodes)
+    nodes["fc1"] = nir.Affine(np.asarray(nodes["fc1"].weight) - 8, np.zeros(12))
+    nodes["fc2"] = nir.Linear(np.asarray(nodes["fc2"].weight) - 10)
+    if conv:
+        c = nodes["conv"]
+        nodes["conv"] = nir.Conv2d(input_shape=c.input_shape, weight=np.asarray(c.weight) - 5,
+                                   stride=c.stride, padding=c.padding, dilation=c.dilation,
+                                   groups=c.groups, bias=np.zeros(3))
+    return ir.from_nir(nir.NIRGraph(nodes, list(g.edges), type_check=False),
+                       metadata={"dt": 1e-4})
+
+
+def _compiled(seed: int, conv: bool) -> compiler.Compiled:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return compiler.compile(_netx_graph(seed, conv), compiler.Options(
+            target="loihi2", netx=True, allow_saturation=True))
+
+
+def _inputs(c: compiler.Compiled, seed: int) -> np.ndarray:
+    x = spikes_in(np.random.default_rng(seed), c.graph, 2, 20).reshape(2, 20, -1)
+    return x[:, :, np.asarray(c.net.layouts["input"])].astype(np.int64)
+
+
+def _same(a, b, groups_a, groups_b) -> None:
+    spikes = 0
+    for ga, gb in zip(groups_a, groups_b):
+        for var in ALL:
+            np.testing.assert_array_equal(getattr(a, var)[ga], getattr(b, var)[gb],
+                                          err_msg=f"{var} {ga}/{gb}")
+        spikes += int(a.spikes[ga].sum())
+    assert spikes > 0
+
+
+@pytest.mark.parametrize("conv", [False, True], ids=["dense", "conv-flatten-dense"])
+def test_export_then_netx_rules_rebuild_the_same_program(tmp_path: Path, conv: bool) -> None:
+    c = _compiled(1, conv)
+    path = tmp_path / "net.net"
+    netx.export(c.program, path)
+    rebuilt = netx.to_program(path, load("loihi2"))
+    x = _inputs(c, 2)
+    _same(engine.run(c.program, x, record=ALL), engine.run(rebuilt, x, record=ALL),
+          [g.name for g in c.program.groups], [g.name for g in rebuilt.groups])
+
+
+def test_file_follows_the_documented_layout(tmp_path: Path) -> None:
+    path = tmp_path / "net.net"
+    netx.export(_compiled(3, True).program, path)
+    with h5py.File(path, "r") as f:
+        kinds = [f["layer"][str(k)]["type"][0] for k in range(len(f["layer"]))]
+        assert kinds == [b"input", b"conv", b"flatten", b"dense", b"dense"]
+        assert f["layer/0/type"].dtype == np.dtype("S10")
+        assert list(f["layer/0/shape"][()]) == [2, 5, 5]              # (C, H, W)
+        assert list(f["layer/1/shape"][()]) == [3, 5, 5]
+        assert f["layer/1/weight"].shape == (3, 2, 3, 3)              # torch layout
+        for k in (1, 3, 4):
+            w = f[f"layer/{k}/weight"][()]
+            assert np.array_equal(w, np.round(w))                     # integers only
+            neuron = f[f"layer/{k}/neuron"]
+            assert neuron["type"][()] == b"CUBA" and "messageBits" not in neuron
+            assert neuron["iDecay"][()] == 4096 and neuron["vDecay"][()] == 0
+
+
+def test_netx_file_imports_into_a_graph_that_compiles_to_the_same_behaviour(
+        tmp_path: Path) -> None:
+    c = _compiled(4, True)
+    path = tmp_path / "net.net"
+    netx.export(c.program, path)
+    graph = netx.to_graph(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        again = compiler.compile(graph, compiler.Options(target="loihi2",
+                                                         allow_saturation=True))
+    x = _inputs(c, 5)
+    a = engine.run(c.program, x, record=("spikes",))
+    b = engine.run(again.program, x, record=("spikes",))
+    for ga, gb in zip(c.program.groups, again.program.groups):
+        np.testing.assert_array_equal(a.spikes[ga.name], b.spikes[gb.name])
+
+
+def test_what_netx_cannot_hold_is_refused(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    recurrent = compiler.compile(exact_graph(rng, 6, 8, 3, recurrent=True, conv=False))
+    with pytest.raises(DesignRuleError, match="cannot export to netx"):
+        netx.export(recurrent.program, tmp_path / "r.net")
+    wide = _compiled(1, False)                     # fine; the same net without --netx is not
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        big = compiler.compile(_netx_graph(1, False), compiler.Options(allow_saturation=True))
+    netx.export(wide.program, tmp_path / "ok.net")
+    with pytest.raises(DesignRuleError, match="beyond what netx keeps exactly"):
+        netx.export(big.program, tmp_path / "big.net")
+    assert not (tmp_path / "big.net").exists()
+
+
+def test_cli_compile_netx_and_import(tmp_path: Path) -> None:
+    from snn2hw import nirio
+
+    model = tmp_path / "m.nir"
+    nirio.write(_netx_graph(6, False), model)
+    out = tmp_path / "out"
+    assert main(["compile", str(model), "--netx", "--allow-saturation", "-o", str(out)]) == 0
+    assert main(["import", str(out / "network.net"), "-o", str(tmp_path / "back.nir")]) == 0
+    assert "IF" in {type(n).__name__ for n in nirio.read(tmp_path / "back.nir").nodes.values()}
+
+
+@pytest.mark.lava
+@pytest.mark.slow
+def test_netx_rebuilt_program_on_lava_equals_the_original_on_the_emulator(
+        tmp_path: Path) -> None:
+    c = _compiled(7, True)
+    path = tmp_path / "net.net"
+    netx.export(c.program, path)
+    rebuilt = netx.to_program(path, load("loihi2"))
+    x = _inputs(c, 8)
+    got = lava.run(rebuilt, x, record=ALL)
+    _same(engine.run(c.program, x, record=ALL), got, [g.name for g in c.program.groups],
+          [g.name for g in rebuilt.groups])
+    assert first_divergence(engine.run(rebuilt, x, record=ALL), got) is None
