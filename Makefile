@@ -28,11 +28,6 @@ demo: setup lava
 	$(BIN)/snn2hw inspect examples/out/digits.nir
 	$(BIN)/python examples/digits_compile.py
 	$(BIN)/snn2hw compile examples/out/digits.nir --target loihi2 -o examples/out/digits_cli
-	$(BIN)/snn2hw verify examples/out/digits.nir --target loihi1 \
-		--data examples/out/digits_test.npz --png examples/out/verify_loihi1.png \
-		--report examples/out/report_loihi1
-	$(BIN)/snn2hw verify examples/out/digits.nir --target loihi2 \
-		--data examples/out/digits_test.npz --device lava --against emulator --limit 20
 	$(BIN)/python examples/digits_ann.py
 	$(BIN)/snn2hw import examples/out/digits_cnn.onnx --calibrate examples/out/digits_ann_calib.npy \
 		-o examples/out/digits_cnn.nir
@@ -42,6 +37,11 @@ demo: setup lava
 		--output examples/out/emulator.npz --record spikes,u,v --device emulator
 	$(BIN)/snn2hw run examples/out/demo_program.h5 --input examples/out/demo_input.npy \
 		--output examples/out/lava.npz --record spikes,u,v --device lava
+	$(BIN)/snn2hw verify examples/out/digits.nir --target loihi1 \
+		--data examples/out/digits_test.npz --png examples/out/verify_loihi1.png \
+		--report examples/out/report_loihi1
+	$(BIN)/snn2hw verify examples/out/digits.nir --target loihi2 \
+		--data examples/out/digits_test.npz --device lava --against emulator --limit 20
 
 test: setup lava
 	$(BIN)/python -m pytest -q

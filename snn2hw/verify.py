@@ -152,6 +152,7 @@ class DeviceComparison:
     divergence: Any                                  # snn2hw.compare.Divergence or None
     accuracy: dict[str, float] = field(default_factory=dict)
     upstream: str = ""
+    layers: list[tuple[str, int, int, float]] = field(default_factory=list)
 
     def table(self) -> str:
         what = f"{self.samples} samples x {self.steps} steps, spikes, u and v of " \
@@ -161,7 +162,11 @@ class DeviceComparison:
                 f"{self.device} vs {self.against}: {self.divergence} (compared {what})")
         accs = "   ".join(f"{k} {100 * v:.2f}%" for k, v in self.accuracy.items())
         head += f"\n{self.upstream}" if self.upstream else ""
-        return head + (f"\n  accuracy   {accs}" if accs else "")
+        rows = "".join(f"\n  {pop:<16} {a:>12} {b:>12} {100 * same:>9.2f}%"
+                       for pop, a, b, same in self.layers)
+        table = (f"\n  {'layer':<16} {'spikes ' + self.against:>12} "
+                 f"{'spikes ' + self.device:>12} {'identical':>10}" + rows) if rows else ""
+        return head + table + (f"\n  accuracy   {accs}" if accs else "")
 
 
 def compare_devices(program: Any, data: np.ndarray, labels: np.ndarray | None, *,
@@ -181,8 +186,11 @@ def compare_devices(program: Any, data: np.ndarray, labels: np.ndarray | None, *
                for d, r in runs.items()}
     steps = next(iter(runs[device].raw.spikes.values())).shape[1]
     detail = explain(program, runs[against].raw, div, runs[against].ports) if div else ""
+    layers = [(pop, int(s.sum()), int(runs[device].spikes[pop].sum()),
+               float((s == runs[device].spikes[pop]).mean()))
+              for pop, s in runs[against].spikes.items()]
     return DeviceComparison(device, against, int(data.shape[0]), int(steps),
-                            len(program.groups), div, acc, detail)
+                            len(program.groups), div, acc, detail, layers)
 
 
 def plot(report: VerifyReport, traces: dict, path: str | Path) -> None:
