@@ -64,6 +64,12 @@ def bounds(net: HwNet, group: HwGroup, stats: Stats | None) -> dict[str, float]:
             "v_high": float(np.max(high, initial=0)), "v_low": float(np.max(low, initial=0))}
 
 
+def _over(value: float, limit: float) -> bool:
+    """value > limit, ignoring float rounding: a scale chosen as limit / bound makes the
+    scaled bound equal the limit up to an ulp or two."""
+    return value > limit * (1 + 1e-9)
+
+
 def check(net: HwNet, target: Target, stats: dict[str, Stats] | None,
           allow_saturation: bool) -> HwNet:
     num = target.numeric
@@ -74,16 +80,16 @@ def check(net: HwNet, target: Target, stats: dict[str, Stats] | None,
     for g in net.groups:
         b = bounds(net, g, (stats or {}).get(g.population))
         report[g.name] = b
-        if b["input_sum"] > acc_max:
+        if _over(b["input_sum"], acc_max):
             problems.append(f"'{g.name}': per-step input sum up to {b['input_sum']:.0f} exceeds "
                             f"the {num.accumulator_bits}-bit accumulator ({acc_max})")
-        if b["u"] > state_max:
+        if _over(b["u"], state_max):
             problems.append(f"'{g.name}': |u| up to {b['u']:.0f} exceeds {state_max}")
-        if b["v_high"] > state_max or b["v_low"] > state_max:
+        if _over(b["v_high"], state_max) or _over(b["v_low"], state_max):
             worst = max(b["v_high"], b["v_low"])
             problems.append(f"'{g.name}': |v| can reach {worst:.3g}, beyond the "
                             f"{num.state_bits}-bit range ({state_max}) and saturate")
-        if g.model == "readout" and b["v_high"] > g.vth * 64:
+        if g.model == "readout" and _over(b["v_high"], g.vth * 64):
             problems.append(f"'{g.name}': readout voltage can reach the threshold and reset")
     if problems:
         text = "; ".join(problems)
