@@ -4,9 +4,11 @@ neurons, reset to zero as Loihi does), compiled for loihi2 and run on the emulat
 
     python examples/digits_ann.py [--out examples/out] [--steps 32 64 128]
 
-Prints, per network and T: ANN accuracy, converted SNN accuracy in the float reference,
-emulator accuracy (held-out split, 360 images), and for comparison the float SNN with
-reset by subtraction (which Loihi cannot run).
+Prints, per network and T: ANN accuracy, converted SNN accuracy in the float reference and
+on the emulator (held-out split, 360 images) with Bernoulli input spikes and with the
+deterministic constant-current encoder, and for comparison the float SNN with reset by
+subtraction (which Loihi cannot run). Also exports each ANN as a torch.export archive
+(``.pt2``) and checks that it converts to the same layers as the ONNX file.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sklearn.model_selection import train_test_split
 
 from snn2hw import compiler, execute, reference
 from snn2hw.importers import ann
+from snn2hw.importers.torch_export import from_exported
 from snn2hw.verify import decode
 
 SEED = 0
@@ -73,8 +76,29 @@ def export(net: torch.nn.Module, path: Path) -> None:
                           input_names=["x"], output_names=["logits"])
 
 
+def export_pt2(net: torch.nn.Module, path: Path) -> None:
+    torch.export.save(torch.export.export(net, (torch.zeros(1, 1, 8, 8),)), str(path))
+
+
+def _accuracy(graph, spikes: np.ndarray, y: np.ndarray) -> float:
+    out = reference.simulate(graph, spikes.astype(float)).outputs["output"]
+    return float((decode(out, True) == y).mean())
+
+
+def _emulator(graph, spikes: np.ndarray, calib: np.ndarray, y: np.ndarray
+              ) -> tuple[float, compiler.Compiled, float]:
+    start = time.perf_counter()
+    compiled = compiler.compile(graph, compiler.Options(target="loihi2"),
+                                calibration=calib.astype(float))
+    seconds = time.perf_counter() - start
+    hw = execute.run(compiled.program, spikes)
+    return float((decode(hw.outputs["output"], True) == y).mean()), compiled, seconds
+
+
 def evaluate(name: str, onnx_path: Path, x_train: np.ndarray, x_test: np.ndarray,
              y_test: np.ndarray, steps_list: list[int]) -> list[dict]:
+    """Per T: ANN, float SNN and emulator accuracy with Bernoulli input, the same with the
+    deterministic constant-current encoder, and the float SNN with reset by subtraction."""
     model = ann.from_onnx(onnx_path)
     ann_acc = float((model.forward(x_test)[-1].argmax(axis=1) == y_test).mean())
     graph = ann.convert(model, x_train)
@@ -83,32 +107,31 @@ def evaluate(name: str, onnx_path: Path, x_train: np.ndarray, x_test: np.ndarray
     rows = []
     for steps in steps_list:
         spikes = ann.encode(x_test, steps, scale, seed=1)
-        ref = reference.simulate(graph, spikes.astype(float))
-        float_acc = float((decode(ref.outputs["output"], True) == y_test).mean())
-        ref_sub = reference.simulate(subtract, spikes.astype(float))
-        sub_acc = float((decode(ref_sub.outputs["output"], True) == y_test).mean())
         calib = ann.encode(x_train[:200], steps, scale, seed=2)
-        start = time.perf_counter()
-        compiled = compiler.compile(graph, compiler.Options(target="loihi2"),
-                                    calibration=calib.astype(float))
-        seconds = time.perf_counter() - start
-        hw = execute.run(compiled.program, spikes)
-        emu_acc = float((decode(hw.outputs["output"], True) == y_test).mean())
-        rows.append(dict(net=name, steps=steps, ann=ann_acc, snn=float_acc, emulator=emu_acc,
-                         snn_subtract=sub_acc,
+        emu_acc, compiled, seconds = _emulator(graph, spikes, calib, y_test)
+        regular = ann.encode(x_test, steps, scale, method="current")
+        emu_cur, _, _ = _emulator(graph, regular, ann.encode(x_train[:200], steps, scale,
+                                                             method="current"), y_test)
+        rows.append(dict(net=name, steps=steps, ann=ann_acc,
+                         snn=_accuracy(graph, spikes, y_test), emulator=emu_acc,
+                         snn_current=_accuracy(graph, regular, y_test), emulator_current=emu_cur,
+                         snn_subtract=_accuracy(subtract, spikes, y_test),
                          cores=compiled.report["cores"], compile_s=seconds))
     return rows
 
 
 def table(rows: list[dict]) -> str:
-    lines = [f"{'net':<4} {'T':>4} {'ANN':>7} {'SNN float':>10} {'emulator':>9} "
-             f"{'SNN-ANN':>8} {'emu-SNN':>8} {'cores':>5} {'SNN subtract':>13}"]
+    lines = [f"{'':<9} {'':>7} {'Bernoulli input':^35} {'constant current':^20}",
+             f"{'net':<4} {'T':>4} {'ANN':>7} {'SNN float':>10} {'emulator':>9} "
+             f"{'SNN-ANN':>7} {'emu-SNN':>7} {'SNN float':>10} {'emulator':>9} "
+             f"{'cores':>5} {'SNN subtract':>13}"]
     for r in rows:
         lines.append(f"{r['net']:<4} {r['steps']:>4} {100 * r['ann']:>6.2f}% "
                      f"{100 * r['snn']:>9.2f}% {100 * r['emulator']:>8.2f}% "
-                     f"{100 * (r['snn'] - r['ann']):>+8.2f} "
-                     f"{100 * (r['emulator'] - r['snn']):>+8.2f} {r['cores']:>5} "
-                     f"{100 * r['snn_subtract']:>12.2f}%")
+                     f"{100 * (r['snn'] - r['ann']):>+7.2f} "
+                     f"{100 * (r['emulator'] - r['snn']):>+7.2f} "
+                     f"{100 * r['snn_current']:>9.2f}% {100 * r['emulator_current']:>8.2f}% "
+                     f"{r['cores']:>5} {100 * r['snn_subtract']:>12.2f}%")
     return "\n".join(lines)
 
 
@@ -127,10 +150,15 @@ def main(argv: list[str] | None = None) -> int:
         train(net, x_train, y_train)
         path = out / f"digits_{name}.onnx"
         export(net, path)
-        print(f"trained {name} in {time.perf_counter() - t0:.0f} s, exported {path}")
+        export_pt2(net, out / f"digits_{name}.pt2")
+        same = np.allclose(ann.from_onnx(path).forward(x_test)[-1],     # float32 files
+                           from_exported(out / f"digits_{name}.pt2").forward(x_test)[-1],
+                           rtol=1e-4, atol=1e-4)
+        print(f"trained {name} in {time.perf_counter() - t0:.0f} s, exported {path} and "
+              f"{path.with_suffix('.pt2').name} (front ends agree: {same})")
         rows += evaluate(name, path, x_train, x_test, y_test, args.steps)
     np.save(out / "digits_ann_calib.npy", x_train[:200])
-    print("ANN -> SNN conversion, digits held-out split (reset to zero, Bernoulli input):")
+    print("ANN -> SNN conversion, digits held-out split (reset to zero; emulator: loihi2):")
     print(table(rows))
     return 0
 

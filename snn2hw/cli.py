@@ -34,12 +34,26 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         from snn2hw_emulator import image
 
         print(program_inspect.program_summary(image.load(args.path)))
+    elif kind in ("onnx", "pt2"):
+        print(_ann_table(args.path, kind))
     else:
         from snn2hw import inspect as graph_inspect
         from snn2hw import nirio
-
         print(graph_inspect.graph_table(nirio.read(args.path)))
     return 0
+
+
+def _ann_table(path: str, kind: str) -> str:
+    """The layers an ANN file converts from (before normalisation)."""
+    from snn2hw.importers import ann, torch_export
+
+    model = ann.from_onnx(path) if kind == "onnx" else torch_export.from_exported(path)
+    rows = [f"{kind} ANN, input {model.input_shape}; convert with `snn2hw import {path} "
+            "--calibrate X.npy -o MODEL.nir`", f"{'layer':<24} {'kind':<8} weight"]
+    for layer in model.layers:
+        shape = "" if layer.weight is None else "x".join(map(str, layer.weight.shape))
+        rows.append(f"{layer.name[:24]:<24} {layer.kind:<8} {shape}")
+    return "\n".join(rows)
 
 
 def cmd_targets(args: argparse.Namespace) -> int:
@@ -63,7 +77,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _load_model(args: argparse.Namespace) -> "object":
-    """A NIR graph from a .nir file, or converted from an .onnx ANN (needs --calibrate)."""
+    """A NIR graph from a .nir or .net file, or converted from an ANN (.onnx or .pt2; needs
+    --calibrate)."""
     from snn2hw import files, nirio
 
     kind = files.sniff(args.model)
@@ -73,18 +88,20 @@ def _load_model(args: argparse.Namespace) -> "object":
         from snn2hw.backends import netx
 
         return netx.to_graph(args.model)
-    if kind == "onnx":
+    if kind in ("onnx", "pt2"):
         if not args.calibrate:
-            raise UserInputError("converting an ONNX ANN needs calibration data",
+            raise UserInputError(f"converting an ANN ({kind}) needs calibration data",
                                  hint="Pass --calibrate X.npy with ANN inputs (batch, *shape).")
         from snn2hw.importers import ann
         from snn2hw.verify import load_data
 
         return ann.import_ann(args.model, load_data(args.calibrate, analog=True)[0],
                               percentile=args.percentile, reset=args.reset,
-                              approximate=tuple(args.approximate_ann or ()))
+                              approximate=tuple(args.approximate_ann or ()),
+                              encoding=args.encoding)
     raise UserInputError(f"'{args.model}' is a {kind} file; compile and verify take a model "
-                         "(.nir or .onnx)", hint="Pass the model the program was built from.")
+                         "(.nir, .net, .onnx or .pt2)",
+                         hint="Pass the model the program was built from.")
 
 
 def _encoded(graph: "object", data: "object", steps: int) -> "object":
@@ -94,8 +111,10 @@ def _encoded(graph: "object", data: "object", steps: int) -> "object":
     from snn2hw.importers import ann
 
     shape = tuple(int(s) for s in graph.nodes["input"].output_type["output"])
-    if graph.metadata.get("encoding") == "bernoulli" and np.ndim(data) == 1 + len(shape):
-        return ann.encode(data, steps, float(graph.metadata["input_scale"]), seed=1)
+    method = graph.metadata.get("encoding")
+    if method in ann.ENCODINGS and np.ndim(data) == 1 + len(shape):
+        return ann.encode(data, steps, float(graph.metadata["input_scale"]), seed=1,
+                          method=method)
     return data
 
 
@@ -127,7 +146,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(graph_inspect.graph_table(graph))
     if "input_scale" in graph.metadata:
         print(f"wrote {args.output} (reset {graph.metadata['reset']}, input scale "
-              f"{graph.metadata['input_scale']:g}; feed it Bernoulli spikes with p = x / scale)")
+              f"{graph.metadata['input_scale']:g}; rate-code inputs as "
+              f"{graph.metadata['encoding']} spikes of p = x / scale)")
     else:
         print(f"wrote {args.output}")
     return 0
@@ -232,20 +252,23 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_ann_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--percentile", type=float, default=99.9, help="ONNX conversion: "
+    p.add_argument("--percentile", type=float, default=99.9, help="ANN conversion: "
                    "activation percentile used as each layer's scale (default 99.9)")
-    p.add_argument("--reset", default="zero", choices=("zero", "subtract"), help="ONNX "
+    p.add_argument("--reset", default="zero", choices=("zero", "subtract"), help="ANN "
                    "conversion: IF reset (default zero, what Loihi does)")
     p.add_argument("--approximate-ann", action="append", metavar="WHAT",
-                   choices=("maxpool-as-avgpool",), help="ONNX conversion: accept average "
+                   choices=("maxpool-as-avgpool",), help="ANN conversion: accept average "
                    "pooling in place of max pooling")
-    p.add_argument("--steps", type=int, default=64, help="ONNX models: rate-code analog data "
+    p.add_argument("--encoding", default="bernoulli", choices=("bernoulli", "current"),
+                   help="ANN conversion: input rate code, Bernoulli spikes (default) or the "
+                   "deterministic train of a constant current into an IF encoder")
+    p.add_argument("--steps", type=int, default=64, help="ANN models: rate-code analog data "
                    "(calibration, --data) over this many steps (default 64)")
 
 
 def _add_compile_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="a NIR model (.nir) or an ANN (.onnx, converted; needs "
-                   "--calibrate)")
+    p.add_argument("model", help="a NIR model (.nir), a netx network (.net) or an ANN "
+                   "(.onnx or torch.export .pt2, converted; needs --calibrate)")
     _add_ann_options(p)
     p.add_argument("--target", default="loihi2", help="target name or TOML file "
                    "(default loihi2; see `snn2hw targets`)")
@@ -276,13 +299,15 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_import(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("import", help="convert an ONNX ANN into a spiking NIR model",
+    p = sub.add_parser("import", help="convert an ANN (ONNX, torch.export) or a netx network "
+                       "into a spiking NIR model",
                        description="ANN-to-SNN conversion with data-based normalisation: "
                        "rate-coded IF neurons, integrator readout (see docs/ann_conversion.md); "
                        "or read a lava-dl netx .net network into NIR.")
-    p.add_argument("model", help="an ONNX ANN (.onnx) or a lava-dl netx network (.net)")
+    p.add_argument("model", help="an ANN (.onnx, or a torch.export archive .pt2) or a lava-dl "
+                   "netx network (.net)")
     p.add_argument("--calibrate", metavar="X.npy",
-                   help="ONNX: ANN inputs (batch, *shape) for normalisation (required)")
+                   help="ANN: inputs (batch, *shape) for normalisation (required)")
     p.add_argument("-o", "--output", required=True, metavar="MODEL.nir")
     _add_ann_options(p)
     p.set_defaults(func=cmd_import)

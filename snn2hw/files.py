@@ -10,13 +10,15 @@ from typing import Callable, Literal
 from snn2hw.errors import ModelFileError, UserInputError
 from snn2hw_emulator.program import FORMAT_NAME as PROGRAM_FORMAT
 
-FileKind = Literal["nir", "program", "onnx", "netx"]
+FileKind = Literal["nir", "program", "onnx", "netx", "pt2"]
 
 
 
 def sniff(path: str | Path) -> FileKind:
-    """Return "nir" for a NIR graph file, "program" for a program image and "onnx" for an
-    ``.onnx`` file (ONNX has no magic number; its content is checked when it is parsed)."""
+    """Return "nir" for a NIR graph file, "program" for a program image, "netx" for a lava-dl
+    network, "pt2" for a torch.export archive and "onnx" for an ``.onnx`` file (ONNX has no
+    magic number; its content is checked when it is parsed). Pickled PyTorch files are
+    refused: reading them would run arbitrary code."""
     import h5py
 
     path = Path(path)
@@ -26,6 +28,14 @@ def sniff(path: str | Path) -> FileKind:
                                   "program images.")
     if path.suffix.lower() == ".onnx":
         return "onnx"
+    torch_kind = _torch_zip(path)
+    if torch_kind == "pt2":
+        return "pt2"
+    if torch_kind == "pickle":
+        raise ModelFileError(f"file '{path}' is a pickled PyTorch file; snn2hw does not unpickle "
+                             "model files (that runs arbitrary code)",
+                             hint="Save the model with torch.export.save(torch.export.export("
+                                  "model.eval(), (example,)), 'model.pt2') and pass that.")
     if not h5py.is_hdf5(path):
         raise ModelFileError(f"file '{path}' is not an HDF5 file (neither a .nir model nor a "
                              "program image)",
@@ -44,6 +54,22 @@ def sniff(path: str | Path) -> FileKind:
     raise ModelFileError(f"file '{path}' is HDF5 but neither a NIR graph (no 'node' group) nor "
                          "an snn2hw program image (no 'format' attribute)",
                          hint="Pass a .nir model or a program image written by snn2hw.")
+
+
+def _torch_zip(path: Path) -> str | None:
+    """'pt2' for a torch.export archive, 'pickle' for torch.save/torch.jit files, else None."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return None
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return None
+    if any(n.endswith("/archive_format") for n in names):
+        return "pt2"
+    return "pickle" if any(n.endswith("data.pkl") for n in names) else None
 
 
 def atomic_write(path: str | Path, write: Callable[[str], None], *, what: str = "output") -> None:

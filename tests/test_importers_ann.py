@@ -13,8 +13,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from snn2hw import reference
 from snn2hw.cli import main
-from snn2hw.errors import ModelFileError, UnsupportedError
+from snn2hw.errors import ModelFileError, UnsupportedError, UserInputError
 from snn2hw.importers import ann
+from snn2hw.importers.torch_export import from_exported
 from snn2hw.verify import decode
 
 
@@ -39,13 +40,20 @@ def _cnn() -> torch.nn.Module:
     return net.eval()
 
 
-def test_onnx_and_torch_front_ends_match_torch(tmp_path: Path) -> None:
+def _export_pt2(net: torch.nn.Module, shape: tuple[int, ...], path: Path) -> Path:
+    torch.export.save(torch.export.export(net.eval(), (torch.zeros(1, *shape),)), str(path))
+    return path
+
+
+def test_onnx_torch_and_torch_export_front_ends_match_torch(tmp_path: Path) -> None:
     net = _cnn()
     x = np.random.default_rng(0).random((5, 2, 8, 8))
     want = net(torch.tensor(x, dtype=torch.float32)).detach().numpy()
     from_onnx = ann.from_onnx(_export(net, (2, 8, 8), tmp_path / "cnn.onnx"))
     from_torch = ann.from_torch(net, (2, 8, 8))
-    for model in (from_onnx, from_torch):
+    from_pt2 = from_exported(_export_pt2(net, (2, 8, 8), tmp_path / "cnn.pt2"))
+    assert from_pt2.input_shape == (2, 8, 8)
+    for model in (from_onnx, from_torch, from_pt2):
         assert [layer.kind for layer in model.layers] == [
             "conv", "relu", "avgpool", "conv", "relu", "avgpool", "flatten", "dense"]
         np.testing.assert_allclose(model.forward(x)[-1], want, rtol=1e-4, atol=1e-5)
@@ -98,6 +106,66 @@ def test_max_pool_is_an_error_naming_node_and_replacement(tmp_path: Path) -> Non
         ann.from_torch(net, (1, 8, 8))
 
 
+def test_torch_export_mlp_with_global_mean_and_view(tmp_path: Path) -> None:
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 3, 3)
+            self.fc = torch.nn.Linear(3, 2, bias=False)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = torch.relu(self.conv(x)).mean(dim=(2, 3))     # global average, no keepdim
+            return self.fc(h.view(h.shape[0], -1))
+
+    torch.manual_seed(1)
+    net = Net().eval()
+    x = np.random.default_rng(1).random((4, 1, 6, 6))
+    model = from_exported(_export_pt2(net, (1, 6, 6), tmp_path / "m.pt2"))
+    assert [layer.kind for layer in model.layers] == [
+        "conv", "relu", "avgpool", "flatten", "flatten", "dense"]
+    want = net(torch.tensor(x, dtype=torch.float32)).detach().numpy()
+    np.testing.assert_allclose(model.forward(x)[-1], want, rtol=1e-4, atol=1e-5)
+
+
+def test_torch_export_refuses_what_does_not_convert(tmp_path: Path) -> None:
+    mp = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                             torch.nn.Flatten(), torch.nn.Linear(2 * 3 * 3, 2))
+    with pytest.raises(UnsupportedError, match="max_pool2d.*no spiking equivalent"):
+        from_exported(_export_pt2(mp, (1, 8, 8), tmp_path / "mp.pt2"))
+    sig = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Sigmoid(), torch.nn.Linear(3, 2))
+    with pytest.raises(UnsupportedError, match="sigmoid.*not supported"):
+        from_exported(_export_pt2(sig, (4,), tmp_path / "sig.pt2"))
+    bad = tmp_path / "broken.pt2"
+    bad.write_bytes((tmp_path / "sig.pt2").read_bytes()[:300])
+    with pytest.raises(ModelFileError):
+        from_exported(bad)
+
+
+def test_pickled_torch_files_are_refused_not_unpickled(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]
+                                                      ) -> None:
+    net = torch.nn.Sequential(torch.nn.Linear(4, 2))
+    np.save(tmp_path / "x.npy", np.ones((3, 4)))
+    for name, obj in (("model.pt", net), ("state.pt", net.state_dict())):
+        torch.save(obj, tmp_path / name)
+        assert main(["import", str(tmp_path / name), "--calibrate", str(tmp_path / "x.npy"),
+                     "-o", str(tmp_path / "m.nir")]) == 2
+        err = capsys.readouterr().err
+        assert "pickled PyTorch file" in err and "torch.export.save" in err
+    assert not (tmp_path / "m.nir").exists()
+
+
+def test_current_encoding_is_deterministic_and_exact_in_count() -> None:
+    x = np.array([[0.0, 0.25, 0.5, 1.0 / 3, 1.0]])
+    s = ann.encode(x, 12, 1.0, method="current")
+    assert s.shape == (1, 12, 5) and set(np.unique(s)) <= {0, 1}
+    assert list(s.sum(axis=1)[0]) == [0, 3, 6, 4, 12]           # floor(T * p) spikes
+    assert list(np.flatnonzero(s[0, :, 1])) == [3, 7, 11]      # regular: every 4th step
+    np.testing.assert_array_equal(s, ann.encode(x, 12, 1.0, seed=9, method="current"))
+    with pytest.raises(UserInputError, match="unknown input encoding 'gauss'"):
+        ann.encode(x, 12, 1.0, method="gauss")
+
+
 def test_unknown_op_is_named(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedError) as err:
         ann.from_onnx(_gemm_model([("Sigmoid", {})], tmp_path / "s.onnx"))
@@ -138,6 +206,15 @@ def test_cli_import_and_compile_take_onnx(tmp_path: Path, capsys: pytest.Capture
     assert main(["compile", str(path), "--calibrate", str(tmp_path / "x.npy"),
                  "-o", str(tmp_path / "out")]) == 0
     assert "conv" in capsys.readouterr().out
+    pt2 = _export_pt2(_cnn(), (2, 8, 8), tmp_path / "cnn.pt2")
+    assert main(["inspect", str(pt2)]) == 0
+    assert "pt2 ANN, input (2, 8, 8)" in capsys.readouterr().out
+    assert main(["import", str(pt2), "--calibrate", str(tmp_path / "x.npy"), "--encoding",
+                 "current", "-o", str(tmp_path / "pt2.nir")]) == 0
+    assert "current spikes" in capsys.readouterr().out
+    assert main(["compile", str(pt2), "--calibrate", str(tmp_path / "x.npy"), "--encoding",
+                 "current", "-o", str(tmp_path / "out_pt2")]) == 0
+    assert (tmp_path / "out_pt2" / "program.h5").is_file()
     assert main(["compile", str(path), "-o", str(tmp_path / "out2")]) == 2
     assert "needs calibration data" in capsys.readouterr().err
 
@@ -159,3 +236,5 @@ def test_digits_conversion_meets_the_accuracy_goals(tmp_path: Path) -> None:
         assert r["ann"] > 0.93
         assert r["snn"] >= r["ann"] - 0.015, r           # converted SNN within 1.5 pp
         assert abs(r["emulator"] - r["snn"]) <= 0.005, r  # emulator within 0.5 pp
+        assert r["snn_current"] >= r["ann"] - 0.015, r   # the same with constant current
+        assert abs(r["emulator_current"] - r["snn_current"]) <= 0.005, r

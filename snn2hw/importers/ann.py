@@ -16,13 +16,16 @@ steps is proportional to the mean logit, and the class is its argmax.
 
 Input encoding (:func:`encode`): each input value ``x`` becomes Bernoulli spikes with
 probability ``x / input_scale`` per step (``input_scale``: the largest calibration input),
-i.e. a Poisson-like rate code; the first layer's weights carry ``input_scale``.
+i.e. a Poisson-like rate code, or (``encoding="current"``) the deterministic spike train of
+an IF encoder driven by the constant current ``x / input_scale``; the first layer's weights
+carry ``input_scale``.
 
 Reset: ``zero`` (what Loihi-family cores do; the default) or ``subtract`` (closer to the
 ANN, for targets and simulators that have it). Stored as graph metadata ``reset``.
 
 Accepted files: ``.onnx`` (parsed with the ``onnx`` package: checker and shape inference
-first). PyTorch models are taken as in-memory modules (``from_torch``); snn2hw never
+first) and ``torch.export`` archives (``.pt2``, :mod:`snn2hw.importers.torch_export`).
+PyTorch models are also taken as in-memory modules (``from_torch``); snn2hw never
 unpickles model files (state dicts load with ``torch.load(..., weights_only=True)`` in
 user code, then ``module.load_state_dict``).
 """
@@ -329,18 +332,35 @@ def from_torch(module: Any, input_shape: tuple[int, ...], *,
 # --------------------------------------------------------------------------- conversion
 
 
-def encode(x: np.ndarray, steps: int, input_scale: float, seed: int = 0) -> np.ndarray:
-    """Bernoulli rate code: (B, *shape) values in [0, input_scale] -> (B, T, *shape) 0/1."""
+ENCODINGS = ("bernoulli", "current")
+
+
+def encode(x: np.ndarray, steps: int, input_scale: float, seed: int = 0,
+           method: str = "bernoulli") -> np.ndarray:
+    """Rate-code (B, *shape) values in [0, input_scale] as (B, T, *shape) 0/1 spikes.
+
+    ``bernoulli``: a spike with probability p = x / input_scale at every step (Poisson-like;
+    ``seed`` picks the draw). ``current``: p as a constant current into an IF encoder
+    (threshold 1, reset by subtraction), i.e. a spike at step t when floor((t+1)p) >
+    floor(tp): deterministic, exactly floor(T p) spikes, so no sampling noise.
+    """
     if np.any(x < 0):
         raise UserInputError("rate coding needs non-negative inputs",
                              hint="Shift or rescale the data to [0, max].")
-    p = np.clip(np.asarray(x, dtype=float) / input_scale, 0, 1)
+    if method not in ENCODINGS:
+        raise UserInputError(f"unknown input encoding '{method}'",
+                             hint=f"Choose from {', '.join(ENCODINGS)}.")
+    p = np.clip(np.asarray(x, dtype=float) / input_scale, 0, 1)[:, None]
+    if method == "current":
+        t = np.arange(1, steps + 1, dtype=float).reshape(1, steps, *[1] * (p.ndim - 2))
+        count = np.floor(t * p + 1e-9)            # spikes fired by the end of each step
+        return np.diff(count, axis=1, prepend=0).astype(np.int8)
     rng = np.random.default_rng(seed)
-    return (rng.random((p.shape[0], steps, *p.shape[1:])) < p[:, None]).astype(np.int8)
+    return (rng.random((p.shape[0], steps, *p.shape[2:])) < p).astype(np.int8)
 
 
 def convert(ann: AnnModel, calibration: np.ndarray, *, percentile: float = 99.9,
-            reset: str = "zero", dt: float = 1e-3) -> ir.Graph:
+            reset: str = "zero", dt: float = 1e-3, encoding: str = "bernoulli") -> ir.Graph:
     """Data-normalised rate-coded IF network in NIR (see the module docstring)."""
     x = np.asarray(calibration, dtype=float)
     if x.ndim != 1 + len(ann.input_shape) or tuple(x.shape[1:]) != ann.input_shape:
@@ -348,6 +368,9 @@ def convert(ann: AnnModel, calibration: np.ndarray, *, percentile: float = 99.9,
                              f"{', '.join(map(str, ann.input_shape))})")
     if reset not in ("zero", "subtract"):
         raise UserInputError(f"reset {reset!r} is not 'zero' or 'subtract'")
+    if encoding not in ENCODINGS:
+        raise UserInputError(f"unknown input encoding '{encoding}'",
+                             hint=f"Choose from {', '.join(ENCODINGS)}.")
     input_scale = float(x.max()) if x.max() > 0 else 1.0
     acts = ann.forward(x)
     weighted = [k for k, layer in enumerate(ann.layers) if layer.kind in ("dense", "conv")]
@@ -401,20 +424,29 @@ def convert(ann: AnnModel, calibration: np.ndarray, *, percentile: float = 99.9,
     edges.append((prev, "output"))
     meta = {"dt": dt, "reset": reset, "source": "ann-conversion",
             "input_scale": input_scale, "percentile": float(percentile),
-            "encoding": "bernoulli"}
+            "encoding": encoding}
     return ir.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata=meta)
 
 
 def import_ann(path: str | Path, calibration: np.ndarray, *, percentile: float = 99.9,
-               reset: str = "zero", approximate: tuple[str, ...] = ()) -> ir.Graph:
-    """An ONNX file -> a converted NIR graph."""
+               reset: str = "zero", approximate: tuple[str, ...] = (),
+               encoding: str = "bernoulli") -> ir.Graph:
+    """An ONNX file or a torch.export archive (``.pt2``) -> a converted NIR graph."""
+    from snn2hw import files
+
     for bad in approximate:
         if bad not in APPROXIMATIONS:
             raise UserInputError(f"unknown approximation '{bad}'",
                                  hint=f"Choose from {', '.join(APPROXIMATIONS)}.")
-    return convert(from_onnx(path, approximate=approximate), calibration,
-                   percentile=percentile, reset=reset)
+    if files.sniff(path) == "pt2":
+        from snn2hw.importers.torch_export import from_exported
+
+        ann = from_exported(path, approximate=approximate)
+    else:
+        ann = from_onnx(path, approximate=approximate)
+    return convert(ann, calibration, percentile=percentile, reset=reset, encoding=encoding)
 
 
 __all__ = ["AnnModel", "Layer", "from_onnx", "from_torch", "convert", "encode", "import_ann",
+           "ENCODINGS",
            "load_onnx", "APPROXIMATIONS"]
