@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # (otherwise `snn2hw lava install` looks for one: PATH, then pyenv).
 LAVA_PYTHON310 ?=
 
-.PHONY: setup lava demo test bench clean
+.PHONY: setup lava lava-netx demo test bench clean
 
 setup: $(VENV)/.installed
 
@@ -23,6 +23,11 @@ $(VENV)/.installed: pyproject.toml
 lava: setup
 	$(BIN)/snn2hw lava install $(if $(LAVA_PYTHON310),--python $(LAVA_PYTHON310),)
 
+# The tests also run exported .net files through lava-dl's own netx, so the Lava
+# environment gets lava-dl 0.6 (it pins torch 2.3: a CUDA build, ~4 GB, run on the CPU).
+lava-netx: lava
+	$(BIN)/snn2hw lava install --netx $(if $(LAVA_PYTHON310),--python $(LAVA_PYTHON310),)
+
 demo: setup lava
 	$(BIN)/python examples/digits_snn.py
 	$(BIN)/snn2hw inspect examples/out/digits.nir
@@ -31,6 +36,8 @@ demo: setup lava
 	$(BIN)/python examples/digits_ann.py
 	$(BIN)/snn2hw import examples/out/digits_cnn.onnx --calibrate examples/out/digits_ann_calib.npy \
 		-o examples/out/digits_cnn.nir
+	$(BIN)/snn2hw import examples/out/digits_mlp.pt2 --calibrate examples/out/digits_ann_calib.npy \
+		--encoding current -o examples/out/digits_mlp.nir
 	$(BIN)/python examples/program_image.py
 	$(BIN)/snn2hw inspect examples/out/demo_program.h5
 	$(BIN)/snn2hw run examples/out/demo_program.h5 --input examples/out/demo_input.npy \
@@ -43,7 +50,7 @@ demo: setup lava
 	$(BIN)/snn2hw verify examples/out/digits.nir --target loihi2 \
 		--data examples/out/digits_test.npz --device lava --against emulator --limit 20
 
-test: setup lava
+test: setup lava-netx
 	$(BIN)/python -m pytest -q
 
 bench: setup lava

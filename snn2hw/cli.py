@@ -39,7 +39,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     else:
         from snn2hw import inspect as graph_inspect
         from snn2hw import nirio
-        print(graph_inspect.graph_table(nirio.read(args.path)))
+        from snn2hw.backends import netx
+
+        graph = netx.to_graph(args.path) if kind == "netx" else nirio.read(args.path)
+        print(graph_inspect.graph_table(graph))
     return 0
 
 
@@ -200,7 +203,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_lava_install(args: argparse.Namespace) -> int:
     from snn2hw import lava_env
 
-    path = lava_env.install(python=args.python, prefix=Path(args.prefix) if args.prefix else None)
+    path = lava_env.install(python=args.python, prefix=Path(args.prefix) if args.prefix else None,
+                            netx=args.netx)
     print(f"Lava environment ready: {path}")
     return 0
 
@@ -356,6 +360,8 @@ def _add_lava(sub: argparse._SubParsersAction) -> None:
                          "unless --python is given.")
     pi.add_argument("--python", default=None, help="path to a Python 3.10 interpreter")
     pi.add_argument("--prefix", default=None, help="where to create the environment")
+    pi.add_argument("--netx", action="store_true", help="also install lava-dl 0.6 (netx), to "
+                    "run .net files through netx itself (about 4 GB: torch 2.3 CUDA build)")
     pi.set_defaults(func=cmd_lava_install)
     ps = lsub.add_parser("status", help="show which Lava interpreter would be used")
     ps.set_defaults(func=cmd_lava_status)

@@ -7,6 +7,10 @@ chosen in this order (each tried one is named in the error when none works):
 1. the current interpreter, if it can import ``lava``;
 2. ``SNN2HW_LAVA_PYTHON`` (a path to a Python that has lava-nc installed);
 3. the environment that ``snn2hw lava install`` created (default under the user cache).
+
+``snn2hw lava install --netx`` adds lava-dl 0.6 (its ``netx`` loads ``.net`` files), used to
+run exported networks through netx's own code. lava-dl pins torch 2.3, which PyPI only has
+as a CUDA build (about 4 GB with its libraries; it runs on the CPU), so it is optional.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from pathlib import Path
 from snn2hw.errors import LavaEnvironmentError
 
 LAVA_REQUIREMENT = "lava-nc==0.10.0"
+NETX_REQUIREMENT = "lava-dl==0.6.0"
+_NETX_PROBE = "import lava.lib.dl.netx.hdf5"
 LAVA_PYTHON = (3, 10)
 STAMP = ".snn2hw-lava"
 _PROBE = "import sys, lava.magma.core.run_configs; print('%d.%d' % sys.version_info[:2])"
@@ -74,9 +80,36 @@ def find_python310() -> tuple[Path | None, list[str]]:
     return None, tried
 
 
-def install(python: str | Path | None = None, prefix: Path | None = None) -> Path:
-    """Create (or reuse) the Lava environment; return its Python. Idempotent."""
+def has_netx(python: str | Path) -> bool:
+    return runs(python, _NETX_PROBE, timeout=300) is not None
+
+
+def _pip(python: Path, requirement: str) -> None:
+    cmd = [str(python), "-m", "pip", "install", "-q", requirement]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise LavaEnvironmentError(f"installing {requirement} failed at `{' '.join(cmd)}`: "
+                                   f"{last}", hint="Check network access to the package index.")
+
+
+def install(python: str | Path | None = None, prefix: Path | None = None, *,
+            netx: bool = False) -> Path:
+    """Create (or reuse) the Lava environment, with lava-dl if ``netx``; return its Python.
+    Idempotent."""
     prefix = Path(prefix) if prefix else default_prefix()
+    env_python = _install_lava(python, prefix)
+    if netx and not has_netx(env_python):
+        _pip(env_python, NETX_REQUIREMENT)
+        if not has_netx(env_python):
+            raise LavaEnvironmentError(f"{NETX_REQUIREMENT} installed in {prefix} but "
+                                       f"`{_NETX_PROBE}` fails")
+        with open(prefix / STAMP, "a") as stamp:
+            stamp.write(f"{NETX_REQUIREMENT}\n")
+    return env_python
+
+
+def _install_lava(python: str | Path | None, prefix: Path) -> Path:
     env_python = _env_python(prefix)
     if (prefix / STAMP).exists() and _has_lava(env_python):
         return env_python
@@ -99,15 +132,13 @@ def install(python: str | Path | None = None, prefix: Path | None = None) -> Pat
     if prefix.exists():
         shutil.rmtree(prefix)
     prefix.parent.mkdir(parents=True, exist_ok=True)
-    steps = [[str(python), "-m", "venv", str(prefix)],
-             [str(env_python), "-m", "pip", "install", "-q", LAVA_REQUIREMENT]]
-    for cmd in steps:
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-            raise LavaEnvironmentError(f"creating the Lava environment failed at "
-                                       f"`{' '.join(cmd)}`: {last}",
-                                       hint="Check network access to the package index.")
+    cmd = [str(python), "-m", "venv", str(prefix)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise LavaEnvironmentError(f"creating the Lava environment failed at "
+                                   f"`{' '.join(cmd)}`: {last}")
+    _pip(env_python, LAVA_REQUIREMENT)
     if not _has_lava(env_python):
         raise LavaEnvironmentError(f"lava-nc installed in {prefix} but `import lava` fails")
     (prefix / STAMP).write_text(f"{LAVA_REQUIREMENT}\npython {python}\n")
@@ -135,10 +166,23 @@ def interpreter() -> Path:
                                hint="Run `snn2hw lava install` (or `make lava`).")
 
 
+def netx_interpreter() -> Path:
+    """The Lava interpreter, checked to import lava-dl's netx."""
+    python = interpreter()
+    if not has_netx(python):
+        raise LavaEnvironmentError(
+            f"lava-dl (netx) is not installed in the Lava environment {python}",
+            hint="Run `snn2hw lava install --netx` (about 4 GB: lava-dl pins torch 2.3, "
+                 "a CUDA build that runs on the CPU), or `make lava-netx`.")
+    return python
+
+
 def describe() -> str:
     """Human-readable status for `snn2hw lava status`."""
     try:
         python = interpreter()
     except LavaEnvironmentError as exc:
         return f"Lava: not available. {exc}"
-    return f"Lava: {LAVA_REQUIREMENT} via {python}"
+    netx = (f"{NETX_REQUIREMENT} (netx) installed" if has_netx(python) else
+            "lava-dl (netx) not installed: `snn2hw lava install --netx` adds it")
+    return f"Lava: {LAVA_REQUIREMENT} via {python}; {netx}"

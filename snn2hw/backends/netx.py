@@ -23,6 +23,9 @@ vth=vThMant, bias_mant=bias, bias_exp=6)`` and runs dense weights through
 from __future__ import annotations
 
 import math
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +35,8 @@ import numpy as np
 
 from snn2hw import ir
 from snn2hw.backends.image import io_map
-from snn2hw.errors import DesignRuleError, ModelFileError, UnsupportedError
+from snn2hw.errors import (DesignRuleError, LavaEnvironmentError, ModelFileError,
+                           UnsupportedError, UserInputError)
 from snn2hw.files import atomic_write
 from snn2hw_emulator.program import (Core, NeuronGroup, OutputPort, Port, Program,
                                      SynapseBlock, expanded_weights)
@@ -182,6 +186,13 @@ def read(path: str | Path) -> list[dict[str, Any]]:
                 layer["neuron"] = {key: int(n[key][()]) for key in ("iDecay", "vDecay",
                                                                        "vThMant") if key in n}
                 layer["neuron"]["type"] = ntype.decode() if isinstance(ntype, bytes) else ntype
+                graded = bool(n["gradedSpike"][()]) if "gradedSpike" in n else False
+                if layer["neuron"]["type"] not in ("CUBA", "LOIHI") or graded:
+                    raise UnsupportedError(
+                        f"layer {k} of '{p}' has {layer['neuron']['type']} neurons"
+                        f"{' with graded spikes' if graded else ''}; snn2hw reads CUBA "
+                        "(LIF) neurons with binary spikes", node=f"layer{k}",
+                        hint="Retrain with slayer's cuba blocks.")
             layers.append(layer)
     return layers
 
@@ -209,16 +220,42 @@ def optimize_weight_bits(w: np.ndarray) -> tuple[np.ndarray, int, int]:
     return w << bits, int(8 - bits - n), int(-bits)
 
 
-def to_program(path: str | Path, target: Any) -> Program:
+def _input(layers: list[dict[str, Any]], given: tuple[int, ...] | None
+           ) -> tuple[tuple[int, ...], list[tuple[int, dict[str, Any]]]]:
+    """The network's input shape (C, H, W) or (n,), and its other layers with their index.
+    Without an input layer (slayer exports start at the first block), the shape is
+    ``given`` or inferred from the first layer where that is unambiguous."""
+    if not layers:
+        raise ModelFileError("the .net file has no layers")
+    if layers[0]["type"] == "input":
+        return tuple(int(s) for s in layers[0]["shape"]), list(enumerate(layers))[1:]
+    body = list(enumerate(layers))
+    if given is not None:
+        return tuple(int(s) for s in given), body
+    first = layers[0]
+    if first["type"] == "dense":
+        return (int(np.asarray(first["weight"]).shape[1]),), body
+    if first["type"] == "conv" and np.all(np.asarray(first.get("stride", 1)) == 1):
+        w = np.asarray(first["weight"])
+        out = np.asarray(first["shape"])[1:]
+        pad, dil = (np.broadcast_to(first.get(k, d), (2,)) for k, d in (("padding", 0),
+                                                                          ("dilation", 1)))
+        hw = out - 2 * pad + dil * (np.asarray(w.shape[2:]) - 1)
+        return (int(w.shape[1] * int(first.get("groups", 1))), *map(int, hw)), body
+    raise UnsupportedError(f"the .net file has no input layer and its first layer "
+                           f"('{first['type']}') does not fix the input size",
+                           hint="Export the network with an input layer, or pass "
+                                "input_shape=(C, H, W).")
+
+
+def to_program(path: str | Path, target: Any, *,
+               input_shape: tuple[int, ...] | None = None) -> Program:
     """The program netx would build from a ``.net`` file (for the emulator or Lava)."""
-    layers = read(path)
-    if not layers or layers[0]["type"] != "input":
-        raise UnsupportedError("the .net file does not start with an input layer")
-    shape = tuple(int(s) for s in layers[0]["shape"])
+    shape, body = _input(read(path), input_shape)
     port = Port("input", int(np.prod(shape)), tuple(reversed(shape)) if len(shape) == 3
                 else (int(np.prod(shape)),))
     groups, blocks, prev, prev_shape = [], [], port.name, port.shape
-    for k, layer in enumerate(layers[1:], start=1):
+    for k, layer in body:
         if layer["type"] == "flatten":
             continue
         if layer["type"] not in ("dense", "conv"):
@@ -258,13 +295,58 @@ def to_program(path: str | Path, target: Any) -> Program:
                    {"source": f"netx:{Path(path).name}"})
 
 
-def to_graph(path: str | Path, *, dt: float = 1e-3) -> ir.Graph:
+RUNNER = Path(__file__).with_name("netx_runner.py")
+
+
+def run_netx(path: str | Path, spikes: Any, *, input_shape: tuple[int, ...] | None = None,
+             timeout: float = 1800) -> dict[str, list[np.ndarray]]:
+    """Run a ``.net`` file through lava-dl's own netx (``hdf5.Network``) on Lava's
+    fixed-point CPU models, in the Lava environment (``snn2hw lava install --netx``).
+
+    ``spikes`` (B, T, n) are in the order of netx's input port flattened (Lava's C order of
+    its (x, y, f) shape); ``input_shape`` (x, y, f) is only needed when the file has no
+    input layer. Returns ``{"spikes"|"u"|"v": [per block (B, T, n)]}`` in block order.
+    """
+    from snn2hw import lava_env
+
+    python = lava_env.netx_interpreter()
+    x = np.asarray(spikes)
+    if x.ndim != 3:
+        raise UserInputError(f"netx input spikes have shape {x.shape}; expected (B, T, n)")
+    with tempfile.TemporaryDirectory(prefix="snn2hw-netx-") as tmp:
+        script, data, result = (Path(tmp) / n for n in ("run.py", "in.npz", "out.npz"))
+        shutil.copyfile(RUNNER, script)            # not beside snn2hw/backends/lava.py
+        extra = {} if input_shape is None else {"input_shape": np.asarray(input_shape)}
+        np.savez(data, spikes=x.astype(np.int32), **extra)
+        try:
+            proc = subprocess.run([str(python), str(script), str(path), str(data),
+                                   str(result)], capture_output=True, text=True,
+                                  timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise LavaEnvironmentError(f"the netx run did not finish within {timeout:.0f} s",
+                                       hint="Run fewer samples or steps.") from None
+        if proc.returncode != 0:
+            tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+            raise LavaEnvironmentError(f"netx could not run '{path}' (exit {proc.returncode})"
+                                       f": {tail}", hint="Check the file with `snn2hw inspect` "
+                                       "or `snn2hw import`; netx builds input, dense, conv "
+                                       "and flatten layers.")
+        with np.load(result) as f:
+            blocks = len({k.split("/")[2] for k in f.files})
+            return {var: [np.stack([f[f"s{b}/{var}/{k}"] for b in range(len(x))])
+                          for k in range(blocks)] for var in ("spikes", "u", "v")}
+
+
+def to_graph(path: str | Path, *, dt: float = 1e-3,
+             input_shape: tuple[int, ...] | None = None) -> ir.Graph:
     """A float NIR graph of a ``.net`` file at scale 64 (v_float = v_int / 64)."""
-    layers = read(path)
-    shape = tuple(int(s) for s in layers[0]["shape"])
+    shape, body = _input(read(path), input_shape)
     nodes: dict[str, nir.NIRNode] = {"input": nir.Input(np.array(shape))}
     edges, prev = [], "input"
-    for k, layer in enumerate(layers[1:], start=1):
+    for k, layer in body:
+        if layer["type"] not in ("dense", "conv", "flatten"):
+            raise UnsupportedError(f"layer {k} has type '{layer['type']}'; snn2hw reads "
+                                   "input, dense, conv and flatten layers", node=f"layer{k}")
         name = f"layer{k}"
         if layer["type"] == "flatten":
             nodes[name] = nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0)
@@ -313,4 +395,4 @@ def _neuron(name: str, nrn: dict[str, int], shape: tuple[int, ...], dt: float) -
                        w_in=ones / a_syn)
 
 
-__all__ = ["export", "read", "to_program", "to_graph", "optimize_weight_bits"]
+__all__ = ["export", "read", "to_program", "to_graph", "run_netx", "optimize_weight_bits"]
