@@ -28,14 +28,17 @@ class HilRuns:
     runs: dict[str, Any]             # device -> snn2hw.execute.AlignedResult
 
     def assert_identical(self, a: str | None = None, b: str | None = None) -> None:
+        """Every u, v and spike of ``b`` equals ``a`` at every step (default: every device
+        against the first)."""
         from snn2hw.compare import explain, first_divergence
 
         names = list(self.runs)
-        a, b = a or names[0], b or names[-1]
-        div = first_divergence(self.runs[a].raw, self.runs[b].raw)
-        if div is not None:
-            detail = explain(self.program, self.runs[a].raw, div, self.runs[a].ports)
-            raise AssertionError(f"{b} differs from {a}: {div}\n{detail}")
+        a = a or names[0]
+        for other in [b] if b else [n for n in names if n != a]:
+            div = first_divergence(self.runs[a].raw, self.runs[other].raw)
+            if div is not None:
+                detail = explain(self.program, self.runs[a].raw, div, self.runs[a].ports)
+                raise AssertionError(f"{other} differs from {a}: {div}\n{detail}")
 
     def accuracy(self, labels: Any, device: str) -> float:
         from snn2hw.backends.image import io_map

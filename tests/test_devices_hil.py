@@ -35,6 +35,7 @@ class PlantedFault(devices.EmulatorDevice):
 
 def test_registered_device_and_planted_divergence_through_the_fixture(hil) -> None:
     devices.register("planted", PlantedFault)
+    devices.register("emulator-event", lambda: devices.EmulatorDevice(mode="event"))
     compiled = _compiled()
     x = spikes_in(np.random.default_rng(1), compiled.graph, 2, 15)
     runs = hil.run(compiled, x, devices=("emulator", "planted"))
@@ -48,6 +49,10 @@ def test_registered_device_and_planted_divergence_through_the_fixture(hil) -> No
     assert f"'o'[2] at step {step - 1}: u=" in text and "active input(s) arriving" in text
     runs_same = hil.run(compiled, x, devices=("emulator", "emulator"))
     runs_same.assert_identical()
+    three = hil.run(compiled, x, devices=("emulator", "planted", "emulator-event"))
+    with pytest.raises(AssertionError, match="planted differs from emulator"):
+        three.assert_identical()                   # every device against the first
+    three.assert_identical("emulator", "emulator-event")
 
 
 def test_accuracy_assertion_names_devices(hil) -> None:
