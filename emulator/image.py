@@ -132,6 +132,9 @@ def save(program: Program, path: str | Path) -> None:
     try:
         with h5py.File(tmp, "w") as f:
             _write(f, program)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)           # the usual mode, not mkstemp's 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

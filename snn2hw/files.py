@@ -72,6 +72,13 @@ def _torch_zip(path: Path) -> str | None:
     return "pickle" if any(n.endswith("data.pkl") for n in names) else None
 
 
+def usual_mode(directory: bool = False) -> int:
+    """The mode open()/mkdir() would give a new file or folder under the current umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return (0o777 if directory else 0o666) & ~mask
+
+
 def atomic_write(path: str | Path, write: Callable[[str], None], *, what: str = "output") -> None:
     """Call ``write(tmp_path)`` on a temporary file in the target folder, then rename it
     over ``path``: a failure leaves no half-written file behind."""
@@ -83,6 +90,7 @@ def atomic_write(path: str | Path, write: Callable[[str], None], *, what: str = 
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, usual_mode())            # mkstemp's 0600 would stay on the result
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

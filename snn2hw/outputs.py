@@ -25,6 +25,7 @@ import numpy as np
 
 from snn2hw import nirio
 from snn2hw.errors import UserInputError
+from snn2hw.files import usual_mode
 
 FILES = ("program.h5", "lava/run.py", "lava/program.npz", "quantised.nir", "report.json",
          "summary.txt")
@@ -89,6 +90,7 @@ def write_compiled(compiled: Any, out_dir: str | Path) -> Path:
                              hint="Give a folder path with -o.")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    os.chmod(tmp, usual_mode(directory=True))       # not mkdtemp's 0700
     try:
         image.save(compiled.program, tmp / "program.h5")
         zero = {p.name: np.zeros((1, 1, p.size), dtype=np.int64) for p in compiled.program.ports}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -104,6 +106,11 @@ def test_compile_writes_every_output(tmp_path: Path, capsys: pytest.CaptureFixtu
         assert (out / name).is_file(), name
     assert image.load(out / "program.h5").target_name == "tiny"
     assert "snn2hw" in nirio.read(out / "quantised.nir").nodes["lif"].metadata
+    mask = os.umask(0)
+    os.umask(mask)                       # atomic writes keep the usual modes, not 0600/0700
+    assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~mask
+    for name in ("program.h5", "quantised.nir", "report.json"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == 0o666 & ~mask, name
 
 
 def test_compile_that_does_not_fit_leaves_nothing(tmp_path: Path) -> None:
