@@ -166,6 +166,22 @@ def interpreter() -> Path:
                                hint="Run `snn2hw lava install` (or `make lava`).")
 
 
+def run_script(python: Path, args: list[str], *, timeout: float, what: str,
+               hint: str) -> None:
+    """Run ``python args...`` (a standalone Lava script); a failure or timeout is a
+    LavaEnvironmentError naming ``what`` with the last lines of its stderr."""
+    try:
+        proc = subprocess.run([str(python), *args], capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise LavaEnvironmentError(f"{what} did not finish within {timeout:.0f} s",
+                                   hint="Run fewer samples or steps.") from None
+    if proc.returncode != 0:
+        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+        raise LavaEnvironmentError(f"{what} failed (exit {proc.returncode}) under {python}: "
+                                   f"{tail}", hint=hint)
+
+
 def netx_interpreter() -> Path:
     """The Lava interpreter, checked to import lava-dl's netx."""
     python = interpreter()

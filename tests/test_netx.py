@@ -238,3 +238,18 @@ def test_files_without_input_layer_infer_it_or_say_what_is_missing(tmp_path: Pat
         netx.read(_hand_net(tmp_path / "c.net", 1, "SDNN"))
     assert main(["import", str(tmp_path / "c.net"), "-o", str(tmp_path / "c.nir")]) == 2
     assert not (tmp_path / "c.nir").exists()
+
+
+@pytest.mark.lava
+def test_a_file_netx_cannot_build_is_a_one_line_error_naming_it(tmp_path: Path) -> None:
+    from snn2hw.errors import LavaEnvironmentError
+
+    path = tmp_path / "pool.net"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("layer/0/type", (1,), "S10", [b"input"])
+        f.create_dataset("layer/0/shape", data=np.array([1, 4, 4]))
+        f.create_dataset("layer/1/type", (1,), "S10", [b"pool"])
+    with pytest.raises(LavaEnvironmentError) as err:
+        netx.run_netx(path, np.zeros((1, 3, 16), dtype=np.int8))
+    assert "the netx run of" in str(err.value) and "pool.net" in str(err.value)
+    assert "pool is not implemented" in str(err.value)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from snn2hw import lava_env
-from snn2hw.errors import LavaEnvironmentError, UserInputError
+from snn2hw.errors import UserInputError
 from snn2hw_emulator.engine import check_inputs
 from snn2hw_emulator.program import Program, expanded_weights
 
@@ -113,20 +112,10 @@ def run_many(runs: Sequence[tuple[Program, Any, int | None]], *,
     with tempfile.TemporaryDirectory(prefix="snn2hw-lava-") as tmp:
         script, jobs = emit(runs, tmp, record)
         result = Path(tmp) / "result.npz"
-        cmd = [str(python), str(script), str(Path(tmp) / "program.npz"), str(result)]
-        if hardware:
-            cmd.append("--hardware")
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise LavaEnvironmentError(f"the Lava run did not finish within {timeout:.0f} s",
-                                       hint="Run fewer samples or steps on Lava.") from None
-        if proc.returncode != 0:
-            tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
-            raise LavaEnvironmentError(f"the Lava program failed (exit {proc.returncode}) "
-                                       f"under {python}: {tail}",
-                                       hint="Re-run with `snn2hw lava status` to check the "
-                                            "environment.")
+        args = [str(script), str(Path(tmp) / "program.npz"), str(result)]
+        lava_env.run_script(python, args + (["--hardware"] if hardware else []),
+                            timeout=timeout, what="the Lava program",
+                            hint="Check the environment with `snn2hw lava status`.")
         return _collect(result, jobs, [r[0] for r in runs])
 
 

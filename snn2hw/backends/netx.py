@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -35,8 +34,7 @@ import numpy as np
 
 from snn2hw import ir
 from snn2hw.backends.image import io_map
-from snn2hw.errors import (DesignRuleError, LavaEnvironmentError, ModelFileError,
-                           UnsupportedError, UserInputError)
+from snn2hw.errors import DesignRuleError, ModelFileError, UnsupportedError, UserInputError
 from snn2hw.files import atomic_write
 from snn2hw_emulator.program import (Core, NeuronGroup, OutputPort, Port, Program,
                                      SynapseBlock, expanded_weights)
@@ -318,19 +316,10 @@ def run_netx(path: str | Path, spikes: Any, *, input_shape: tuple[int, ...] | No
         shutil.copyfile(RUNNER, script)            # not beside snn2hw/backends/lava.py
         extra = {} if input_shape is None else {"input_shape": np.asarray(input_shape)}
         np.savez(data, spikes=x.astype(np.int32), **extra)
-        try:
-            proc = subprocess.run([str(python), str(script), str(path), str(data),
-                                   str(result)], capture_output=True, text=True,
-                                  timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise LavaEnvironmentError(f"the netx run did not finish within {timeout:.0f} s",
-                                       hint="Run fewer samples or steps.") from None
-        if proc.returncode != 0:
-            tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
-            raise LavaEnvironmentError(f"netx could not run '{path}' (exit {proc.returncode})"
-                                       f": {tail}", hint="Check the file with `snn2hw inspect` "
-                                       "or `snn2hw import`; netx builds input, dense, conv "
-                                       "and flatten layers.")
+        lava_env.run_script(python, [str(script), str(path), str(data), str(result)],
+                            timeout=timeout, what=f"the netx run of '{path}'",
+                            hint="Check the file with `snn2hw inspect`; netx builds input, "
+                                 "dense, conv and flatten layers.")
         with np.load(result) as f:
             blocks = len({k.split("/")[2] for k in f.files})
             return {var: [np.stack([f[f"s{b}/{var}/{k}"] for b in range(len(x))])
