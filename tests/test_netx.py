@@ -211,7 +211,7 @@ def test_slayer_exported_network_is_read_as_netx_runs_it(tmp_path: Path) -> None
     assert (ours.spikes[first[1]] == want.spikes[first[0]]).mean() > 0.98
 
 
-def _hand_net(path: Path, stride: int, neuron: str) -> Path:
+def _hand_net(path: Path, stride: int, neuron: str, message_bits: int = 0) -> Path:
     """A one-conv .net file without an input layer, as slayer writes them."""
     with h5py.File(path, "w") as f:
         h = f.create_group("layer/0")
@@ -224,6 +224,8 @@ def _hand_net(path: Path, stride: int, neuron: str) -> Path:
         n.create_dataset("type", data=neuron)
         for key, value in (("iDecay", 4096), ("vDecay", 0), ("vThMant", 10)):
             n.create_dataset(key, data=value)
+        if message_bits:
+            n.create_dataset("messageBits", data=message_bits)
     return path
 
 
@@ -236,6 +238,8 @@ def test_files_without_input_layer_infer_it_or_say_what_is_missing(tmp_path: Pat
     assert tuple(strided.nodes["input"].output_type["output"]) == (1, 8, 8)
     with pytest.raises(UnsupportedError, match="SDNN neurons"):
         netx.read(_hand_net(tmp_path / "c.net", 1, "SDNN"))
+    with pytest.raises(UnsupportedError, match="CUBA neurons with graded spikes"):
+        netx.read(_hand_net(tmp_path / "d.net", 1, "CUBA", message_bits=8))
     assert main(["import", str(tmp_path / "c.net"), "-o", str(tmp_path / "c.nir")]) == 2
     assert not (tmp_path / "c.nir").exists()
 

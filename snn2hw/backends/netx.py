@@ -184,13 +184,16 @@ def read(path: str | Path) -> list[dict[str, Any]]:
                 layer["neuron"] = {key: int(n[key][()]) for key in ("iDecay", "vDecay",
                                                                        "vThMant") if key in n}
                 layer["neuron"]["type"] = ntype.decode() if isinstance(ntype, bytes) else ntype
+                # netx ignores gradedSpike (it runs such layers with binary spikes) and
+                # sends graded spikes where messageBits > 0: either way not what we read
                 graded = bool(n["gradedSpike"][()]) if "gradedSpike" in n else False
+                graded |= "messageBits" in n and int(np.asarray(n["messageBits"][()])) > 0
                 if layer["neuron"]["type"] not in ("CUBA", "LOIHI") or graded:
                     raise UnsupportedError(
                         f"layer {k} of '{p}' has {layer['neuron']['type']} neurons"
                         f"{' with graded spikes' if graded else ''}; snn2hw reads CUBA "
                         "(LIF) neurons with binary spikes", node=f"layer{k}",
-                        hint="Retrain with slayer's cuba blocks.")
+                        hint="Retrain with slayer's cuba blocks and binary spikes.")
             layers.append(layer)
     return layers
 
