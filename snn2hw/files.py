@@ -32,10 +32,10 @@ def sniff(path: str | Path) -> FileKind:
     if torch_kind == "pt2":
         return "pt2"
     if torch_kind == "pickle":
+        from snn2hw.importers.torch_export import EXPORT_HINT
+
         raise ModelFileError(f"file '{path}' is a pickled PyTorch file; snn2hw does not unpickle "
-                             "model files (that runs arbitrary code)",
-                             hint="Save the model with torch.export.save(torch.export.export("
-                                  "model.eval(), (example,)), 'model.pt2') and pass that.")
+                             "model files (that runs arbitrary code)", hint=EXPORT_HINT)
     if not h5py.is_hdf5(path):
         raise ModelFileError(f"file '{path}' is not an HDF5 file (neither a .nir model nor a "
                              "program image)",

@@ -26,7 +26,7 @@ EXPORT_HINT = ("Save it with torch.export.save(torch.export.export(model.eval(),
                "'model.pt2'), or export ONNX with torch.onnx.export(..., dynamo=False).")
 
 # ATen ops that change nothing at inference (dropout in eval mode, copies, dtype no-ops).
-_PASS_THROUGH = {"dropout", "clone", "contiguous", "alias", "detach", "_assert_tensor_metadata"}
+_PASS_THROUGH = {"dropout", "clone", "contiguous", "alias", "detach"}
 _FLATTEN = {"flatten", "view", "reshape", "_unsafe_view"}
 
 
@@ -79,8 +79,9 @@ def from_exported(ep: Any, *, approximate: tuple[str, ...] = ()) -> AnnModel:
         current = node
         if node.target is operator.getitem and node.args[1] == 0:
             continue                                   # the output of a tuple-valued op
-        if _op(node) not in _PASS_THROUGH:
-            _aten(ann, gm, _op(node), node, approximate)
+        op = _op(node)
+        if op not in _PASS_THROUGH:
+            _aten(ann, gm, op, node, approximate)
     if not any(layer.kind in ("dense", "conv") for layer in ann.layers):
         raise UnsupportedError("the exported program has no linear or conv2d layer")
     return ann
