@@ -26,7 +26,9 @@ from snn2hw.errors import LavaEnvironmentError
 
 LAVA_REQUIREMENT = "lava-nc==0.10.0"
 NETX_REQUIREMENT = "lava-dl==0.6.0"
-_NETX_PROBE = "import lava.lib.dl.netx.hdf5"
+_NETX_PROBE = "import lava.lib.dl.netx.hdf5"          # full import: loads torch (~10 s)
+_NETX_FIND = ("import importlib.util, sys; "          # is it there (no torch import)
+              "sys.exit(importlib.util.find_spec('lava.lib.dl.netx') is None)")
 LAVA_PYTHON = (3, 10)
 STAMP = ".snn2hw-lava"
 _PROBE = "import sys, lava.magma.core.run_configs; print('%d.%d' % sys.version_info[:2])"
@@ -80,8 +82,9 @@ def find_python310() -> tuple[Path | None, list[str]]:
     return None, tried
 
 
-def has_netx(python: str | Path) -> bool:
-    return runs(python, _NETX_PROBE, timeout=300) is not None
+def has_netx(python: str | Path, *, full: bool = False) -> bool:
+    """Whether lava-dl's netx is installed (``full``: and imports, which takes ~10 s)."""
+    return runs(python, _NETX_PROBE if full else _NETX_FIND, timeout=300) is not None
 
 
 def _pip(python: Path, requirement: str) -> None:
@@ -99,9 +102,9 @@ def install(python: str | Path | None = None, prefix: Path | None = None, *,
     Idempotent."""
     prefix = Path(prefix) if prefix else default_prefix()
     env_python = _install_lava(python, prefix)
-    if netx and not has_netx(env_python):
+    if netx and not has_netx(env_python, full=True):
         _pip(env_python, NETX_REQUIREMENT)
-        if not has_netx(env_python):
+        if not has_netx(env_python, full=True):
             raise LavaEnvironmentError(f"{NETX_REQUIREMENT} installed in {prefix} but "
                                        f"`{_NETX_PROBE}` fails")
         with open(prefix / STAMP, "a") as stamp:

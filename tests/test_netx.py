@@ -257,3 +257,15 @@ def test_a_file_netx_cannot_build_is_a_one_line_error_naming_it(tmp_path: Path) 
         netx.run_netx(path, np.zeros((1, 3, 16), dtype=np.int8))
     assert "the netx run of" in str(err.value) and "pool.net" in str(err.value)
     assert "pool is not implemented" in str(err.value)
+
+
+def test_missing_lava_dl_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from snn2hw import lava_env
+    from snn2hw.errors import LavaEnvironmentError
+
+    monkeypatch.setattr(lava_env, "interpreter", lambda: Path(sys.executable))  # no lava-dl
+    assert not lava_env.has_netx(sys.executable)
+    with pytest.raises(LavaEnvironmentError, match="lava install --netx"):
+        netx.run_netx("any.net", np.zeros((1, 2, 3)))
