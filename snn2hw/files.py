@@ -60,12 +60,19 @@ def _torch_zip(path: Path) -> str | None:
     """'pt2' for a torch.export archive, 'pickle' for torch.save/torch.jit files, else None."""
     import zipfile
 
-    if not zipfile.is_zipfile(path):
-        return None
+    from snn2hw.importers.pt2_archive import BROKEN, broken
+
+    zip_header = False
     try:
+        with path.open("rb") as f:
+            zip_header = f.read(4) == b"PK\x03\x04"
+        if not zipfile.is_zipfile(path):
+            return None
         with zipfile.ZipFile(path) as z:
             names = z.namelist()
-    except (zipfile.BadZipFile, OSError):
+    except BROKEN as exc:     # a damaged zip raises BadZipFile, UnicodeDecodeError, ...
+        if zip_header:          # (other files may end in bytes that look like a zip's end)
+            raise broken(str(path), exc) from None
         return None
     if any(n.endswith("/archive_format") for n in names):
         return "pt2"
