@@ -13,6 +13,7 @@ subtraction (which Loihi cannot run). Also exports each ANN as a torch.export ar
 
 from __future__ import annotations
 
+import reproducible  # noqa: I001  (first: pins torch's CPU kernels before torch loads)
 import argparse
 import time
 import warnings
@@ -53,20 +54,22 @@ def cnn() -> torch.nn.Module:
 
 
 def train(net: torch.nn.Module, x: np.ndarray, y: np.ndarray, epochs: int = 60) -> None:
-    torch.manual_seed(SEED)
-    for p in net.parameters():
-        if p.dim() > 1:
-            torch.nn.init.kaiming_uniform_(p, nonlinearity="relu")
-    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-    xt, yt = torch.tensor(x, dtype=torch.float32), torch.tensor(y)
-    gen = torch.Generator().manual_seed(SEED)
-    net.train()
-    for _ in range(epochs):
-        for idx in torch.randperm(len(xt), generator=gen).split(64):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(net(xt[idx]), yt[idx]).backward()
-            opt.step()
-    net.eval()
+    """Seeded and single-threaded on a pinned kernel path: the same weights on every
+    machine of this kind (examples/reproducible.py)."""
+    with reproducible.training(SEED):
+        for p in net.parameters():
+            if p.dim() > 1:
+                torch.nn.init.kaiming_uniform_(p, nonlinearity="relu")
+        opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+        xt, yt = torch.tensor(x, dtype=torch.float32), torch.tensor(y)
+        gen = torch.Generator().manual_seed(SEED)
+        net.train()
+        for _ in range(epochs):
+            for idx in torch.randperm(len(xt), generator=gen).split(64):
+                opt.zero_grad()
+                torch.nn.functional.cross_entropy(net(xt[idx]), yt[idx]).backward()
+                opt.step()
+        net.eval()
 
 
 def export(net: torch.nn.Module, path: Path) -> None:

@@ -12,6 +12,7 @@ and labels) and ``OUT/digits_snn.pt`` (the trained weights).
 
 from __future__ import annotations
 
+import reproducible  # noqa: I001  (first: pins torch's CPU kernels before torch loads)
 import argparse
 import time
 from pathlib import Path
@@ -69,6 +70,13 @@ def forward(net: torch.nn.Module, spikes: torch.Tensor) -> torch.Tensor:
 
 
 def train(net: torch.nn.Module, x: np.ndarray, y: np.ndarray, epochs: int) -> None:
+    """Seeded and single-threaded on a pinned kernel path: the same weights on every
+    machine of this kind (examples/reproducible.py)."""
+    with reproducible.training(SEED):
+        _train(net, x, y, epochs)
+
+
+def _train(net: torch.nn.Module, x: np.ndarray, y: np.ndarray, epochs: int) -> None:
     opt = torch.optim.Adam(net.parameters(), lr=5e-3)
     loss_fn = sf.ce_rate_loss()
     gen = np.random.default_rng(SEED + 1)

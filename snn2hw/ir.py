@@ -138,7 +138,9 @@ def from_nir(graph: nir.NIRGraph, *, metadata: Mapping[str, Any] | None = None) 
                                hint="Wrap single nodes with nir.NIRGraph.from_list(...).")
     nodes, edges = _flatten(graph.nodes, graph.edges, "")
     meta = {**_plain_metadata(getattr(graph, "metadata", None)), **dict(metadata or {})}
-    result = Graph(nodes, tuple(dict.fromkeys(edges)), meta)
+    # Edges are a set in NIR, and exporters list them in set order (nirtorch): sorted, a
+    # graph reads, sums its inputs and writes back the same on every run.
+    result = Graph(nodes, tuple(sorted(set(edges))), meta)
     validate(result)
     return result
 
