@@ -64,6 +64,8 @@ class State:
     program: Any = None
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    integer: bool = False                   # the source is already in the target's integers
+    pipeline: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- passes
@@ -106,7 +108,8 @@ def p_share(s: State) -> State:
 
 
 def p_ranges(s: State) -> State:
-    s.net = ranges.check(s.net, s.target, s.stats, s.options.allow_saturation)
+    s.net = ranges.check(s.net, s.target, s.stats, s.options.allow_saturation,
+                         integer=s.integer)
     return s
 
 
@@ -116,7 +119,7 @@ def p_map(s: State) -> State:
 
 
 def p_emit(s: State) -> State:
-    record = {"options": s.options.record(), "passes": [name for name, _ in PIPELINE],
+    record = {"options": s.options.record(), "passes": list(s.pipeline),
               "snn2hw": __import__("snn2hw").__version__}
     s.program = image_backend.build(s.net, s.target, record=record)
     return s
@@ -131,6 +134,9 @@ PIPELINE: tuple[tuple[str, Callable[[State], State]], ...] = (
     ("map", p_map),
     ("emit", p_emit),
 )
+
+#: A source already on the target's integer grid (a netx .net file): nothing requantised.
+INTEGER_PIPELINE = PIPELINE[-3:]
 
 
 # --------------------------------------------------------------------------- validation
@@ -202,6 +208,7 @@ class Compiled:
     target: Target
     options: Options
     timings: dict[str, float]
+    passes: tuple[str, ...] = tuple(name for name, _ in PIPELINE)
 
     @property
     def report(self) -> dict[str, Any]:
@@ -212,14 +219,31 @@ def compile(graph: ir.Graph, options: Options | None = None, *,
             calibration: np.ndarray | None = None) -> Compiled:
     """Compile ``graph`` for ``options.target``; raises a Snn2hwError naming what failed."""
     options = options or Options()
+    s = State(graph, load_target(options.target), options, calibration=calibration)
+    return _run(s, PIPELINE, calibration)
+
+
+def compile_integer(net: HwNet, graph: ir.Graph, options: Options | None = None) -> Compiled:
+    """Map and emit a hardware model that is already in the target's integers (a netx
+    file, ``backends/netx_hw.py``): the same integers come out. The range check reports
+    worst-case bounds as information and refuses only what overflows in a single step."""
+    options = options or Options()
     target = load_target(options.target)
-    s = State(graph, target, options, calibration=calibration)
+    check_values(net, target)
+    s = State(graph, target, options, net=net, integer=True)
+    return _run(s, INTEGER_PIPELINE, None)
+
+
+def _run(s: State, pipeline: tuple[tuple[str, Callable[[State], State]], ...],
+         calibration: np.ndarray | None) -> Compiled:
+    options = s.options
+    s.pipeline = tuple(name for name, _ in pipeline)
     dump = Path(options.dump_ir) if options.dump_ir else None
     if dump:
         dump.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for k, (name, fn) in enumerate(PIPELINE):
+        for k, (name, fn) in enumerate(pipeline):
             start = time.perf_counter()
             s = fn(s)
             _validate(name, s, options.verify_each)
@@ -227,12 +251,13 @@ def compile(graph: ir.Graph, options: Options | None = None, *,
             if dump and name != "emit":
                 nirio.write(annotated_graph(s, name), dump / f"{k:02d}_{name}.nir")
     for w in caught:
-        warnings.warn(w.message, w.category, stacklevel=2)
+        warnings.warn(w.message, w.category, stacklevel=3)
     extra: dict[str, Any] = {"warnings": [str(w.message) for w in caught]}
     if calibration is not None:
         extra["cost"] = estimate_cost(s.program, calibration)
     s.net = s.net.with_(report={**s.net.report, **extra})
-    return Compiled(s.program, s.net, annotated_graph(s, "map"), target, options, s.timings)
+    return Compiled(s.program, s.net, annotated_graph(s, "map"), s.target, options, s.timings,
+                    s.pipeline)
 
 
 def estimate_cost(program: Any, data: np.ndarray, samples: int = 32) -> dict[str, Any]:
@@ -256,7 +281,7 @@ def report(c: Compiled) -> dict[str, Any]:
     return {
         "target": c.target.name,
         "options": c.options.record(),
-        "passes": [n for n, _ in PIPELINE],
+        "passes": list(c.passes),
         "timings_s": c.timings,
         "cores": len(uses), "chips": len({u.chip for u in uses}),
         "neurons": int(sum(g.size for g in c.net.groups)),
@@ -271,4 +296,4 @@ def report(c: Compiled) -> dict[str, Any]:
     }
 
 
-__all__ = ["compile", "Compiled", "Options", "PIPELINE", "report", "check_values"]
+__all__ = ["compile", "compile_integer", "Compiled", "Options", "PIPELINE", "report", "check_values"]

@@ -33,11 +33,13 @@ import nir
 import numpy as np
 
 from snn2hw import ir
+from snn2hw.backends import netx_read
+from snn2hw.backends.netx_hw import compile_file, to_program
+from snn2hw.backends.netx_read import read
 from snn2hw.backends.image import io_map
-from snn2hw.errors import DesignRuleError, ModelFileError, UnsupportedError, UserInputError
+from snn2hw.errors import DesignRuleError, UnsupportedError, UserInputError
 from snn2hw.files import atomic_write
-from snn2hw_emulator.program import (Core, NeuronGroup, OutputPort, Port, Program,
-                                     SynapseBlock, expanded_weights)
+from snn2hw_emulator.program import NeuronGroup, Program, SynapseBlock, expanded_weights
 
 BIAS_EXP = 6          # netx's implied bias exponent
 
@@ -156,47 +158,8 @@ def _write(path: str, layers: list[dict[str, Any]]) -> None:
 
 
 # --------------------------------------------------------------------------- reading
-
-
-def read(path: str | Path) -> list[dict[str, Any]]:
-    """The layers of a ``.net`` file as dicts (values as netx reads them)."""
-    p = Path(path)
-    if not p.is_file() or not h5py.is_hdf5(p):
-        raise ModelFileError(f"'{p}' is not a netx .net (HDF5) file")
-    layers = []
-    with h5py.File(p, "r") as f:
-        if "layer" not in f:
-            raise ModelFileError(f"'{p}' has no /layer group", hint="Not a netx network file.")
-        for k in range(len(f["layer"])):
-            h = f["layer"][str(k)]
-            raw = h["type"][()]
-            kind = (raw[0] if np.ndim(raw) else raw)
-            layer: dict[str, Any] = {"type": kind.decode() if isinstance(kind, bytes) else kind}
-            for key in ("shape", "stride", "padding", "dilation", "groups"):
-                if key in h:
-                    layer[key] = np.asarray(h[key][()])
-            for key in ("weight", "bias"):
-                if key in h:
-                    layer[key] = np.asarray(h[key][()]).astype(int)      # netx truncates
-            if "neuron" in h:
-                n = h["neuron"]
-                ntype = n["type"][()]
-                layer["neuron"] = {key: int(n[key][()]) for key in ("iDecay", "vDecay",
-                                                                       "vThMant") if key in n}
-                layer["neuron"]["type"] = ntype.decode() if isinstance(ntype, bytes) else ntype
-                # netx ignores gradedSpike (it runs such layers with binary spikes) and
-                # sends graded spikes where messageBits > 0: either way not what we read
-                graded = bool(n["gradedSpike"][()]) if "gradedSpike" in n else False
-                graded |= "messageBits" in n and int(np.asarray(n["messageBits"][()])) > 0
-                if layer["neuron"]["type"] not in ("CUBA", "LOIHI") or graded:
-                    raise UnsupportedError(
-                        f"layer {k} of '{p}' has {layer['neuron']['type']} neurons"
-                        f"{' with graded spikes' if graded else ''}; snn2hw reads CUBA "
-                        "(LIF) neurons with binary spikes", node=f"layer{k}",
-                        hint="Retrain with slayer's cuba blocks and binary spikes.")
-            layers.append(layer)
-    return layers
-
+# read (netx_read.py): the layers, normalised; to_program and compile_file (netx_hw.py):
+# the file's integers as netx runs them.
 
 def optimize_weight_bits(w: np.ndarray) -> tuple[np.ndarray, int, int]:
     """netx's dense-weight transformation as documented (full-scale weights, number of
@@ -219,81 +182,6 @@ def optimize_weight_bits(w: np.ndarray) -> tuple[np.ndarray, int, int]:
         n -= 1
     n -= signed
     return w << bits, int(8 - bits - n), int(-bits)
-
-
-def _input(layers: list[dict[str, Any]], given: tuple[int, ...] | None
-           ) -> tuple[tuple[int, ...], list[tuple[int, dict[str, Any]]]]:
-    """The network's input shape (C, H, W) or (n,), and its other layers with their index.
-    Without an input layer (slayer exports start at the first block), the shape is
-    ``given`` or inferred from the first layer where that is unambiguous."""
-    if not layers:
-        raise ModelFileError("the .net file has no layers")
-    if layers[0]["type"] == "input":
-        return tuple(int(s) for s in layers[0]["shape"]), list(enumerate(layers))[1:]
-    body = list(enumerate(layers))
-    if given is not None:
-        return tuple(int(s) for s in given), body
-    first = layers[0]
-    if first["type"] == "dense":
-        return (int(np.asarray(first["weight"]).shape[1]),), body
-    if first["type"] == "conv" and np.all(np.asarray(first.get("stride", 1)) == 1):
-        w = np.asarray(first["weight"])
-        out = np.asarray(first["shape"])[1:]
-        pad, dil = (np.broadcast_to(first.get(k, d), (2,)) for k, d in (("padding", 0),
-                                                                          ("dilation", 1)))
-        hw = out - 2 * pad + dil * (np.asarray(w.shape[2:]) - 1)
-        return (int(w.shape[1] * int(first.get("groups", 1))), *map(int, hw)), body
-    raise UnsupportedError(f"the .net file has no input layer and its first layer "
-                           f"('{first['type']}') does not fix the input size",
-                           hint="Export the network with an input layer, or pass "
-                                "input_shape=(C, H, W).")
-
-
-def to_program(path: str | Path, target: Any, *,
-               input_shape: tuple[int, ...] | None = None) -> Program:
-    """The program netx would build from a ``.net`` file (for the emulator or Lava)."""
-    shape, body = _input(read(path), input_shape)
-    port = Port("input", int(np.prod(shape)), tuple(reversed(shape)) if len(shape) == 3
-                else (int(np.prod(shape)),))
-    groups, blocks, prev, prev_shape = [], [], port.name, port.shape
-    for k, layer in body:
-        if layer["type"] == "flatten":
-            continue
-        if layer["type"] not in ("dense", "conv"):
-            raise UnsupportedError(f"layer {k} has type '{layer['type']}'; netx itself only "
-                                   "builds input, dense, conv and flatten")
-        nrn = layer["neuron"]
-        out = tuple(int(s) for s in layer["shape"])
-        hw_shape = tuple(reversed(out)) if len(out) == 3 else (int(np.prod(out)),)
-        size = int(np.prod(out))
-        bias = layer.get("bias", np.zeros(1, dtype=int))
-        if layer["type"] == "conv":
-            bias = np.broadcast_to(bias.reshape(1, 1, -1), hw_shape).ravel()
-            w = np.asarray(layer["weight"])[:, :, ::-1, ::-1].transpose(0, 3, 2, 1)
-            conv = {key: tuple(int(v) for v in reversed(np.broadcast_to(layer[key], (2,))))
-                    for key in ("stride", "padding", "dilation")}
-            conv["groups"] = int(layer.get("groups", 1))
-            blocks.append(SynapseBlock(f"b{k}", "conv", prev, f"layer{k}", w.copy(),
-                                       conv=conv))
-        else:
-            w = np.asarray(layer["weight"]).reshape(size, -1)
-            if len(prev_shape) == 3:      # netx connects (W,H,C) -> (C,H,W) -> flatten
-                w = w.reshape(size, prev_shape[2], prev_shape[1], prev_shape[0])
-                w = w.transpose(0, 3, 2, 1).reshape(size, -1)
-            full, nwb, wexp = optimize_weight_bits(w)
-            blocks.append(SynapseBlock(f"b{k}", "dense", prev, f"layer{k}", full,
-                                       weight_exp=wexp, num_weight_bits=nwb))
-        bias = np.broadcast_to(bias.ravel(), (size,)).astype(np.int64)
-        groups.append(NeuronGroup(f"layer{k}", "lif", size, hw_shape, nrn["iDecay"] - 1,
-                                  nrn["vDecay"], nrn["vThMant"], bias,
-                                  np.full(size, BIAS_EXP), np.zeros(size, dtype=np.int64),
-                                  np.zeros(size, dtype=np.int64)))
-        prev, prev_shape = f"layer{k}", hw_shape
-    cores = tuple(Core(i, 0, (g.name,), tuple(b.name for b in blocks if b.target == g.name))
-                  for i, g in enumerate(groups))
-    return Program(target.name, target.sha256, target.toml, (port,), tuple(groups),
-                   tuple(blocks), cores, (OutputPort("output", groups[-1].name),),
-                   {"source": f"netx:{Path(path).name}"})
 
 
 RUNNER = Path(__file__).with_name("netx_runner.py")
@@ -331,33 +219,33 @@ def run_netx(path: str | Path, spikes: Any, *, input_shape: tuple[int, ...] | No
 
 def to_graph(path: str | Path, *, dt: float = 1e-3,
              input_shape: tuple[int, ...] | None = None) -> ir.Graph:
-    """A float NIR graph of a ``.net`` file at scale 64 (v_float = v_int / 64)."""
-    shape, body = _input(read(path), input_shape)
+    """A float NIR graph of a ``.net`` file at scale 64 (v_float = v_int / 64). An input
+    layer with neurons becomes a unit Scale into them (its inputs are the values netx
+    puts into ``a_in``, in weight units)."""
+    shape, body = netx_read.input_shape(read(path), input_shape)
     nodes: dict[str, nir.NIRNode] = {"input": nir.Input(np.array(shape))}
     edges, prev = [], "input"
-    for k, layer in body:
-        if layer["type"] not in ("dense", "conv", "flatten"):
-            raise UnsupportedError(f"layer {k} has type '{layer['type']}'; snn2hw reads "
-                                   "input, dense, conv and flatten layers", node=f"layer{k}")
-        name = f"layer{k}"
+    for layer in body:
+        name = f"layer{layer['index']}"
         if layer["type"] == "flatten":
             nodes[name] = nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0)
             edges.append((prev, name))
             prev, shape = name, (int(np.prod(shape)),)
             continue
         out = tuple(int(s) for s in layer["shape"])
-        w = np.asarray(layer["weight"], dtype=float)
-        nrn = layer["neuron"]
-        if layer["type"] == "conv":
-            bias = np.asarray(layer.get("bias", np.zeros(out[0])), dtype=float)
+        if layer["type"] == "input":
+            nodes[f"{name}.w"] = nir.Scale(np.ones(out))
+        elif layer["type"] == "conv":
             nodes[f"{name}.w"] = nir.Conv2d(
-                input_shape=np.array(shape[1:]), weight=w, stride=layer["stride"],
-                padding=layer["padding"], dilation=layer["dilation"],
-                groups=int(layer.get("groups", 1)), bias=bias)
+                input_shape=np.array(shape[1:]), weight=layer["weight"].astype(float),
+                stride=layer["stride"], padding=layer["padding"],
+                dilation=layer["dilation"], groups=layer["groups"],
+                bias=np.asarray(layer.get("bias", np.zeros(out[0])), dtype=float))
         else:
+            out = (int(np.prod(out)),)
             bias = np.broadcast_to(np.asarray(layer.get("bias", 0), dtype=float), out)
-            nodes[f"{name}.w"] = nir.Affine(w.reshape(out[0], -1), bias.copy())
-        nodes[name] = _neuron(name, nrn, out, dt)
+            nodes[f"{name}.w"] = nir.Affine(layer["weight"].astype(float), bias.copy())
+        nodes[name] = _neuron(name, layer["neuron"], out, dt)
         edges += [(prev, f"{name}.w"), (f"{name}.w", name)]
         prev, shape = name, out
     nodes["output"] = nir.Output(np.array(shape))
@@ -370,6 +258,8 @@ def _neuron(name: str, nrn: dict[str, int], shape: tuple[int, ...], dt: float) -
     ones = np.ones(shape)
     theta = ones * nrn["vThMant"]
     a_syn, a_mem = nrn["iDecay"] / 4096, nrn["vDecay"] / 4096
+    if nrn["iDecay"] == 0 and a_mem >= 1:     # netx's default integrator: v = u = sum of input
+        return nir.IF(r=ones, v_threshold=theta, v_reset=0 * ones)
     if a_mem >= 1:
         raise UnsupportedError(f"layer '{name}' has vDecay 4096 (no voltage memory), which a "
                                "NIR neuron cannot express", node=name)
@@ -386,5 +276,5 @@ def _neuron(name: str, nrn: dict[str, int], shape: tuple[int, ...], dt: float) -
                        v_leak=0 * ones, v_threshold=theta, v_reset=0 * ones,
                        w_in=ones / a_syn)
 
-
-__all__ = ["export", "read", "to_program", "to_graph", "run_netx", "optimize_weight_bits"]
+__all__ = ["export", "read", "to_program", "to_graph", "run_netx", "optimize_weight_bits",
+           "compile_file"]

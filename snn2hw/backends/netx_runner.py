@@ -6,7 +6,9 @@ This file runs in the Lava environment and imports only Lava, lava-dl and numpy,
 snn2hw. INPUT.npz holds ``spikes`` (B, T, n): input spikes in the order of netx's input
 port flattened (x, y, f for images, Lava's C order). For every sample it builds
 ``lava.lib.dl.netx.hdf5.Network(net_config=NETWORK.net)`` (with ``input_shape`` (x, y, f)
-from INPUT.npz when given: netx needs it for files without an input layer), feeds it from a RingBuffer,
+from INPUT.npz when given: netx needs it for files without an input layer), feeds it from a
+RingBuffer (into the input layer's neurons' ``a_in`` where the first block is netx's
+``Input``, whose own port netx leaves unconnected; its tutorials do the same),
 monitors every block's neuron (spikes, u, v), runs ``Loihi2SimCfg(select_tag="fixed_pt")``
 and stores ``s<sample>/<var>/<layer>`` arrays of shape (T, n), where layer is the block's
 position in ``Network.layers``.
@@ -30,7 +32,10 @@ def run_sample(net_path, spikes, input_shape):
     net = hdf5.Network(net_config=net_path, input_shape=input_shape)
     shape = tuple(net.inp.shape)
     source = RingBuffer(data=spikes.T.reshape(shape + (steps,)).astype(np.int32))
-    source.s_out.connect(net.inp)
+    if type(net.layers[0]).__name__ == "Input":      # netx: Input.inp is not wired
+        source.s_out.connect(net.layers[0].neuron.a_in)
+    else:
+        source.s_out.connect(net.inp)
     monitors = []
     for k, block in enumerate(net.layers):
         for var, key in RECORD:

@@ -6,6 +6,11 @@ accumulator wraps beyond ``accumulator_bits``; specs §5.1.3), ``u`` (wraps beyo
 ``state_bits``) and ``v`` (saturates). With calibration data the observed float
 values (scaled, with a margin) replace the worst case. A bound over the limit is a
 :class:`DesignRuleError` unless saturation is allowed, then a warning.
+
+When the source is already in the target's integers (``integer=True``: a netx file, which
+netx runs as it is), the worst-case bounds are information (a warning and the report);
+refused is only what overflows in one step from rest, every input spiking once: the
+input sum shifted into u (``a << 6``) beyond u's range.
 """
 
 from __future__ import annotations
@@ -70,8 +75,17 @@ def _over(value: float, limit: float) -> bool:
     return value > limit * (1 + 1e-9)
 
 
+def _one_step(net: HwNet, g: HwGroup, state_max: int) -> str | None:
+    a = max((float(np.max(np.maximum(*_row_sums(b, g.size)), initial=0))
+             for b in net.blocks_into(g.name)), default=0.0)
+    if _over(a * 64, state_max):
+        return (f"'{g.name}': one step with every input spiking gives u = {a * 64:.0f}, "
+                f"beyond the {state_max} of its state")
+    return None
+
+
 def check(net: HwNet, target: Target, stats: dict[str, Stats] | None,
-          allow_saturation: bool) -> HwNet:
+          allow_saturation: bool, *, integer: bool = False) -> HwNet:
     num = target.numeric
     state_max = 2 ** (num.state_bits - 1) - 1
     acc_max = 2 ** (num.accumulator_bits - 1) - 1
@@ -91,6 +105,15 @@ def check(net: HwNet, target: Target, stats: dict[str, Stats] | None,
                             f"{num.state_bits}-bit range ({state_max}) and saturate")
         if g.model == "readout" and _over(b["v_high"], g.vth * 64):
             problems.append(f"'{g.name}': readout voltage can reach the threshold and reset")
+    overflow = [m for g in net.groups if integer for m in [_one_step(net, g, state_max)] if m]
+    if overflow and not allow_saturation:
+        raise DesignRuleError(f"range analysis: {'; '.join(overflow)}",
+                              hint="The integers overflow on this target in a single step; "
+                                   "retrain with smaller weights, or --allow-saturation.")
+    if problems and integer:
+        warnings.warn("range analysis (information; the integers are the source's own): "
+                      "worst-case " + "; ".join(problems), stacklevel=2)
+        problems = []
     if problems:
         text = "; ".join(problems)
         hint = ("Pass calibration data (--calibrate X.npy) so bounds use observed activity, "

@@ -1,0 +1,186 @@
+"""A netx ``.net`` file as the integers netx runs: the hardware model (``HwNet``) and the
+program netx would build, with nothing requantised.
+
+netx builds ``LIF(du=iDecay-1, dv=vDecay, vth=vThMant, bias_mant=bias, bias_exp=6)``
+behind ``Dense(optimize_weight_bits(W))`` or ``Conv(flipped W)`` (specs §4.3); here the
+same integers become groups and blocks, so :func:`compile_file` only maps and emits them.
+Two places differ from netx by construction, and both are stated where they apply:
+
+* An input layer with neurons takes the host's values straight into ``a_in`` in netx.
+  Hardware input arrives through synapses, so the program has a graded identity synapse
+  in front of it (a 1x1 identity convolution for images): every layer runs exactly one
+  step behind netx (:data:`INPUT_LAG` in the program's metadata; ``devices`` aligns).
+* netx's default readout (a dense layer without neurons: du = -1, dv = 4096, vth 2^17)
+  lies outside Loihi's registers; it becomes du = 4095, dv = 0, vth = 2^17 - 1, whose v and
+  spikes equal netx's while |v| < (2^17 - 1) << 6 (netx: v = u = sum of inputs; here u
+  holds the step's input and v sums it). Its ``u`` is not netx's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from snn2hw.backends import netx_read
+from snn2hw.errors import UnsupportedError
+from snn2hw.passes.hwmodel import HwBlock, HwGroup, HwNet
+
+BIAS_EXP = 6                 # netx's implied bias exponent
+INPUT_BITS = 24              # graded input payload into an input layer (Lava: int32 a_in)
+META_KEY = "snn2hw.netx"     # program metadata: source file, input lag, groups' netx blocks
+
+
+def hw_layout(shape: tuple[int, ...]) -> tuple[tuple[int, ...], np.ndarray]:
+    """Hardware shape ((W, H, C) for images) and the NIR (C, H, W) flat index of each
+    hardware position (C order)."""
+    if len(shape) != 3:
+        n = int(np.prod(shape))
+        return (n,), np.arange(n)
+    return tuple(reversed(shape)), np.arange(int(np.prod(shape))).reshape(shape).transpose(
+        2, 1, 0).ravel()
+
+
+def _identity(name: str, shape: tuple[int, ...]) -> HwBlock:
+    if len(shape) == 3:              # 1x1 convolution with an identity kernel (C, 1, 1, C)
+        c = shape[0]
+        return HwBlock(name, "input", name.split(".")[0], "conv",
+                       np.eye(c, dtype=np.int64).reshape(c, 1, 1, c), 0, 8, "auto",
+                       conv={"stride": (1, 1), "padding": (0, 0), "dilation": (1, 1),
+                             "groups": 1})
+    n = int(np.prod(shape))
+    return HwBlock(name, "input", name.split(".")[0], "dense", np.eye(n, dtype=np.int64),
+                   0, 8, "auto")
+
+
+def _dense_block(path: Path, layer: dict[str, Any], name: str, source: str) -> HwBlock:
+    from snn2hw.backends.netx import optimize_weight_bits
+
+    k, w = layer["index"], layer["weight"]
+    if not np.any(w):
+        raise UnsupportedError(f"layer {k} of '{path.name}' has all-zero weights, on which "
+                               "netx's optimize_weight_bits fails", node=f"layer{k}",
+                               hint="Drop the layer or give it weights.")
+    full, nwb, wexp = optimize_weight_bits(w)
+    delay = 0
+    if "delay" in layer:
+        d = np.unique(layer["delay"][w != 0])
+        if d.size > 1:
+            raise UnsupportedError(f"layer {k} of '{path.name}' has per-synapse delays "
+                                   f"({d.min()}..{d.max()}); snn2hw gives a layer one delay",
+                                   node=f"layer{k}", hint="Export one delay per layer.")
+        delay = int(d[0]) if d.size else 0
+    return HwBlock(f"{name}.w", source, name, "dense", full, wexp, nwb, "auto", delay=delay)
+
+
+def _conv_block(layer: dict[str, Any], name: str, source: str) -> HwBlock:
+    w = layer["weight"][:, :, ::-1, ::-1].transpose(0, 3, 2, 1)    # torch xcorr -> Lava
+    conv = {key: tuple(reversed(layer[key])) for key in ("stride", "padding", "dilation")}
+    conv["groups"] = layer["groups"]
+    return HwBlock(f"{name}.w", source, name, "conv", np.ascontiguousarray(w), 0, 8, "auto",
+                   conv=conv)
+
+
+def _group(path: Path, layer: dict[str, Any], name: str, offset: int) -> HwGroup:
+    shape, index = hw_layout(layer["shape"])
+    nrn, k = layer["neuron"], layer["index"]
+    bias = np.asarray(layer.get("bias", np.zeros(1, dtype=np.int64)), dtype=np.int64)
+    if layer["type"] == "conv":
+        bias = np.broadcast_to(bias, shape).ravel()                 # channel fastest
+    bias = np.broadcast_to(bias.ravel(), index.shape).copy()
+    du, dv, vth, model = nrn["iDecay"] - 1, nrn["vDecay"], nrn["vThMant"], "lif"
+    if layer.get("default_neuron"):
+        if np.any(bias):
+            raise UnsupportedError(f"layer {k} of '{path.name}' has a bias on netx's default "
+                                   "integrator (no neuron group), which Loihi's registers "
+                                   "cannot hold", node=name, hint="Give the layer a neuron "
+                                   "group (iDecay, vDecay, vThMant).")
+        du, dv, vth, model = 4095, 0, (1 << 17) - 1, "readout"
+    for what, value, ok in (("iDecay", du + 1, 1 <= du + 1 <= 4096),
+                            ("vDecay", dv, 0 <= dv <= 4095), ("vThMant", vth, 0 <= vth < 2**17)):
+        if not ok:
+            raise UnsupportedError(f"layer {k} of '{path.name}' has {what} {value}, outside "
+                                   "Loihi's registers (iDecay 1..4096, vDecay 0..4095, "
+                                   "vThMant < 2^17)", node=name,
+                                   hint="Retrain with decays and threshold in range.")
+    zeros = np.zeros(index.size, dtype=np.int64)
+    return HwGroup(name, name, index, shape, model, du, dv, vth, 64.0, bias,
+                   np.full(index.size, BIAS_EXP, dtype=np.int64), zeros, offset)
+
+
+def to_hwnet(path: str | Path, *, input_shape: tuple[int, ...] | None = None
+             ) -> tuple[HwNet, dict[str, Any]]:
+    """The file's integers as a hardware model, and what the program needs to know about
+    netx (input lag, per-group notes) for :data:`META_KEY`."""
+    p = Path(path)
+    shape, body = netx_read.input_shape(netx_read.read(p), input_shape)
+    port_shape, port_index = hw_layout(shape)
+    groups: list[HwGroup] = []
+    blocks: list[HwBlock] = []
+    info: dict[str, Any] = {"source": str(p.resolve()), "input_lag": 0, "groups": [],
+                            "u_differs": [], "transform": None}
+    prev = "input"
+    for layer in body:
+        if layer["type"] == "flatten":
+            continue
+        name = f"layer{layer['index']}"
+        if layer["type"] == "input":
+            blocks.append(_identity(f"{name}.w", shape))
+            info["input_lag"], info["transform"] = 1, layer["transform"]
+        elif layer["type"] == "dense":
+            blocks.append(_dense_block(p, layer, name, prev))
+        else:
+            blocks.append(_conv_block(layer, name, prev))
+        groups.append(_group(p, layer, name, len(groups) + 1))
+        if layer.get("default_neuron"):
+            info["u_differs"].append(name)
+        info["groups"].append(name)
+        prev = name
+    layouts = {"input": port_index, **{g.name: g.index for g in groups}}
+    shapes = {"input": port_shape, **{g.name: g.shape for g in groups}}
+    net = HwNet(tuple(groups), tuple(blocks), layouts, shapes, ("input",),
+                {"output": groups[-1].name}, {"source": "netx", "netx": info})
+    return net, info
+
+
+def finish(program: Any, info: dict[str, Any]) -> Any:
+    """Graded input port where an input layer takes values; netx facts in metadata."""
+    ports, blocks = program.ports, program.blocks
+    if info["input_lag"]:
+        ports = tuple(dataclasses.replace(q, message_bits=INPUT_BITS) for q in ports)
+        blocks = tuple(dataclasses.replace(b, num_message_bits=INPUT_BITS)
+                       if b.source == "input" else b for b in blocks)
+    meta = {**program.metadata, META_KEY: json.dumps(info)}
+    return dataclasses.replace(program, ports=ports, blocks=blocks, metadata=meta)
+
+
+def to_program(path: str | Path, target: Any, *,
+               input_shape: tuple[int, ...] | None = None) -> Any:
+    """The program netx would build from a ``.net`` file, one group per core, without the
+    target's mapping rules (for comparing with netx; :func:`compile_file` maps it)."""
+    from snn2hw.backends import image
+
+    net, info = to_hwnet(path, input_shape=input_shape)
+    net = net.with_(groups=tuple(dataclasses.replace(g, core=k, chip=0)
+                                 for k, g in enumerate(net.groups)))
+    program = image.build(net, target, record={"source": f"netx:{Path(path).name}"})
+    return finish(program, info)
+
+
+def compile_file(path: str | Path, options: Any = None) -> Any:
+    """``snn2hw compile MODEL.net``: the file's own integers, range-checked (as
+    information: netx runs them as they are), mapped onto the target and emitted."""
+    from snn2hw import compiler
+    from snn2hw.backends import netx
+
+    options = options or compiler.Options()
+    net, info = to_hwnet(path)
+    compiled = compiler.compile_integer(net, netx.to_graph(path), options)
+    compiled.program = finish(compiled.program, info)
+    return compiled
+
+
+__all__ = ["to_hwnet", "to_program", "compile_file", "finish", "hw_layout", "META_KEY"]
