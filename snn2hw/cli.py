@@ -66,10 +66,24 @@ def cmd_targets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _netx_program(path: str, args: argparse.Namespace) -> "object | None":
+    """A .net file compiled on the fly with its own integers (None for other files)."""
+    from snn2hw import files
+
+    if files.sniff(path) != "netx":
+        return None
+    from snn2hw.backends import netx
+    from snn2hw.compiler import Options
+
+    return netx.compile_file(path, _compile_options(args) if hasattr(args, "target")
+                             else Options())
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from snn2hw import runio
 
-    program = runio.load_program(args.program)
+    program = _netx_program(args.program, args)
+    program = runio.load_program(args.program) if program is None else program.program
     inputs = runio.load_inputs(args.input, program)
     record = runio.parse_record(args.record)
     result = runio.run_on_device(program, inputs, device=args.device, steps=args.steps,
@@ -159,9 +173,11 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_compile(args: argparse.Namespace) -> int:
     from snn2hw import compiler, outputs
 
-    graph = _load_model(args)
-    compiled = compiler.compile(graph, _compile_options(args),
-                                calibration=_calibration(args, graph))
+    compiled = _netx_program(args.model, args)      # a .net file: its own integers
+    if compiled is None:
+        graph = _load_model(args)
+        compiled = compiler.compile(graph, _compile_options(args),
+                                    calibration=_calibration(args, graph))
     out = outputs.write_compiled(compiled, args.output)
     print(outputs.summary(compiled.report), end="")
     print(f"wrote {out}/: {', '.join(outputs.FILES)}")
@@ -176,9 +192,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.limit:
         data, labels = data[:args.limit], (labels[:args.limit] if labels is not None else None)
     data = _encoded(graph, data, args.steps)
-    compiled = compiler.compile(graph, _compile_options(args),
-                                calibration=_calibration(args, graph))
+    compiled = _netx_program(args.model, args)      # a .net file: its own integers
+    if compiled is None:
+        compiled = compiler.compile(graph, _compile_options(args),
+                                    calibration=_calibration(args, graph))
     print(f"compiled for {compiled.target.name}: {compiled.report['cores']} core(s)")
+    _netx_notes(compiled.program, args)
     if args.against != "reference":
         if args.against == args.device:
             raise UserInputError(f"--device and --against are both '{args.device}'",
@@ -198,6 +217,23 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
         print(f"wrote {html_report.write(args.report, graph, compiled, report, traces)}")
     return 0
+
+
+def _netx_notes(program: "object", args: argparse.Namespace) -> None:
+    """What a comparison with netx leaves out or shifts, said before the numbers."""
+    import json
+
+    from snn2hw.backends.netx_hw import META_KEY
+
+    if "netx" not in (args.device, args.against) or META_KEY not in program.metadata:
+        return
+    info = json.loads(program.metadata[META_KEY])
+    if info["input_lag"]:
+        print("netx gets the input one step later: the program's input layer is fed "
+              "through a synapse, netx's straight into a_in")
+    for name in info["u_differs"]:
+        print(f"u of {name}: netx's default integrator sums its input in u, the program "
+              "in v; netx's u is compared as its per-step increment (the step's input << 6)")
 
 
 def cmd_lava_install(args: argparse.Namespace) -> int:
@@ -238,7 +274,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run a program image on a device",
                        description="Run a program image on the emulator or on Lava and write "
                        "output spikes (and optionally u, v) to an .npz file.")
-    p.add_argument("program", help="program image (.h5)")
+    p.add_argument("program", help="program image (.h5), or a netx network (.net), compiled "
+                   "on the fly with its own integers")
     p.add_argument("--input", required=True,
                    help="input spikes: .npy of shape (T, n) or (B, T, n), or .npz with one "
                    "array per input port")

@@ -1,6 +1,6 @@
 """One interface for everything that executes a program image.
 
-    dev = devices.get("lava")          # "emulator", "lava", "loihi2-board", or registered
+    dev = devices.get("lava")          # "emulator", "lava", "loihi2-board", "netx", or registered
     dev.load(program)                  # checks target and installation before any run
     result = dev.run(inputs, steps=None, record=("spikes", "u", "v"))
     result.spikes / .u / .v            # group -> (B, T, n), the emulator's shapes
@@ -139,8 +139,38 @@ class LoihiBoardDevice(LavaDevice):
                      "runs the same program on Lava's CPU models.")
 
 
+class NetxDevice(Device):
+    """lava-dl's own netx (``hdf5.Network``) on Lava's fixed-point CPU models, running the
+    ``.net`` file a program was compiled from (``snn2hw compile MODEL.net``), in the Lava
+    environment with lava-dl (``snn2hw lava install --netx``)."""
+
+    name = "netx"
+
+    def available(self) -> None:
+        from snn2hw import lava_env
+
+        lava_env.netx_interpreter()  # LavaEnvironmentError says how to install lava-dl
+
+    def check(self, program: Any) -> None:
+        from snn2hw.backends.netx_hw import META_KEY
+
+        if META_KEY not in program.metadata:
+            raise DeviceError("device 'netx' runs the .net file a program was compiled "
+                              "from, and this program was not compiled from one",
+                              hint="Pass the .net file itself (snn2hw verify MODEL.net "
+                                   "--device netx), or choose another --device.")
+        super().check(program)
+
+    def _run(self, inputs: Any, steps: int | None, record: tuple[str, ...],
+             progress: bool) -> Any:
+        from snn2hw.backends.netx_hw import run_program
+
+        return run_program(self.program, inputs, steps, record)
+
+
 _REGISTRY: dict[str, Callable[[], Device]] = {
     "emulator": EmulatorDevice, "lava": LavaDevice, "loihi2-board": LoihiBoardDevice,
+    "netx": NetxDevice,
 }
 
 
@@ -167,4 +197,4 @@ def run(program: Any, inputs: Any, *, device: str, steps: int | None = None,
 
 
 __all__ = ["Device", "DeviceError", "EmulatorDevice", "LavaDevice", "LoihiBoardDevice",
-           "register", "get", "names", "run"]
+           "NetxDevice", "register", "get", "names", "run"]

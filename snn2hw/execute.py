@@ -47,7 +47,11 @@ def _port_arrays(program: Any, io: dict[str, Any], inputs: Any) -> tuple[dict[st
         if flat.shape[2] != len(perm):
             raise UserInputError(f"input '{name}' has {flat.shape[2]} values per step; the "
                                  f"program expects {len(perm)}")
-        if not np.all((flat == 0) | (flat == 1)):
+        graded = any(p.name == name and p.message_bits for p in program.ports)
+        if graded and not np.all(flat == np.round(flat)):
+            raise UserInputError(f"input '{name}' takes graded integers and holds fractions",
+                                 hint="Pass integer values (a netx input layer's a_in).")
+        if not graded and not np.all((flat == 0) | (flat == 1)):
             raise UserInputError(f"input '{name}' is not binary spikes (0/1)",
                                  hint="Encode the data as spikes first (rate or latency code).")
         arrays[name] = flat[:, :, np.asarray(perm)].astype(np.int64)

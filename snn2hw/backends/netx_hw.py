@@ -183,4 +183,42 @@ def compile_file(path: str | Path, options: Any = None) -> Any:
     return compiled
 
 
-__all__ = ["to_hwnet", "to_program", "compile_file", "finish", "hw_layout", "META_KEY"]
+
+
+
+def run_program(program: Any, inputs: Any, steps: int | None, record: tuple[str, ...]
+                ) -> Any:
+    """Run the ``.net`` file ``program`` was compiled from through lava-dl's own netx, on
+    the program's time axis and group names (the ``netx`` device). Where the file's input
+    layer has neurons, the host's values reach them one step later than netx would put them
+    there (the program's input synapse), so netx is given the input one step later too.
+    For netx's default readout (module docstring) netx's ``u`` is the running sum of the
+    input; its per-step increment ``u[t] - u[t-1]`` (the step's input << 6) is what the
+    program's ``u`` holds, and that is what is reported as its ``u``."""
+    from snn2hw.backends import netx
+    from snn2hw.backends.lava import LavaResult
+
+    info = json.loads(str(program.metadata[META_KEY]))
+    x = np.asarray(inputs["input"] if isinstance(inputs, dict) else inputs, dtype=np.int64)
+    steps = x.shape[1] if steps is None else int(steps)
+    x = np.concatenate([x, np.zeros((x.shape[0], max(0, steps - x.shape[1]), x.shape[2]),
+                                    x.dtype)], axis=1)[:, :steps]
+    if info["input_lag"]:
+        x = np.concatenate([np.zeros_like(x[:, :1]), x[:, :-1]], axis=1)
+    shape = program.ports[0].shape
+    got = netx.run_netx(info["source"], x, input_shape=shape if len(shape) == 3 else None)
+    res = LavaResult(spikes={})
+    for k, name in enumerate(info["groups"]):
+        start = 0
+        for g in (g for g in program.groups if g.name == name or g.name.startswith(name + "[")):
+            for var in record:
+                arr = got[var][k][:, :, start:start + g.size]
+                if var == "u" and name in info["u_differs"]:
+                    arr = np.diff(arr.astype(np.int64), axis=1, prepend=0)
+                getattr(res, var)[g.name] = arr.astype(np.int8 if var == "spikes" else np.int32)
+            start += g.size
+    res.outputs = {o.name: res.spikes[o.group] for o in program.outputs if o.group in res.spikes}
+    return res
+
+__all__ = ["META_KEY", "compile_file", "finish", "hw_layout", "run_program", "to_hwnet",
+           "to_program"]
