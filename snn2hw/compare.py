@@ -29,17 +29,43 @@ class Divergence:
                 f"{self.a} vs {self.b} ({self.count} differing values in all)")
 
 
-def first_divergence(a: Any, b: Any, variables: Sequence[str] = ("spikes", "u", "v")
-                     ) -> Divergence | None:
-    """The earliest (by step, then variable order) differing value, or None if equal."""
+@dataclass(frozen=True)
+class Unmatched:
+    """The two results cannot be compared value by value: one recorded a variable of a
+    group that the other did not (or neither recorded it, or in another shape)."""
+
+    variable: str
+    group: str
+    reason: str
+
+    def __str__(self) -> str:
+        what = f"{self.variable} of group '{self.group}'" if self.group else self.variable
+        return (f"not comparable: {what} {self.reason}; record the same groups and "
+                "variables on both sides")
+
+
+def first_divergence(a: Any, b: Any, variables: Sequence[str] = ("spikes", "u", "v"),
+                     names: tuple[str, str] = ("the first result", "the second result")
+                     ) -> Divergence | Unmatched | None:
+    """The earliest (by step, then variable order) differing value, or None if every
+    requested variable of every group is recorded by both and equal. A group or variable
+    that only one side recorded (or neither), or shapes that differ, give an Unmatched:
+    a check that compared nothing must not pass."""
     best: Divergence | None = None
     total = 0
     for var in variables:
-        da, db = getattr(a, var) or {}, getattr(b, var) or {}
-        for group in sorted(set(da) & set(db)):
+        da, db = getattr(a, var, None) or {}, getattr(b, var, None) or {}
+        if not da and not db:
+            return Unmatched(var, "", f"was recorded by neither {names[0]} nor {names[1]}")
+        only = sorted(set(da) ^ set(db))
+        if only:
+            has, lacks = names if only[0] in da else names[::-1]
+            return Unmatched(var, only[0], f"was recorded by {has} but not by {lacks}")
+        for group in sorted(da):
             x, y = np.asarray(da[group]), np.asarray(db[group])
-            if x.shape != y.shape:
-                raise ValueError(f"{var}[{group}] shapes differ: {x.shape} vs {y.shape}")
+            if x.shape != y.shape or x.ndim != 3:
+                return Unmatched(var, group, f"has shape {x.shape} in {names[0]} and "
+                                 f"{y.shape} in {names[1]} (expected equal (B, T, n))")
             diff = np.argwhere(x != y)
             total += len(diff)
             if len(diff):
@@ -60,6 +86,9 @@ def explain(program: Any, result: Any, div: Divergence, ports: dict[str, np.ndar
     per synapse block into it, the sources active one step (plus any delay) earlier with
     their weights. ``ports``: the port arrays (B, T, size) that were fed."""
     from snn2hw_emulator.program import expanded_weights
+
+    if not isinstance(div, Divergence):             # nothing value-level to explain
+        return ""
 
     s, t, g, n = div.sample, div.step, div.group, div.neuron
     lines = []

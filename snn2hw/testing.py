@@ -34,8 +34,12 @@ class HilRuns:
 
         names = list(self.runs)
         a = a or names[0]
-        for other in [b] if b else [n for n in names if n != a]:
-            div = first_divergence(self.runs[a].raw, self.runs[other].raw)
+        others = [b] if b else [n for n in names if n != a]
+        if not others or a in others or not set(others + [a]) <= set(names):
+            raise AssertionError(f"assert_identical compares two different devices that ran; "
+                                 f"got {a!r} and {others} of {names}")
+        for other in others:
+            div = first_divergence(self.runs[a].raw, self.runs[other].raw, names=(a, other))
             if div is not None:
                 detail = explain(self.program, self.runs[a].raw, div, self.runs[a].ports)
                 raise AssertionError(f"{other} differs from {a}: {div}\n{detail}")

@@ -126,9 +126,10 @@ def verify(graph: Any, program: Any, data: np.ndarray, labels: np.ndarray | None
     readout = bool(io["outputs"][out_name]["readout"])
     pred_ref = decode(ref.outputs[out_name], readout)
     pred_hw = decode(hw.outputs[out_name], readout)
+    _same_populations(ref.spikes, hw.spikes, io, device)
     layers = []
     for pop, s_hw in hw.spikes.items():
-        if pop not in ref.spikes:
+        if pop not in ref.spikes:                    # a readout: voltages, no spikes
             continue
         s_ref = ref.spikes[pop].reshape(s_hw.shape)
         layers.append(LayerAgreement(pop, int(s_ref.sum()), int(s_hw.sum()),
@@ -142,6 +143,21 @@ def verify(graph: Any, program: Any, data: np.ndarray, labels: np.ndarray | None
     return rep, traces
 
 
+def _same_populations(ref: dict[str, Any], hw: dict[str, Any], io: dict[str, Any],
+                      device: str) -> None:
+    """Every spiking population of the model is on the device and vice versa (readouts,
+    which do not spike, aside): a comparison of what both happen to have could pass on
+    nothing."""
+    readouts = {o["population"] for o in io["outputs"].values() if o["readout"]}
+    only = sorted(set(ref) ^ (set(hw) - readouts))
+    if only:
+        pop = only[0]
+        has, lacks = ("float reference", device) if pop in ref else (device, "float reference")
+        raise UserInputError(f"population '{pop}' spikes in the {has} but not on the {lacks}, "
+                             "so their spikes cannot be compared",
+                             hint="Verify a program compiled from this model.")
+
+
 @dataclass
 class DeviceComparison:
     device: str
@@ -149,7 +165,7 @@ class DeviceComparison:
     samples: int
     steps: int
     groups: int
-    divergence: Any                                  # snn2hw.compare.Divergence or None
+    divergence: Any                      # snn2hw.compare.Divergence, Unmatched or None
     accuracy: dict[str, float] = field(default_factory=dict)
     upstream: str = ""
     layers: list[tuple[str, int, int, float]] = field(default_factory=list)
@@ -177,18 +193,19 @@ def compare_devices(program: Any, data: np.ndarray, labels: np.ndarray | None, *
 
     runs = {d: execute.run(program, data, device=d, record_states=True)
             for d in (device, against)}
-    div = first_divergence(runs[against].raw, runs[device].raw)
+    div = first_divergence(runs[against].raw, runs[device].raw, names=(against, device))
     out_name = next(iter(io_map(program)["outputs"]))
     readout = bool(io_map(program)["outputs"][out_name]["readout"])
     acc = {}
     if labels is not None:
         acc = {d: float((decode(r.outputs[out_name], readout) == labels).mean())
                for d, r in runs.items()}
-    steps = next(iter(runs[device].raw.spikes.values())).shape[1]
+    steps = max((s.shape[1] for r in runs.values() for s in (r.raw.spikes or {}).values()),
+                default=int(data.shape[1]))
     detail = explain(program, runs[against].raw, div, runs[against].ports) if div else ""
     layers = [(pop, int(s.sum()), int(runs[device].spikes[pop].sum()),
                float((s == runs[device].spikes[pop]).mean()))
-              for pop, s in runs[against].spikes.items()]
+              for pop, s in runs[against].spikes.items() if pop in runs[device].spikes]
     return DeviceComparison(device, against, int(data.shape[0]), int(steps),
                             len(program.groups), div, acc, detail, layers)
 

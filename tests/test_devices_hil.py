@@ -47,7 +47,7 @@ def test_registered_device_and_planted_divergence_through_the_fixture(hil) -> No
     h = runs.runs["emulator"].raw.spikes["h"]            # the planted synapse's source
     assert step == min(int(np.argmax(s)) for s in h[:, :, 3] if s.any()) + 2
     assert f"'o'[2] at step {step - 1}: u=" in text and "active input(s) arriving" in text
-    runs_same = hil.run(compiled, x, devices=("emulator", "emulator"))
+    runs_same = hil.run(compiled, x, devices=("emulator", "emulator-event"))
     runs_same.assert_identical()
     three = hil.run(compiled, x, devices=("emulator", "planted", "emulator-event"))
     with pytest.raises(AssertionError, match="planted differs from emulator"):
