@@ -127,6 +127,10 @@ def to_hwnet(path: str | Path, *, input_shape: tuple[int, ...] | None = None
         if layer["type"] == "flatten":
             continue
         name = f"layer{layer['index']}"
+        if layer["type"] == "input" and groups:
+            raise UnsupportedError(f"layer {layer['index']} of '{p.name}' is an input layer "
+                                   "after other layers", node=name,
+                                   hint="netx networks are sequential with the input first.")
         if layer["type"] == "input":
             blocks.append(_identity(f"{name}.w", shape))
             info["input_lag"], info["transform"] = 1, layer["transform"]
@@ -139,6 +143,9 @@ def to_hwnet(path: str | Path, *, input_shape: tuple[int, ...] | None = None
             info["u_differs"].append(name)
         info["groups"].append(name)
         prev = name
+    if not groups:
+        raise UnsupportedError(f"'{p.name}' has no dense or conv layer",
+                               hint="Export a network with at least one neuron layer.")
     layouts = {"input": port_index, **{g.name: g.index for g in groups}}
     shapes = {"input": port_shape, **{g.name: g.shape for g in groups}}
     net = HwNet(tuple(groups), tuple(blocks), layouts, shapes, ("input",),

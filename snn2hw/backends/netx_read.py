@@ -195,6 +195,15 @@ def input_shape(layers: list[dict[str, Any]], given: tuple[int, ...] | None
     """The network's input shape (C, H, W) or (n,), and the layers after a neuron-less
     input layer. Without an input layer (slayer exports start at the first block), the
     shape is ``given`` or inferred from the first layer where that is unambiguous."""
+    if layers[0]["type"] == "input" and "shape" not in layers[0]:
+        if "neuron" in layers[0]:
+            raise UnsupportedError("layer 0 is an input layer with neurons but no shape",
+                                   node="layer0", hint="netx needs the input layer's shape "
+                                                       "(C, H, W) or (n,).")
+        layers = layers[1:]                    # netx: an input layer without shape is a no-op
+    if not layers:
+        raise UnsupportedError("the .net file has no layer after its input layer",
+                               hint="Export a network with at least one dense or conv layer.")
     first = layers[0]
     if first["type"] == "input":
         shape = tuple(first["shape"])
