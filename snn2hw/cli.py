@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
-from snn2hw import __version__
+from snn2hw import __version__, cli_args
 from snn2hw.devices import names as device_names
 from snn2hw.errors import Snn2hwError, UserInputError
 
@@ -280,8 +280,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    help="input spikes: .npy of shape (T, n) or (B, T, n), or .npz with one "
                    "array per input port")
     p.add_argument("--output", required=True, help="where to write the results (.npz)")
-    p.add_argument("--steps", type=int, default=None,
-                   help="number of timesteps (default: the input's length)")
+    p.add_argument("--steps", type=cli_args.STEPS, default=None,
+                   help="number of timesteps, 1 to 1000000 (default: the input's length)")
     p.add_argument("--device", choices=device_names(), default="emulator",
                    help="where to run it (default emulator)")
     p.add_argument("--mode", choices=("batch", "event"), default="batch",
@@ -293,8 +293,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_ann_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--percentile", type=float, default=99.9, help="ANN conversion: "
-                   "activation percentile used as each layer's scale (default 99.9)")
+    p.add_argument("--percentile", type=cli_args.PERCENTILE, default=99.9,
+                   help="ANN conversion: activation percentile used as each layer's scale, "
+                   "above 0 and at most 100 (default 99.9)")
     p.add_argument("--reset", default="zero", choices=("zero", "subtract"), help="ANN "
                    "conversion: IF reset (default zero, what Loihi does)")
     p.add_argument("--approximate-ann", action="append", metavar="WHAT",
@@ -303,8 +304,8 @@ def _add_ann_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encoding", default="bernoulli", choices=("bernoulli", "current"),
                    help="ANN conversion: input rate code, Bernoulli spikes (default) or the "
                    "deterministic train of a constant current into an IF encoder")
-    p.add_argument("--steps", type=int, default=64, help="ANN models: rate-code analog data "
-                   "(calibration, --data) over this many steps (default 64)")
+    p.add_argument("--steps", type=cli_args.STEPS, default=64, help="ANN models: rate-code "
+                   "analog data (calibration, --data) over this many steps (default 64)")
 
 
 def _add_compile_options(p: argparse.ArgumentParser) -> None:
@@ -313,20 +314,21 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
     _add_ann_options(p)
     p.add_argument("--target", default="loihi2", help="target name or TOML file "
                    "(default loihi2; see `snn2hw targets`)")
-    p.add_argument("--dt", type=float, help="time step in seconds (default: the model's "
+    p.add_argument("--dt", type=cli_args.DT, help="time step in seconds (default: the model's "
                    "metadata, else 1e-4)")
-    p.add_argument("--weight-bits", type=int, help="weight mantissa bits (default: the "
-                   "target's maximum)")
-    p.add_argument("--share", type=int, metavar="K", help="restrict each layer's weights "
-                   "to K shared values (codebook)")
+    p.add_argument("--weight-bits", type=cli_args.WEIGHT_BITS, help="weight mantissa bits, "
+                   "2 or more (default: the target's maximum)")
+    p.add_argument("--share", type=cli_args.SHARE, metavar="K", help="restrict each layer's "
+                   "weights to K shared values (codebook)")
     p.add_argument("--share-scope", default="layer", choices=("layer", "neuron"),
                    help="one codebook per layer (default) or per post-synaptic neuron")
     p.add_argument("--calibrate", metavar="X.npy", help="input spikes (B, T, *shape) used to "
                    "choose scales from observed activity instead of worst-case bounds; for "
                    ".onnx models, ANN inputs (B, *shape) for normalisation (rate-coded too)")
-    p.add_argument("--scale-groups", type=int, default=1, metavar="K", help="finer "
-                   "quantisation: split each population into up to K groups of neurons with "
-                   "similar weight magnitudes, each with its own scale and threshold")
+    p.add_argument("--scale-groups", type=cli_args.SCALE_GROUPS, default=1, metavar="K",
+                   help="finer quantisation: split each population into up to K groups of "
+                   "neurons with similar weight magnitudes, each with its own scale and "
+                   "threshold")
     p.add_argument("--netx", action="store_true", help="quantise so that the program also "
                    "exports as a lava-dl netx .net file (compile writes OUT/network.net)")
     p.add_argument("--no-conv", action="store_true", help="unroll convolutions into "
@@ -378,7 +380,7 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--against", default="reference", choices=("reference", *device_names()),
                    help="compare with the float reference (default) or run the same program "
                    "on another device: bit-identical, or the first divergence (exit 1)")
-    p.add_argument("--limit", type=int, help="use only the first N samples")
+    p.add_argument("--limit", type=cli_args.LIMIT, help="use only the first N samples")
     p.add_argument("--png", metavar="FILE.png", help="write a figure comparing them")
     p.add_argument("--report", metavar="DIR", help="write DIR/report.html (self-contained) "
                    "with rasters, agreement, weight errors, core utilisation and cost figures")
@@ -405,7 +407,7 @@ def _add_lava(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = cli_args.Parser(
         prog="snn2hw",
         description="Deploy trained spiking neural networks to neuromorphic hardware.")
     parser.add_argument("--version", action="version", version=f"snn2hw {__version__}")

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from snn2hw.errors import ModelFileError, UserInputError
+from snn2hw.errors import UserInputError
 from snn2hw.files import atomic_write
 from snn2hw_emulator.engine import RECORDABLE
 
@@ -38,18 +38,12 @@ def parse_record(text: str) -> tuple[str, ...]:
 
 
 def _read_array_file(path: Path) -> dict[str, np.ndarray] | np.ndarray:
-    if not path.is_file():
-        raise UserInputError(f"input file '{path}' does not exist",
-                             hint="Pass a .npy array (T, n) or (B, T, n), or an .npz per port.")
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise ModelFileError(f"input file '{path}' is not a readable .npy/.npz file ({exc})",
-                             hint="Save inputs with numpy.save or numpy.savez.") from None
-    if isinstance(data, np.lib.npyio.NpzFile):
-        with data:
-            return {k: data[k] for k in data.files}
-    return data
+    from snn2hw import arrays
+
+    data = arrays.load(path, what="input file")
+    if isinstance(data, np.ndarray):
+        return arrays.finite(data, path)
+    return {k: arrays.finite(v, path, f"array '{k}' ") for k, v in data.items()}
 
 
 def _batched(name: str, arr: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from snn2hw import execute, reference
+from snn2hw import arrays, execute, reference
 from snn2hw.errors import UserInputError
 from snn2hw.files import atomic_write
 
@@ -64,38 +64,31 @@ class VerifyReport:
 
 
 def _read_array(path: str | Path, keys: tuple[str, ...]) -> np.ndarray | None:
-    p = Path(path)
-    if not p.is_file():
-        raise UserInputError(f"data file '{p}' does not exist")
-    try:
-        loaded = np.load(p, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise UserInputError(f"'{p}' is not a readable .npy/.npz file ({exc})",
-                             hint="Save arrays with numpy.save or numpy.savez.") from None
+    """A .npy file's array, or the first of ``keys`` in a .npz (None if it has none)."""
+    loaded = arrays.load(path)
     if isinstance(loaded, np.ndarray):
         return loaded
-    with loaded:
-        for k in keys:
-            if k in loaded.files:
-                return loaded[k]
-    return None
+    return next((loaded[k] for k in keys if k in loaded), None)
 
 
 def load_data(data: str | Path, labels: str | Path | None = None, *, analog: bool = False
               ) -> tuple[np.ndarray, np.ndarray | None]:
     """Input spikes (B, T, *shape) and optional labels from .npy files or one .npz
     (arrays 'spikes' or 'x', and 'labels' or 'y'). ``analog``: also accept (B, *shape)
-    ANN inputs (two or more dimensions)."""
+    ANN inputs (two or more dimensions). Values must be finite real numbers; labels
+    integers (snn2hw.arrays)."""
     x = _read_array(data, ("spikes", "x", "data"))
     if x is None:
-        raise UserInputError(f"'{data}' has no array named spikes, x or data")
+        raise UserInputError(f"'{data}' has no array named spikes, x or data",
+                             hint="Name the .npz array 'spikes' (or 'x').")
+    x = arrays.finite(x, data)
     y = _read_array(labels, ("labels", "y")) if labels else \
         (_read_array(data, ("labels", "y")) if str(data).endswith(".npz") else None)
     if x.ndim < (2 if analog else 3):
         raise UserInputError(f"data in '{data}' has shape {x.shape}; expected (batch, time, "
                              "*input_shape)")
     if y is not None:
-        y = np.asarray(y).ravel()
+        y = arrays.labels(y, labels or data)
         if y.size != x.shape[0]:
             raise UserInputError(f"{y.size} labels for {x.shape[0]} samples")
     return x, y

@@ -77,7 +77,7 @@ def _legacy_weights(root: str, entries: dict[str, bytes], marker: Path) -> None:
 def _use_pickle_weight(root: str, entries: dict[str, bytes], marker: Path) -> None:
     name = root + "data/weights/model_weights_config.json"
     config = json.loads(entries[name])
-    meta = config["config"]["4.weight"]
+    meta = config["config"][next(iter(config["config"]))]       # the first weight
     meta["use_pickle"] = True
     entries[name] = json.dumps(config).encode()
     entries[root + "data/weights/" + meta["path_name"]] = _torch_pickle(marker)
@@ -94,7 +94,7 @@ def _opaque_constant(root: str, entries: dict[str, bytes], marker: Path) -> None
 
 CRAFTED = {"sample-inputs": _sample_inputs, "legacy-weights": _legacy_weights,
            "use-pickle-weight": _use_pickle_weight, "opaque-constant": _opaque_constant}
-REFUSAL = {"legacy-weights": "data/weights/model.pt", "use-pickle-weight": "4.weight",
+REFUSAL = {"legacy-weights": "data/weights/model.pt", "use-pickle-weight": "0.weight",
            "opaque-constant": "evil"}
 
 
