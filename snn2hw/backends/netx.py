@@ -13,9 +13,9 @@ vth=vThMant, bias_mant=bias, bias_exp=6)`` and runs dense weights through
   chain of single-group populations each fed by one dense or conv block from the one
   before, integer effective weights within 8 bits, biases that are multiples of 64, no
   initial voltages, no delays, resets or recurrence. Anything else is an error naming it.
-* :func:`to_program` builds the program netx would build from a ``.net`` file (our
-  reading of netx's rules, not netx's code), so a file can be run on the emulator or Lava
-  and compared with the program it came from.
+* :func:`read` (``netx_read.py``) gives a file's layers normalised; :func:`to_program` and
+  :func:`compile_file` (``netx_hw.py``) build the program netx would build from it, with
+  its own integers (our reading of netx's rules, not netx's code; ``docs/netx.md``).
 * :func:`to_graph` reads a ``.net`` file into a float NIR graph (LIF/IF/CubaLIF with
   Affine/Conv2d/Flatten at scale 64), so slayer-trained networks use the whole toolchain.
 """
