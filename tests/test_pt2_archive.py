@@ -205,3 +205,18 @@ def test_reader_does_not_import_torch(base: Path) -> None:
                          check=True)
     assert out.stdout.strip() == "False" and out.stderr == ""
     assert pt2_archive.read(base, "b").user_inputs == ["input"]
+
+
+def test_missing_entry_is_one_line_without_torch_logging(base: Path, tmp_path: Path) -> None:
+    """torch.export.load logged its own traceback for a missing record before failing;
+    snn2hw prints one line (checked in a subprocess: torch's log handler writes to the
+    stderr it saw at import, which capsys would not capture)."""
+    import subprocess
+
+    root, entries = _entries(base)
+    del entries[root + "data/weights/weight_0"]
+    path = _write(tmp_path / "missing.pt2", entries)
+    proc = subprocess.run([sys.executable, "-m", "snn2hw.cli", "inspect", str(path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "data/weights/weight_0" in proc.stderr and "Traceback" not in proc.stderr
