@@ -148,8 +148,15 @@ def to_hwnet(path: str | Path, *, input_shape: tuple[int, ...] | None = None
                                hint="Export a network with at least one neuron layer.")
     layouts = {"input": port_index, **{g.name: g.index for g in groups}}
     shapes = {"input": port_shape, **{g.name: g.shape for g in groups}}
+    layers = {g.name: {"neurons": g.size, "scale": g.scale, "limited_by": "netx file",
+                       "vth": g.vth, "du": g.du, "dv": g.dv,
+                       "inputs": {b.source: {"kind": b.kind, "weight_exp": b.weight_exp,
+                                             "bits_used": b.num_weight_bits, "rms_error": 0.0,
+                                             "delay": b.delay}
+                                  for b in blocks if b.target == g.name}} for g in groups}
     net = HwNet(tuple(groups), tuple(blocks), layouts, shapes, ("input",),
-                {"output": groups[-1].name}, {"source": "netx", "netx": info})
+                {"output": groups[-1].name},
+                {"source": "netx", "netx": info, "quantise": layers})
     return net, info
 
 
