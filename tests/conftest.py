@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "examples"))
 
 # Before any test module imports torch: pin its CPU kernels so that the tests that train
 # get the same weights on every machine of this kind (examples/reproducible.py).
-import reproducible  # noqa: E402,F401
+import reproducible  # noqa: F401
 
 
 @pytest.fixture(scope="session")

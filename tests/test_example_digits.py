@@ -1,6 +1,6 @@
 """The digits example end to end: snnTorch and the float reference agree, and the
-compiled network keeps the float accuracy (issue acceptance: within 0.5 pp on loihi2 and
-loihi1, within 2 pp with 16 shared weight values)."""
+compiled network keeps the float accuracy (goals: within 0.5 pp on loihi2 and loihi1,
+within 2 pp with 16 shared weight values)."""
 
 from __future__ import annotations
 
@@ -24,14 +24,23 @@ def test_digits_example_agrees(digits_out: tuple[Path, str]) -> None:
 
 @pytest.mark.slow
 def test_compiled_digits_keep_float_accuracy(digits_out: tuple[Path, str]) -> None:
+    """The quantisation gap is measured where it can be resolved: on all 1,797 images
+    (one image = 0.06 pp; the gap between two models on the same inputs needs no held-out
+    data), not on the 360 held-out ones, where 0.5 pp is less than two images. Besides
+    the accuracy difference (goal: 0.5 pp at 8 bits, 2 pp with 16 shared values) we assert
+    per-sample agreement of the predicted class, >= 99% at 8 bits and >= 98% shared,
+    which an accuracy difference of zero could hide (wrong both ways)."""
     import digits_compile
 
     out_dir, _ = digits_out
-    rows = digits_compile.evaluate(out_dir / "digits.nir", out_dir / "digits_test.npz")
+    rows = digits_compile.evaluate(out_dir / "digits.nir", out_dir / "digits_test.npz",
+                                   out_dir / "digits_all.npz")
     print(digits_compile.table(rows))
     assert {(r["target"], r["share"]) for r in rows} >= {("loihi2", None), ("loihi1", None),
                                                           ("loihi2", 16)}
     for r in rows:
-        assert r["float"] > 0.9
-        allowed = 0.02 if r["share"] else 0.005
-        assert r["emulator"] >= r["float"] - allowed, r
+        assert r["float"] > 0.9, r                       # held-out accuracy, a sanity floor
+        if r["share"]:
+            assert r["diff_all"] >= -0.02 and r["agree"] >= 0.98, r
+        else:
+            assert abs(r["diff_all"]) <= 0.005 and r["agree"] >= 0.99, r

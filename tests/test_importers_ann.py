@@ -221,20 +221,32 @@ def test_cli_import_and_compile_take_onnx(tmp_path: Path, capsys: pytest.Capture
 
 @pytest.mark.slow
 def test_digits_conversion_meets_the_accuracy_goals(tmp_path: Path) -> None:
+    """The goals: the converted SNN within 1.5 pp of the ANN, the loihi2 emulator within
+    0.5 pp of the float SNN, at T = 128, with Bernoulli and constant-current input.
+
+    Both are gaps between two models on the same inputs, so they are measured on all
+    1,797 images (a gap needs no held-out data): one image is 0.06 pp there, and the
+    paired difference of two models that disagree on 1% of samples has a standard error
+    of 0.24 pp, so 0.5 pp is resolved; on the 360 held-out images it would be less than
+    two images. With the accuracy difference we assert per-sample agreement, which a
+    difference of zero can hide: >= 99% for emulator vs float SNN (quantisation), and
+    >= 98% for SNN vs ANN (rate coding over 128 steps). Training is reproducible
+    (examples/reproducible.py), and these bounds hold with margin (README table)."""
     import digits_ann
 
-    x_train, x_test, y_train, y_test = digits_ann.data()
+    digits = digits_ann.data()
     rows = []
     for name, build in (("mlp", digits_ann.mlp), ("cnn", digits_ann.cnn)):
         net = build()
-        digits_ann.train(net, x_train, y_train)
+        digits_ann.train(net, digits.x_train, digits.y_train)
         path = tmp_path / f"{name}.onnx"
         digits_ann.export(net, path)
-        rows += digits_ann.evaluate(name, path, x_train, x_test, y_test, [128])
+        rows += digits_ann.evaluate(name, path, digits, [128])
     print(digits_ann.table(rows))
     for r in rows:
-        assert r["ann"] > 0.93
-        assert r["snn"] >= r["ann"] - 0.015, r           # converted SNN within 1.5 pp
-        assert abs(r["emulator"] - r["snn"]) <= 0.005, r  # emulator within 0.5 pp
-        assert r["snn_current"] >= r["ann"] - 0.015, r   # the same with constant current
-        assert abs(r["emulator_current"] - r["snn_current"]) <= 0.005, r
+        assert r["ann"] > 0.93, r                                  # held-out, a sanity floor
+        for enc in ("", "_current"):
+            assert r[f"snn_ann_diff{enc}"] >= -0.015, (enc, r)     # SNN within 1.5 pp of ANN
+            assert r[f"snn_ann_agree{enc}"] >= 0.98, (enc, r)
+            assert abs(r[f"emu_snn_diff{enc}"]) <= 0.005, (enc, r)  # emulator within 0.5 pp
+            assert r[f"emu_snn_agree{enc}"] >= 0.99, (enc, r)
