@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from snn2hw.cli import main
-from snn2hw.errors import ModelFileError
+from snn2hw.errors import ModelFileError, UnsupportedError
 from snn2hw.importers import pt2_archive
 from snn2hw.importers.torch_export import from_exported
 
@@ -220,3 +220,15 @@ def test_missing_entry_is_one_line_without_torch_logging(base: Path, tmp_path: P
                           check=False, capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert "data/weights/weight_0" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_layer_outputs_beyond_the_limit_are_refused_before_allocating(base: Path,
+                                                                     tmp_path: Path) -> None:
+    root, entries = _entries(base)
+    name = root + "models/model.json"
+    program = json.loads(entries[name])
+    conv = next(n for n in program["graph_module"]["graph"]["nodes"] if "conv2d" in n["target"])
+    conv["inputs"].append({"name": "padding", "arg": {"as_ints": [4000, 4000]}, "kind": 1})
+    entries[name] = json.dumps(program).encode()
+    with pytest.raises(UnsupportedError, match="values per sample, more than"):
+        from_exported(_write(tmp_path / "padded.pt2", entries))

@@ -38,6 +38,7 @@ ARCHIVE_VERSION = "0"
 MAX_JSON_BYTES = 128 << 20           # a model.json beyond this is not a small ANN
 MAX_TENSOR_BYTES = 1 << 30           # per storage file
 MAX_TENSOR_ELEMENTS = 1 << 27        # per tensor, after striding (stride 0 repeats)
+MAX_TOTAL_ELEMENTS = 1 << 28         # all tensors together (2 GiB as float64)
 RESAVE = ("Save it again with torch.export.save(torch.export.export(model.eval(), "
           "(example,)), 'model.pt2') from a plain nn.Module with tensor weights.")
 
@@ -84,6 +85,7 @@ class _Reader:
         first = z.infolist()[0].filename if z.infolist() else ""
         self.root = first.split("/")[0] + "/" if "/" in first else ""
         self.cache: dict[str, bytes] = {}
+        self.elements = 0
 
     def refuse(self, what: str, hint: str = RESAVE) -> ModelFileError:
         return ModelFileError(f"'{self.label}' {what}", hint=hint)
@@ -164,9 +166,11 @@ class _Reader:
             raise self.refuse(f"gives '{fqn}' sizes {sizes}, strides {strides} and offset "
                               f"{offset}, which do not describe a tensor")
         count = int(np.prod(sizes, dtype=object))
-        if count > MAX_TENSOR_ELEMENTS:
-            raise self.refuse(f"gives '{fqn}' {count} elements, more than the "
-                              f"{MAX_TENSOR_ELEMENTS} snn2hw reads",
+        self.elements += count
+        if count > MAX_TENSOR_ELEMENTS or self.elements > MAX_TOTAL_ELEMENTS:
+            raise self.refuse(f"gives '{fqn}' {count} elements ({self.elements} so far), "
+                              f"more than the {MAX_TENSOR_ELEMENTS} per tensor or "
+                              f"{MAX_TOTAL_ELEMENTS} in all snn2hw reads",
                               hint="Convert a smaller network.")
         if name not in self.cache:
             self.cache[name] = self.entry(name, MAX_TENSOR_BYTES)

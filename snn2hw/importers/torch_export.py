@@ -32,7 +32,7 @@ _PASS_THROUGH = {"dropout", "clone", "contiguous", "alias", "detach"}
 _FLATTEN = {"flatten", "view", "reshape", "_unsafe_view"}
 _PLAIN = {"as_int", "as_ints", "as_float", "as_floats", "as_bool", "as_bools", "as_string",
           "as_strings"}
-MAX_INPUT = 1 << 24                  # values per input sample
+MAX_INPUT = 1 << 24                  # values per sample, at the input and after each layer
 MAX_GEOMETRY = 4096                  # strides, paddings, kernels and groups
 
 
@@ -237,8 +237,27 @@ def _geometry(values: Any, default: int, low: int, name: str) -> tuple[int, int]
     return pair
 
 
+def _values_after(ann: AnnModel) -> int:
+    """Values per sample after the last layer, from the shapes alone (no arrays)."""
+    shape = ann.input_shape
+    for layer in ann.layers:
+        if layer.kind in ("conv", "avgpool") and len(shape) == 3 and layer.kernel != (0, 0):
+            k = layer.weight.shape[2:] if layer.kind == "conv" else layer.kernel
+            c = layer.weight.shape[0] if layer.kind == "conv" else shape[0]
+            shape = (c, *((n + 2 * p - kk) // s + 1 for n, p, kk, s in
+                          zip(shape[1:], layer.padding if layer.kind == "conv" else (0, 0),
+                              k, layer.stride)))
+        elif layer.kind == "dense":
+            shape = (layer.weight.shape[0],)
+    return int(np.prod(shape, dtype=object))
+
+
 def _sized(ann: AnnModel, name: str) -> None:
     """Size global pools, and check every weight fits the shape flowing into it."""
+    if _values_after(ann) > MAX_INPUT:
+        raise UnsupportedError(f"layer '{name}' produces {_values_after(ann)} values per "
+                               f"sample, more than the {MAX_INPUT} snn2hw converts", node=name,
+                               hint="Convert a smaller network.")
     try:
         _size_global_pools(ann)
     except (ValueError, ZeroDivisionError) as exc:
