@@ -226,3 +226,22 @@ def test_crafted_pt2_archives_in_compile_and_verify(files: dict[str, Path], tmp_
                  ["verify", path, "--calibrate", files["calib"], "--data", files["calib"]]):
         err = _refused(argv, tmp_path, capsys, marker)
         assert "pickle" in err, err
+
+
+def test_loader_reads_what_numpy_writes(tmp_path: Path) -> None:
+    from snn2hw import arrays
+
+    rng = np.random.default_rng(SEED)
+    cases = [rng.random((3, 4, 5)), np.asfortranarray(rng.random((3, 4))),
+             rng.random((2, 3)).astype(">f4"), rng.random(5) > 0.5,
+             rng.integers(-5, 5, (2, 2, 2)).astype(np.int8), np.arange(7, dtype=np.uint64)]
+    for k, a in enumerate(cases):
+        np.save(tmp_path / f"a{k}.npy", a)
+        b = arrays.load(tmp_path / f"a{k}.npy")
+        assert b.dtype == a.dtype and np.array_equal(a, b) and b.flags.writeable
+    with open(tmp_path / "v2.npy", "wb") as fh:
+        npy.write_array(fh, cases[0], version=(2, 0))
+    assert np.array_equal(arrays.load(tmp_path / "v2.npy"), cases[0])
+    np.savez_compressed(tmp_path / "z.npz", spikes=cases[4], labels=cases[5])
+    loaded = arrays.load(tmp_path / "z.npz")
+    assert set(loaded) == {"spikes", "labels"} and np.array_equal(loaded["spikes"], cases[4])
