@@ -184,6 +184,9 @@ def compare_devices(program: Any, data: np.ndarray, labels: np.ndarray | None, *
     from snn2hw.backends.image import io_map
     from snn2hw.compare import explain, first_divergence
 
+    if device == against:                       # one run compared with itself: always equal
+        raise UserInputError(f"comparing device '{device}' with itself",
+                             hint="Compare two different devices, or against the reference.")
     runs = {d: execute.run(program, data, device=d, record_states=True)
             for d in (device, against)}
     div = first_divergence(runs[against].raw, runs[device].raw, names=(against, device))

@@ -82,10 +82,13 @@ def test_hil_assert_identical_fails_on_a_missing_group(compiled: compiler.Compil
 
 def test_verify_against_fails_on_a_missing_group(compiled: compiler.Compiled) -> None:
     devices.register("forgets-h", ForgetsStates)
+    devices.register("emulator-event", lambda: devices.EmulatorDevice(mode="event"))
     x = spikes_in(np.random.default_rng(3), compiled.graph, 3, 10)
-    same = verify.compare_devices(compiled.program, x, None, device="emulator",
+    same = verify.compare_devices(compiled.program, x, None, device="emulator-event",
                                   against="emulator")
     assert same.divergence is None and "bit-identical" in same.table()
+    with pytest.raises(UserInputError, match="with itself"):
+        verify.compare_devices(compiled.program, x, None, device="emulator", against="emulator")
     comp = verify.compare_devices(compiled.program, x, None, device="forgets-h",
                                   against="emulator")
     assert isinstance(comp.divergence, Unmatched)
