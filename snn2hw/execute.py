@@ -59,6 +59,21 @@ def _port_arrays(program: Any, io: dict[str, Any], inputs: Any) -> tuple[dict[st
     return arrays, int(batch), int(steps)
 
 
+def _check_recorded(res: Any, io: dict[str, Any], device: str) -> None:
+    """The device returned every group the program's populations and outputs read."""
+    from snn2hw.devices import DeviceError
+
+    need = [("spikes", g) for info in io["populations"].values() for g in info["groups"]]
+    need += [("v" if info["readout"] else "spikes", g) for info in io["outputs"].values()
+             for g in info["groups"]]
+    lacking = [(var, g) for var, g in need if g not in (getattr(res, var, None) or {})]
+    if lacking:
+        var, g = lacking[0]
+        raise DeviceError(f"device '{device}' returned no {var} for group '{g}' "
+                          f"({len(lacking)} group/variable pair(s) missing)",
+                          hint="The device's runner must record every group it was asked for.")
+
+
 def run(program: Any, inputs: Any, *, device: str = "emulator", mode: str = "batch",
         record_v: bool = False, record_states: bool = False) -> AlignedResult:
     """Run on ``device`` ("emulator" or "lava") for T + latency steps; return aligned data
@@ -75,6 +90,7 @@ def run(program: Any, inputs: Any, *, device: str = "emulator", mode: str = "bat
     record = ("spikes", "u", "v") if record_states else record
     res = run_on_device(program, padded, device=device, steps=steps + latency, record=record,
                         mode=mode, progress=False)
+    _check_recorded(res, io, device)
 
     def gather(info: dict[str, Any], source: dict[str, np.ndarray], scale: list[float] | None
                ) -> np.ndarray:

@@ -110,3 +110,22 @@ def test_float_verify_fails_when_a_population_is_missing() -> None:
     with pytest.raises(UserInputError, match="population 'h' spikes in the emulator but not "
                                              "on the float reference"):
         verify.verify(other, program, x)
+
+
+class ForgetsSpikes(devices.EmulatorDevice):
+    """A device whose result lacks group 'h' altogether (a runner that recorded nothing)."""
+
+    name = "forgets-h-spikes"
+
+    def _run(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        res = super()._run(*args, **kwargs)
+        return dataclasses.replace(res, spikes={g: a for g, a in res.spikes.items() if g != "h"})
+
+
+def test_a_device_result_without_a_group_is_a_device_error(compiled: compiler.Compiled) -> None:
+    devices.register("forgets-h-spikes", ForgetsSpikes)
+    x = spikes_in(np.random.default_rng(5), compiled.graph, 2, 10)
+    with pytest.raises(devices.DeviceError, match="'forgets-h-spikes' returned no spikes for "
+                                                  "group 'h'"):
+        verify.compare_devices(compiled.program, x, None, device="forgets-h-spikes",
+                               against="emulator")
