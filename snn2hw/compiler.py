@@ -23,7 +23,7 @@ from snn2hw import ir, nirio
 from snn2hw.backends import image as image_backend
 from snn2hw.errors import DesignRuleError, UserInputError
 from snn2hw.passes import discretise as disc
-from snn2hw.passes import mapping, quantise as quant, ranges, share, structure
+from snn2hw.passes import annotations, mapping, quantise as quant, ranges, share, structure
 from snn2hw.passes.hwmodel import HwNet, to_metadata
 from snn2hw.targets import Target
 from snn2hw.targets import load as load_target
@@ -217,8 +217,13 @@ class Compiled:
 
 def compile(graph: ir.Graph, options: Options | None = None, *,
             calibration: np.ndarray | None = None) -> Compiled:
-    """Compile ``graph`` for ``options.target``; raises a Snn2hwError naming what failed."""
+    """Compile ``graph`` for ``options.target``; raises a Snn2hwError naming what failed.
+    A graph that ``compile`` annotated for this target (``OUT/quantised.nir``) keeps its
+    integers: only ranges, map and emit run on them (:func:`compile_integer`)."""
     options = options or Options()
+    net = annotations.hwnet(graph, options.target)
+    if net is not None:
+        return compile_integer(net, graph, options)
     s = State(graph, load_target(options.target), options, calibration=calibration)
     return _run(s, PIPELINE, calibration)
 

@@ -1,0 +1,80 @@
+"""The hardware model back from a graph that ``compile`` annotated (``OUT/quantised.nir``,
+or ``--dump-ir``'s map stage): its integers, so compiling it again changes none of them.
+
+``compiler.annotated_graph`` stores every group and block of a population in that node's
+``metadata["snn2hw"]`` (``hwmodel.to_metadata``) and the pass and target in the graph's
+metadata. Layouts follow the quantise pass's rule: a population touched by a convolution
+block is in (W, H, C) order, every other one in NIR order.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from snn2hw import ir
+from snn2hw.passes import structure
+from snn2hw.passes.hwmodel import HwBlock, HwGroup, HwNet
+from snn2hw.passes.quantise import whc_perm
+
+_INT_GROUP = ("du", "dv", "vth", "offset", "reset_interval", "reset_offset", "core", "chip")
+_INT_BLOCK = ("weight_exp", "num_weight_bits", "delay")
+
+
+def _group(name: str, d: dict[str, Any]) -> HwGroup:
+    ints = {k: int(d[k]) for k in _INT_GROUP if k in d}
+    arrays = {k: np.asarray(d[k], dtype=np.int64) for k in ("index", "bias_mant", "bias_exp",
+                                                            "v0")}
+    return HwGroup(name=name, population=str(d["population"]),
+                   shape=tuple(int(s) for s in np.asarray(d["shape"]).ravel()),
+                   model=str(d["model"]), scale=float(d["scale"]), **arrays, **ints)
+
+
+def _block(name: str, d: dict[str, Any]) -> HwBlock:
+    conv = None
+    if "conv" in d:
+        conv = {k: (int(v) if np.ndim(v) == 0 else tuple(int(x) for x in np.ravel(v)))
+                for k, v in d["conv"].items()}
+    return HwBlock(name=name, source=str(d["source"]), target=str(d["target"]),
+                   kind=str(d["kind"]), weights=np.asarray(d["weights"], dtype=np.int64),
+                   sign_mode=str(d["sign_mode"]), recurrent=bool(d.get("recurrent", False)),
+                   codebook=None if "codebook" not in d else np.asarray(d["codebook"],
+                                                                        dtype=np.int64),
+                   conv=conv, **{k: int(d[k]) for k in _INT_BLOCK if k in d})
+
+
+def hwnet(graph: ir.Graph, target: str) -> HwNet | None:
+    """The annotated hardware model for ``target``, or None when the graph carries none
+    (or carries one for another target: then it is requantised, with a warning)."""
+    meta = graph.metadata
+    if meta.get("snn2hw.pass") != "map":
+        return None
+    if meta.get("snn2hw.target") != target:
+        warnings.warn(f"the graph's integers are for target '{meta.get('snn2hw.target')}'; "
+                      f"requantising it for '{target}'", stacklevel=3)
+        return None
+    groups: list[HwGroup] = []
+    blocks: list[HwBlock] = []
+    for node in graph.nodes.values():
+        hw = (getattr(node, "metadata", None) or {}).get("snn2hw")
+        if hw:
+            groups += [_group(k, v) for k, v in hw["groups"].items()]
+            blocks += [_block(k, v) for k, v in hw["blocks"].items()]
+    if not groups:
+        return None
+    s = structure.analyse(graph)
+    convy = {p for b in blocks if b.kind == "conv" for p in (b.source, b.target)} | \
+        {g.population for g in groups if len(g.shape) == 3}
+    layouts = {p: whc_perm(s.shapes[p]) if p in convy else np.arange(s.size(p))
+               for p in s.populations}
+    shapes = {p: tuple(reversed(s.shapes[p])) if p in convy else (s.size(p),)
+              for p in s.populations}
+    pops = {g.population for g in groups}
+    inputs = tuple(p for p in s.populations if p not in pops)
+    return HwNet(tuple(groups), tuple(blocks), layouts, shapes, inputs, dict(s.outputs),
+                 {"source": "annotated graph"})
+
+
+__all__ = ["hwnet"]
