@@ -289,7 +289,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--record", default="spikes",
                    help="comma-separated: spikes,u,v (default: spikes)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_run)
+    p.set_defaults(func=cmd_run, writes=(("output", "--output", "file"),))
 
 
 def _add_ann_options(p: argparse.ArgumentParser) -> None:
@@ -353,7 +353,7 @@ def _add_import(sub: argparse._SubParsersAction) -> None:
                    help="ANN: inputs (batch, *shape) for normalisation (required)")
     p.add_argument("-o", "--output", required=True, metavar="MODEL.nir")
     _add_ann_options(p)
-    p.set_defaults(func=cmd_import)
+    p.set_defaults(func=cmd_import, writes=(("output", "-o", "file"),))
 
 
 def _add_compile(sub: argparse._SubParsersAction) -> None:
@@ -361,10 +361,14 @@ def _add_compile(sub: argparse._SubParsersAction) -> None:
                        description="Discretise, quantise, map and emit a program image, a "
                        "Lava program, the quantised graph and a report.")
     _add_compile_options(p)
-    p.add_argument("-o", "--output", required=True, metavar="OUT/", help="output folder")
-    p.add_argument("--dump-ir", metavar="DIR", help="write the graph after each pass as .nir")
+    p.add_argument("-o", "--output", required=True, metavar="OUT/", help="output folder, "
+                   "new or from an earlier compile: it is replaced as a whole once everything "
+                   "is written, and left as it was when compiling fails")
+    p.add_argument("--dump-ir", metavar="DIR", help="write the graph after each pass as .nir, "
+                   "as the pass ends: a failing compile writes here only")
     p.add_argument("--verify-each", action="store_true", help="validate after every pass")
-    p.set_defaults(func=cmd_compile)
+    p.set_defaults(func=cmd_compile, writes=(("output", "-o", "compiled"),
+                                             ("dump_ir", "--dump-ir", "folder")))
 
 
 def _add_verify(sub: argparse._SubParsersAction) -> None:
@@ -384,7 +388,8 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--png", metavar="FILE.png", help="write a figure comparing them")
     p.add_argument("--report", metavar="DIR", help="write DIR/report.html (self-contained) "
                    "with rasters, agreement, weight errors, core utilisation and cost figures")
-    p.set_defaults(func=cmd_verify)
+    p.set_defaults(func=cmd_verify, writes=(("png", "--png", "file"),
+                                            ("report", "--report", "report")))
 
 
 def _add_lava(sub: argparse._SubParsersAction) -> None:
@@ -423,6 +428,30 @@ def build_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- entry point
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Every path the command writes (its parser's ``writes``: attribute, option, kind),
+    checked before it reads or computes anything, so a long run never fails at its end."""
+    from snn2hw import paths
+
+    for dest, option, kind in getattr(args, "writes", ()):
+        path = getattr(args, dest)
+        if path is None:
+            continue
+        if kind == "file":
+            paths.output_file(path, option)
+        elif kind == "compiled":
+            from snn2hw.outputs import NAMES
+
+            paths.output_folder(path, option, replaces=NAMES)
+        else:
+            from snn2hw.report import FILES
+
+            paths.output_folder(path, option, files=FILES if kind == "report" else ())
+    if getattr(args, "dump_ir", None) and paths.inside(args.dump_ir, args.output):
+        raise UserInputError(f"--dump-ir '{args.dump_ir}' is inside -o '{args.output}', which "
+                             "is replaced as a whole", hint="Dump elsewhere, e.g. --dump-ir ir/.")
+
+
 def _expected_errors() -> tuple[type[BaseException], ...]:
     errors: list[type[BaseException]] = [Snn2hwError]
     try:
@@ -449,6 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     warnings.showwarning = _show_warning
     try:
+        _check_outputs(args)
         return func(args)
     except _expected_errors() as exc:
         if args.debug:

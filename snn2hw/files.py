@@ -7,7 +7,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Literal
 
-from snn2hw.errors import ModelFileError, UserInputError
+from snn2hw.errors import ModelFileError
+from snn2hw.paths import output_file
 from snn2hw_emulator.program import FORMAT_NAME as PROGRAM_FORMAT
 
 FileKind = Literal["nir", "program", "onnx", "netx", "pt2"]
@@ -89,10 +90,7 @@ def usual_mode(directory: bool = False) -> int:
 def atomic_write(path: str | Path, write: Callable[[str], None], *, what: str = "output") -> None:
     """Call ``write(tmp_path)`` on a temporary file in the target folder, then rename it
     over ``path``: a failure leaves no half-written file behind."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise UserInputError(f"{what} folder '{path.parent}' does not exist",
-                             hint="Create it first or choose another path.")
+    path = output_file(path, what)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:

@@ -24,11 +24,13 @@ from typing import Any
 import numpy as np
 
 from snn2hw import nirio
-from snn2hw.errors import UserInputError
 from snn2hw.files import usual_mode
+from snn2hw.paths import output_folder
 
 FILES = ("program.h5", "lava/run.py", "lava/program.npz", "quantised.nir", "report.json",
          "summary.txt")
+# what OUT may hold when it is replaced: the names a previous compile writes, nothing else
+NAMES = frozenset(name.split("/")[0] for name in FILES) | {"network.net"}
 
 
 def summary(rep: dict[str, Any]) -> str:
@@ -84,10 +86,7 @@ def write_compiled(compiled: Any, out_dir: str | Path) -> Path:
     from snn2hw.backends import lava
     from snn2hw_emulator import image
 
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UserInputError(f"output '{out}' exists and is not a folder",
-                             hint="Give a folder path with -o.")
+    out = output_folder(out_dir, "output", replaces=NAMES)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     os.chmod(tmp, usual_mode(directory=True))       # not mkdtemp's 0700
@@ -116,4 +115,4 @@ def write_compiled(compiled: Any, out_dir: str | Path) -> Path:
     return out
 
 
-__all__ = ["write_compiled", "summary", "FILES"]
+__all__ = ["write_compiled", "summary", "FILES", "NAMES"]

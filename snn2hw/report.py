@@ -23,6 +23,9 @@ import numpy as np
 
 from snn2hw.errors import UserInputError
 
+# what write() puts in DIR (cost.png only with a cost model)
+FILES = ("report.html", "rasters.png", "agreement.png", "weights.png", "cores.png", "cost.png")
+
 
 def _plt() -> Any:
     try:
@@ -182,4 +185,4 @@ def write(out_dir: str | Path, graph: Any, compiled: Any, rep: Any, traces: dict
     return out / "report.html"
 
 
-__all__ = ["write"]
+__all__ = ["FILES", "write"]
