@@ -261,7 +261,7 @@ def _add_inspect(sub: argparse._SubParsersAction) -> None:
                        "parameters, neurons, synapses, recurrent loops) or a program image "
                        "(cores, groups, memory per core, cost model).")
     p.add_argument("path", help="a .nir file or a program image (.h5)")
-    p.set_defaults(func=cmd_inspect)
+    p.set_defaults(func=cmd_inspect, reads=(("path", "path"),))
 
 
 def _add_targets(sub: argparse._SubParsersAction) -> None:
@@ -289,7 +289,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--record", default="spikes",
                    help="comma-separated: spikes,u,v (default: spikes)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_run, writes=(("output", "--output", "file"),))
+    p.set_defaults(func=cmd_run, reads=(("program", "program"), ("input", "--input")),
+                   writes=(("output", "--output", "file"),))
 
 
 def _add_ann_options(p: argparse.ArgumentParser) -> None:
@@ -353,7 +354,8 @@ def _add_import(sub: argparse._SubParsersAction) -> None:
                    help="ANN: inputs (batch, *shape) for normalisation (required)")
     p.add_argument("-o", "--output", required=True, metavar="MODEL.nir")
     _add_ann_options(p)
-    p.set_defaults(func=cmd_import, writes=(("output", "-o", "file"),))
+    p.set_defaults(func=cmd_import, reads=(("model", "model"), ("calibrate", "--calibrate")),
+                   writes=(("output", "-o", "file"),))
 
 
 def _add_compile(sub: argparse._SubParsersAction) -> None:
@@ -367,8 +369,8 @@ def _add_compile(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dump-ir", metavar="DIR", help="write the graph after each pass as .nir, "
                    "as the pass ends: a failing compile writes here only")
     p.add_argument("--verify-each", action="store_true", help="validate after every pass")
-    p.set_defaults(func=cmd_compile, writes=(("output", "-o", "compiled"),
-                                             ("dump_ir", "--dump-ir", "folder")))
+    p.set_defaults(func=cmd_compile, reads=(("model", "model"), ("calibrate", "--calibrate")),
+                   writes=(("output", "-o", "compiled"), ("dump_ir", "--dump-ir", "folder")))
 
 
 def _add_verify(sub: argparse._SubParsersAction) -> None:
@@ -388,8 +390,9 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--png", metavar="FILE.png", help="write a figure comparing them")
     p.add_argument("--report", metavar="DIR", help="write DIR/report.html (self-contained) "
                    "with rasters, agreement, weight errors, core utilisation and cost figures")
-    p.set_defaults(func=cmd_verify, writes=(("png", "--png", "file"),
-                                            ("report", "--report", "report")))
+    p.set_defaults(func=cmd_verify, reads=(("model", "model"), ("calibrate", "--calibrate"),
+                                           ("data", "--data"), ("labels", "--labels")),
+                   writes=(("png", "--png", "file"), ("report", "--report", "report")))
 
 
 def _add_lava(sub: argparse._SubParsersAction) -> None:
@@ -428,10 +431,15 @@ def build_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- entry point
 
 
-def _check_outputs(args: argparse.Namespace) -> None:
+def _check_paths(args: argparse.Namespace) -> None:
     """Every path the command writes (its parser's ``writes``: attribute, option, kind),
-    checked before it reads or computes anything, so a long run never fails at its end."""
+    checked before it reads or computes anything, so a long run never fails at its end;
+    and the paths it reads (``reads``: attribute, option), for length."""
     from snn2hw import paths
+
+    for dest, option in getattr(args, "reads", ()):
+        if getattr(args, dest) is not None:
+            paths.input_path(getattr(args, dest), option)
 
     for dest, option, kind in getattr(args, "writes", ()):
         path = getattr(args, dest)
@@ -478,7 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     warnings.showwarning = _show_warning
     try:
-        _check_outputs(args)
+        _check_paths(args)
         return func(args)
     except _expected_errors() as exc:
         if args.debug:

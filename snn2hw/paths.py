@@ -80,19 +80,30 @@ def _name_max(p: Path) -> tuple[int, int]:
         return 255, 4096
 
 
-def _check_length(p: Path, option: str) -> None:
+def input_path(path: str | os.PathLike[str], option: str) -> None:
+    """A file to read: a path longer than the file system allows names nothing (the OS would
+    answer ENAMETOOLONG); whether it exists is for its reader to say."""
+    if os.fspath(path):
+        _check_length(Path(path), option, extra=0)
+
+
+def _check_length(p: Path, option: str, *, extra: int = TEMP_EXTRA) -> None:
+    """Outputs (extra > 0) leave room for their temporary sibling's name; an input path over
+    the limit cannot name an existing file."""
     name_max, path_max = _name_max(p)
+    verdict, hint = ("cannot exist", "Check the path.") if not extra else ("is too long", "")
     full = len(os.fsencode(os.path.abspath(p)))
-    if full + TEMP_EXTRA >= path_max:
-        raise UserInputError(f"{option} '{_shown(p)}' is too long ({full} bytes as an absolute "
-                             f"path; this file system allows {path_max - 1 - TEMP_EXTRA})",
-                             hint="Choose a shorter path.")
+    if full + extra >= path_max:
+        raise UserInputError(f"{option} '{_shown(p)}' {verdict}: {full} bytes as an absolute "
+                             f"path, this file system allows {path_max - 1 - extra}",
+                             hint=hint or "Choose a shorter path.")
     for part in p.parts:
         size = len(os.fsencode(part))
-        if size + TEMP_EXTRA > name_max:
-            raise UserInputError(f"{option} '{_shown(p)}' has a name of {size} bytes; this "
-                                 f"file system allows {name_max - TEMP_EXTRA} (room is left "
-                                 "for a temporary name)", hint="Choose a shorter name.")
+        if size + extra > name_max:
+            room = " (room is left for a temporary name)" if extra else ""
+            raise UserInputError(f"{option} '{_shown(p)}' {verdict}: a name of {size} bytes, "
+                                 f"this file system allows {name_max - extra}{room}",
+                                 hint=hint or "Choose a shorter name.")
 
 
 def _nearest_existing(folder: Path) -> Path:
@@ -149,4 +160,4 @@ def _shown(p: Path | str) -> str:
     return text if len(text) <= 80 else f"{text[:40]}...{text[-20:]} ({len(text)} characters)"
 
 
-__all__ = ["inside", "output_file", "output_folder"]
+__all__ = ["input_path", "inside", "output_file", "output_folder"]

@@ -57,7 +57,7 @@ def _cases(w: Path) -> list[tuple[list[object], str]]:
         (run + ["/dev/null"], "not a regular file"),
         (run + [w / LONG], "is too long"),
         (run + [LONG], "is too long"),
-        (run + [w / LONG_NAME], "has a name of 250 bytes"),
+        (run + [w / LONG_NAME], "is too long: a name of 250 bytes"),
         (run + [w / "missing" / "out.npz"], "does not exist"),
         (["import", w / "model.nir", "-o", w / "folder"], "is an existing folder"),
         (["import", w / "model.nir", "-o", ""], "-o is empty"),
@@ -69,7 +69,7 @@ def _cases(w: Path) -> list[tuple[list[object], str]]:
         (compile_ + [w / "afile"], "exists and is not a folder"),
         (compile_ + [w / "foreign"], "holds files this command did not write (notes.txt)"),
         (compile_ + [w / LONG], "is too long"),
-        (compile_ + [w / LONG_NAME / "out"], "has a name of 250 bytes"),
+        (compile_ + [w / LONG_NAME / "out"], "is too long: a name of 250 bytes"),
         (compile_ + [w / "out", "--dump-ir", "/dev/null/x"], "--dump-ir: '/dev/null' is not"),
         (compile_ + [w / "out", "--dump-ir", w / "afile"], "--dump-ir"),
         (compile_ + [w / "out", "--dump-ir", w / "out" / "ir"], "is inside -o"),
@@ -106,6 +106,26 @@ def test_output_path_is_checked_before_the_inputs_are_read(work: Path,
                  ["verify", missing, "--data", missing, "--png", ""]):
         err = _refused(argv, work, capsys)
         assert "missing" not in err, err
+
+
+def test_input_paths_longer_than_the_file_system_allows(work: Path,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    long, name = work / LONG, work / ("c" * 300)
+    for argv, option in ((["inspect", long], "path"),
+                         (["run", work / "program.h5", "--input", name, "--output", "o.npz"],
+                          "--input"),
+                         (["run", name, "--input", work / "spikes.npy", "--output", "o.npz"],
+                          "program"),
+                         (["verify", work / "model.nir", "--data", long], "--data"),
+                         (["verify", work / "model.nir", "--data", work / "spikes.npy",
+                           "--labels", long], "--labels"),
+                         (["compile", long, "-o", "out"], "model"),
+                         (["import", name, "-o", "m.nir"], "model"),
+                         (["compile", work / "model.nir", "--calibrate", long, "-o", "out"],
+                          "--calibrate")):
+        err = _refused(argv, work, capsys)
+        assert f"error: {option} '" in err and "cannot exist" in err, err
 
 
 def test_writable_paths_still_work_and_leave_only_the_output(work: Path,
