@@ -26,10 +26,10 @@ def test_quantised_nir_keeps_its_integers(tmp_path: Path, conv: bool) -> None:
     a, b = image.load(first / "program.h5"), image.load(again / "program.h5")
     assert [(g.name, g.vth, g.du, g.dv) for g in a.groups] == \
         [(g.name, g.vth, g.du, g.dv) for g in b.groups]
-    for ga, gb in zip(a.groups, b.groups):
+    for ga, gb in zip(a.groups, b.groups, strict=True):
         assert np.array_equal(ga.bias_mant, gb.bias_mant) and np.array_equal(ga.v0, gb.v0)
     assert [(x.name, x.weight_exp) for x in a.blocks] == [(x.name, x.weight_exp) for x in b.blocks]
-    assert all(np.array_equal(x.weights, y.weights) for x, y in zip(a.blocks, b.blocks))
+    assert all(np.array_equal(x.weights, y.weights) for x, y in zip(a.blocks, b.blocks, strict=True))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         c = compiler.compile(_netx_graph(2, conv), compiler.Options(allow_saturation=True))
