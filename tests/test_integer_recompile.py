@@ -29,7 +29,8 @@ def test_quantised_nir_keeps_its_integers(tmp_path: Path, conv: bool) -> None:
     for ga, gb in zip(a.groups, b.groups, strict=True):
         assert np.array_equal(ga.bias_mant, gb.bias_mant) and np.array_equal(ga.v0, gb.v0)
     assert [(x.name, x.weight_exp) for x in a.blocks] == [(x.name, x.weight_exp) for x in b.blocks]
-    assert all(np.array_equal(x.weights, y.weights) for x, y in zip(a.blocks, b.blocks, strict=True))
+    assert all(np.array_equal(x.weights, y.weights)
+               for x, y in zip(a.blocks, b.blocks, strict=True))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         c = compiler.compile(_netx_graph(2, conv), compiler.Options(allow_saturation=True))
