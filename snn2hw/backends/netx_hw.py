@@ -190,8 +190,22 @@ def compile_file(path: str | Path, options: Any = None) -> Any:
     from snn2hw import compiler
     from snn2hw.backends import netx
 
+    from snn2hw.errors import DesignRuleError
+    from snn2hw.targets import load
+
     options = options or compiler.Options()
     net, info = to_hwnet(path)
+    limit = load(options.target).core.neurons_max
+    big = [(g.name, g.size) for g in net.groups if g.size > limit and any(
+        b.kind == "conv" for b in net.blocks_into(g.name))]
+    if big:
+        raise DesignRuleError(
+            f"'{Path(path).name}' does not fit target '{options.target}': "
+            + ", ".join(f"{name} holds {n} neurons" for name, n in big)
+            + f" behind a convolution, a core holds {limit}, and snn2hw does not split a "
+              "convolution across cores",
+            hint="Use smaller feature maps (a stride or a crop of the input), or a target "
+                 "with larger cores.")
     compiled = compiler.compile_integer(net, netx.to_graph(path), options)
     compiled.program = finish(compiled.program, info)
     return compiled
