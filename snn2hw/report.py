@@ -96,7 +96,7 @@ def weight_errors(graph: Any, compiled: Any) -> bytes:
                     p.target == g.population)
         dyn = disc.dynamics(g.population, graph.nodes[g.population], st.size(g.population),
                             opt, compiled.options.approximations)
-        want = g.scale * dyn.gain[g.index, None] * proj.matrix[g.index] / 64.0
+        want = g.scale * dyn.gain[g.index, None] * proj.rows(g.index) / 64.0
         top = np.abs(want).max() or 1.0
         errors.append((b.name, ((b.effective() - want) / top).ravel()))
     fig, axes = plt.subplots(1, max(len(errors), 1), figsize=(4 * max(len(errors), 1), 3),

@@ -83,6 +83,8 @@ class HwNet:
     inputs: tuple[str, ...]                  # Input populations (ports)
     outputs: dict[str, str]                  # Output node -> population
     report: dict[str, Any] = field(default_factory=dict)
+    spatial: dict[str, tuple[int, ...]] = field(default_factory=dict)   # population -> NIR
+                                             # shape, where the mapper may tile it spatially
 
     def groups_of(self, population: str) -> list[HwGroup]:
         return [g for g in self.groups if g.population == population]

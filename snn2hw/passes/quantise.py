@@ -75,7 +75,7 @@ def _split_by_magnitude(sets: list[np.ndarray], projs: list[Projection], gain: n
     weights instead of the population's largest."""
     top = np.zeros(gain.size)
     for p in projs:
-        top = np.maximum(top, np.abs(gain[:, None] * p.matrix).max(axis=1, initial=0.0))
+        top = np.maximum(top, p.row_extremes(gain)[2])
     out = []
     for members in sets:
         ranked = members[np.argsort(top[members], kind="stable")]
@@ -107,6 +107,16 @@ def _conv_params(conv: nir.Conv2d) -> dict[str, Any] | None:
             "groups": int(np.asarray(conv.groups))}
 
 
+def _block_gains(p: Projection, dyn: Dynamics, members: np.ndarray, kept: bool,
+                 structure: Structure) -> tuple[np.ndarray, bool]:
+    """Float gains of a block: a kept convolution's kernel (never unrolled), else the
+    dense rows of the group's neurons."""
+    if kept:
+        gc = dyn.gain.reshape(structure.shapes[p.target])[:, 0, 0]
+        return gc[:, None, None, None] * np.asarray(p.conv.weight, dtype=float), True
+    return dyn.gain[members, None] * p.rows(members), False
+
+
 def _kept_convs(structure: Structure, dyns: dict[str, Dynamics], target: Target,
                 opts: QuantOptions) -> set[str]:
     if not (opts.keep_conv and target.connectivity.conv):
@@ -134,9 +144,9 @@ def worst_case_stats(projections: list[Projection], gain: np.ndarray) -> Stats:
     pos = np.zeros(gain.size)
     neg = np.zeros(gain.size)
     for p in projections:
-        g = gain[:, None] * p.matrix
-        pos += np.clip(g, 0, None).sum(axis=1)
-        neg += np.clip(-g, 0, None).sum(axis=1)
+        p_pos, p_neg, _ = p.row_extremes(gain)
+        pos += p_pos
+        neg += p_neg
     return Stats(pos, neg, None)
 
 
@@ -161,7 +171,7 @@ def calibrated_stats(structure: Structure, dyns: dict[str, Dynamics], graph: Any
     for name, dyn in dyns.items():
         total = 0.0
         for p in structure.into(name):
-            total = total + acts[p.source] @ (dyn.gain[:, None] * p.matrix).T
+            total = total + p.apply(acts[p.source]) * dyn.gain
         v = res.states[name]["v"].reshape(data.shape[0], data.shape[1], -1)
         out[name] = Stats(np.clip(total, 0, None).max(axis=(0, 1)) * CALIBRATION_MARGIN,
                           np.clip(-total, 0, None).max(axis=(0, 1)) * CALIBRATION_MARGIN,
@@ -349,7 +359,7 @@ def quantise(structure: Structure, dyns: dict[str, Dynamics], target: Target,
         for k, members in enumerate(sets):
             members = members[np.argsort(order[members])]  # hardware order
             name = pop if len(sets) == 1 else f"{pop}#{k}"
-            gsub = [(dyn.gain[members, None] * p.matrix[members], p.name in kept) for p in projs]
+            gsub = [_block_gains(p, dyn, members, p.name in kept, structure) for p in projs]
             theta = float(dyn.threshold[members[0]])
             acc_f = float(np.maximum(st.input_pos[members], st.input_neg[members]).max())
             lam, caps = _choose_scale(
@@ -405,7 +415,8 @@ def quantise(structure: Structure, dyns: dict[str, Dynamics], target: Target,
                             "inputs": rep_blocks}
     inputs = tuple(p for p in structure.populations if p not in dyns)
     return HwNet(tuple(groups), tuple(blocks), layouts, hw_shapes, inputs,
-                 dict(structure.outputs), {"quantise": report})
+                 dict(structure.outputs), {"quantise": report},
+                 spatial={p: structure.shapes[p] for p in structure.populations})
 
 
 __all__ = ["quantise", "QuantOptions", "Stats", "calibrated_stats", "worst_case_stats",

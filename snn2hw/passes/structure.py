@@ -3,9 +3,11 @@
 A *population* is a neuron node (LIF, IF, CubaLIF, LI, CubaLI, I) or an Input.
 A *projection* is everything stateless between a source population and a target
 neuron node (Affine, Linear, Scale, Conv, pooling, Flatten, in any chain or sum):
-one affine map ``x_target += M @ s_source + b`` in NIR's flat C order. A single
-Conv2d between two populations stays a convolution (``conv``) so a target with
-shared kernels can keep it; everything else is materialised as a matrix.
+one affine map ``x_target += M @ s_source + b`` in NIR's flat C order, held as what it
+is (``passes/linmap.py``): a Conv2d between two populations, alone or after an exact
+pool, stays a convolution (kernel and geometry) so a target with shared kernels can
+keep it; chains with an Affine are a dense matrix; other convolution/pool chains are a
+sparse matrix, one entry per synapse. No dense matrix is built for a convolution.
 
 Timing: the reference gives a neuron its input in the same step; Loihi-family
 hardware delivers a spike one step after it was sent. Every population gets an
@@ -18,16 +20,18 @@ projection (the reference's previous-step edge) must see ``delay = offset_target
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import networkx as nx
 import nir
 import numpy as np
+import scipy.sparse as sp
 
 from snn2hw.errors import UnsupportedError
 from snn2hw.ir import Graph, execution_order, recurrent_edges
+from snn2hw.passes import linmap
 from snn2hw.reference import STATELESS
 from snn2hw.shapes import infer_shapes
 
@@ -39,7 +43,10 @@ LINEAR_TYPES: tuple[type, ...] = (nir.Affine, nir.Linear, nir.Scale, nir.Conv1d,
 
 @dataclass(frozen=True, eq=False)
 class Projection:
-    """``matrix`` (n_target, n_source) float, or None when ``conv`` is the whole path."""
+    """``x_target += M @ s_source + bias``, with ``M`` held as what it is: ``matrix``
+    (n_target, n_source) dense float; or ``sparse`` (a csr matrix, convolutions and
+    pools unrolled); or, with both None, the convolution ``conv`` of the source
+    (``in_shape``), never materialised unless a target needs it unrolled."""
 
     source: str
     target: str
@@ -49,10 +56,63 @@ class Projection:
     nodes: tuple[str, ...]
     recurrent: bool
     delay: int = 0
+    sparse: sp.csr_matrix | None = None
+    in_shape: tuple[int, ...] = ()
 
     @property
     def name(self) -> str:
         return f"{self.source}->{self.target}"
+
+    @property
+    def kind(self) -> str:
+        """dense | sparse | conv: how the projection is held."""
+        if self.matrix is not None:
+            return "dense"
+        return "sparse" if self.sparse is not None else "conv"
+
+    def csr(self) -> sp.csr_matrix:
+        """The map as a sparse matrix (a convolution unrolled, one entry per synapse)."""
+        if self.matrix is not None:
+            return sp.csr_matrix(self.matrix)
+        if self.sparse is not None:
+            return self.sparse
+        return self._unrolled
+
+    @cached_property
+    def _unrolled(self) -> sp.csr_matrix:
+        return linmap.conv_matrix(self.conv, self.in_shape)
+
+    def rows(self, idx: np.ndarray) -> np.ndarray:
+        """Dense rows ``idx`` of the map (n_idx, n_source)."""
+        if self.matrix is not None:
+            return self.matrix[idx]
+        return self.csr()[idx].toarray()
+
+    def row_extremes(self, gain: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per target neuron of ``gain * M``: (sum of positive, sum of negative
+        magnitudes, largest magnitude)."""
+        if self.matrix is not None:
+            g = gain[:, None] * self.matrix
+            return (np.clip(g, 0, None).sum(axis=1), np.clip(-g, 0, None).sum(axis=1),
+                    np.abs(g).max(axis=1, initial=0.0))
+        m = sp.csr_matrix(sp.diags(gain) @ self.csr())
+        pos, neg = m.maximum(0), (-m).maximum(0)
+        top = abs(m).max(axis=1).toarray().ravel() if m.shape[1] else np.zeros(m.shape[0])
+        return (np.asarray(pos.sum(axis=1)).ravel(), np.asarray(neg.sum(axis=1)).ravel(), top)
+
+    def apply(self, acts: np.ndarray) -> np.ndarray:
+        """``acts @ M.T`` for activity ``acts`` (..., n_source)."""
+        flat = acts.reshape(-1, acts.shape[-1])
+        out = flat @ self.matrix.T if self.matrix is not None else \
+            np.asarray((self.csr() @ flat.T).T)
+        return out.reshape(*acts.shape[:-1], out.shape[-1])
+
+    @property
+    def synapses(self) -> int:
+        """Non-zero entries of the map (a convolution counted unrolled, from geometry)."""
+        if self.matrix is not None:
+            return int(np.count_nonzero(self.matrix))
+        return int(self.csr().nnz)
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,50 +134,67 @@ def _unsupported(name: str, node: Any, why: str, hint: str) -> UnsupportedError:
     return UnsupportedError(f"{type(node).__name__} node '{name}' {why}", node=name, hint=hint)
 
 
-def _linear_maps(graph: Graph, name: str, shapes: dict[str, Any], delayed: set,
-                 memo: dict[str, Any]) -> tuple[dict[str, tuple[np.ndarray, tuple[str, ...],
-                                                               bool]], np.ndarray]:
-    """For a stateless node: {source: (A (n_src, *out_shape), path, recurrent)}, bias."""
-    if name in memo:
-        return memo[name]
-    node = graph.nodes[name]
-    in_shape, out_shape = shapes[name]
-    acc: dict[str, tuple[np.ndarray, tuple[str, ...], bool]] = {}
-    bias_in = np.zeros(in_shape)
-    for p in graph.predecessors(name):
+Maps = dict[str, tuple[linmap.Lin, tuple[str, ...], bool]]
+
+
+def _inputs_of(graph: Graph, name: str, preds: list[str], shapes: dict[str, Any],
+               delayed: set, memo: dict[str, Any]) -> tuple[Maps, np.ndarray | float]:
+    """Maps from every source population into the sum of ``preds`` (the inputs of
+    ``name``), and the summed bias."""
+    acc: Maps = {}
+    bias: np.ndarray | float = 0.0
+    for p in preds:
         pnode = graph.nodes[p]
         if isinstance(pnode, SOURCE_TYPES):
-            n = int(np.prod(shapes[p][1]))
-            parts = {p: (np.eye(n).reshape(n, *shapes[p][1]), (), (p, name) in delayed)}
-            pbias = np.zeros(shapes[p][1])
+            shape = tuple(int(d) for d in shapes[p][1])
+            parts = {p: (linmap.Lin("eye", int(np.prod(shape)), shape), (),
+                         (p, name) in delayed)}
+            pbias: np.ndarray | float = 0.0
         elif isinstance(pnode, LINEAR_TYPES):
             parts, pbias = _linear_maps(graph, p, shapes, delayed, memo)
         else:
             raise _unsupported(p, pnode, "cannot be mapped to a Loihi-family core",
                                "Supported between neurons: Affine, Linear, Scale, Conv, "
                                "SumPool/AvgPool, Flatten.")
-        bias_in = bias_in + pbias
-        for src, (a, path, rec) in parts.items():
+        bias = bias + pbias
+        for src, (lin, path, rec) in parts.items():
             if src in acc:
                 prev = acc[src]
-                acc[src] = (prev[0] + a, tuple(dict.fromkeys(prev[1] + path)), prev[2] or rec)
+                acc[src] = (linmap.add(prev[0], lin), tuple(dict.fromkeys(prev[1] + path)),
+                            prev[2] or rec)
             else:
-                acc[src] = (a, path, rec)
+                acc[src] = (lin, path, rec)
+    return acc, bias
+
+
+def _linear_maps(graph: Graph, name: str, shapes: dict[str, Any], delayed: set,
+                 memo: dict[str, Any]) -> tuple[Maps, np.ndarray]:
+    """For a stateless node: {source: (map to the node's output, path, recurrent)} and
+    the node's output bias (flat)."""
+    if name in memo:
+        return memo[name]
+    node = graph.nodes[name]
+    in_shape, _ = shapes[name]
+    in_shape = tuple(int(d) for d in in_shape)
+    acc, bias_in = _inputs_of(graph, name, graph.predecessors(name), shapes, delayed, memo)
     op = STATELESS[type(node)]
-    zero_out = op(node, np.zeros((1, *in_shape)))[0]
-    out = {src: (op(node, a) - zero_out, (*path, name), rec) for src, (a, path, rec) in acc.items()}
-    memo[name] = (out, op(node, bias_in[None])[0])
+    flat = np.broadcast_to(bias_in, (int(np.prod(in_shape)),)).astype(float)
+    bias = op(node, flat.reshape(1, *in_shape))[0].ravel()
+    out = {src: (linmap.apply(node, lin, in_shape), (*path, name), rec)
+           for src, (lin, path, rec) in acc.items()}
+    memo[name] = (out, bias)
     return memo[name]
 
 
-def _projection(graph: Graph, target: str, src: str, a: np.ndarray, path: tuple[str, ...],
-                rec: bool, shapes: dict[str, Any]) -> Projection:
-    n_src = a.shape[0]
-    matrix = np.ascontiguousarray(a.reshape(n_src, -1).T)
-    conv = None
-    if len(path) == 1 and isinstance(graph.nodes[path[0]], nir.Conv2d):
-        conv = graph.nodes[path[0]]
-    return Projection(src, target, matrix, np.zeros(matrix.shape[0]), conv, path, rec)
+def _projection(target: str, src: str, lin: linmap.Lin, path: tuple[str, ...], rec: bool,
+                n_target: int) -> Projection:
+    if lin.kind == "eye" or lin.kind == "pool":
+        lin = linmap.Lin("sparse", lin.n_src, lin.src_shape, lin.csr())
+    dense = lin.mat if lin.kind == "dense" else None
+    sparse = lin.mat if lin.kind == "sparse" else None
+    conv = lin.node if lin.kind == "conv" else None
+    return Projection(src, target, dense, np.zeros(n_target), conv, path, rec, 0, sparse,
+                      lin.src_shape)
 
 
 def _offsets(graph: Graph, populations: list[str], projections: list[Projection]
@@ -138,19 +215,14 @@ def _offsets(graph: Graph, populations: list[str], projections: list[Projection]
                 "synaptic hops on hardware but one step in the model", node=p.target,
                 hint="Loihi delivers every hop one step later; only self-recurrence (a "
                      "population feeding itself) keeps the model's timing.")
-        out.append(Projection(p.source, p.target, p.matrix, p.bias, p.conv, p.nodes,
-                              p.recurrent, delay))
+        out.append(replace(p, delay=delay))
     return offsets, out
 
 
 def analyse(graph: Graph) -> Structure:
     """Populations, projections (with delays) and offsets of ``graph``; clear errors for
-    anything a Loihi-family core cannot run."""
-    return _analyse_cached(graph)
-
-
-@lru_cache(maxsize=8)
-def _analyse_cached(graph: Graph) -> Structure:
+    anything a Loihi-family core cannot run. Nothing is cached: the graph is immutable
+    and a caller that needs the structure twice keeps it."""
     io = infer_shapes(graph)
     delayed = recurrent_edges(graph)
     order = execution_order(graph)
@@ -165,36 +237,32 @@ def _analyse_cached(graph: Graph) -> Structure:
             raise _unsupported(name, node, "has no Loihi-family equivalent yet",
                                "Remove it, or express delays as synaptic delays in the model.")
         if isinstance(node, nir.Output):
-            preds = graph.predecessors(name)
-            bad = [p for p in preds if not isinstance(graph.nodes[p], NEURON_TYPES)]
-            if len(preds) != 1 or bad:
-                raise _unsupported(name, node, "must be fed directly by one neuron population",
-                                   "Hardware returns spikes (or a readout's voltage) of a "
-                                   "population; end the model with a neuron layer.")
-            outputs[name] = preds[0]
+            outputs[name] = _output_source(graph, name, node)
             continue
         if not isinstance(node, NEURON_TYPES):
             continue
-        fake = nir.Output(output_type={"output": np.array(io[name][0])})
-        sub = graph.replace(nodes={**graph.nodes, f"{name}#in": fake},
-                            edges=graph.edges + tuple((p, f"{name}#in")
-                                                      for p in graph.predecessors(name)))
-        maps, bias = _linear_maps(sub, f"{name}#in", {**io, f"{name}#in": (io[name][0],) * 2},
-                                  {(a, f"{name}#in") if b == name else (a, b)
-                                   for a, b in delayed}, memo)
-        first = True
-        for src, (a, path, rec) in maps.items():
-            proj = _projection(graph, name, src, a, path[:-1], rec, io)
-            if first:
-                proj = Projection(proj.source, proj.target, proj.matrix, bias.ravel().copy(),
-                                  proj.conv, proj.nodes, proj.recurrent)
-                first = False
-            projections.append(proj)
+        n = int(np.prod(io[name][0]))
+        maps, bias = _inputs_of(graph, name, graph.predecessors(name), io, delayed, memo)
         if not maps:
             raise _unsupported(name, node, "receives no input", "Connect it or remove it.")
+        for k, (src, (lin, path, rec)) in enumerate(maps.items()):
+            proj = _projection(name, src, lin, path, rec, n)
+            if k == 0:
+                proj = replace(proj, bias=np.broadcast_to(bias, (n,)).astype(float).copy())
+            projections.append(proj)
     offsets, projections = _offsets(graph, populations, projections)
-    shapes = {n: tuple(io[n][1]) for n in populations}
+    shapes = {n: tuple(int(d) for d in io[n][1]) for n in populations}
     return Structure(shapes, tuple(populations), tuple(projections), offsets, outputs)
 
 
-__all__ = ["Projection", "Structure", "analyse", "NEURON_TYPES", "LINEAR_TYPES"]
+def _output_source(graph: Graph, name: str, node: Any) -> str:
+    preds = graph.predecessors(name)
+    bad = [p for p in preds if not isinstance(graph.nodes[p], NEURON_TYPES)]
+    if len(preds) != 1 or bad:
+        raise _unsupported(name, node, "must be fed directly by one neuron population",
+                           "Hardware returns spikes (or a readout's voltage) of a "
+                           "population; end the model with a neuron layer.")
+    return preds[0]
+
+
+__all__ = ["LINEAR_TYPES", "NEURON_TYPES", "Projection", "Structure", "analyse"]
