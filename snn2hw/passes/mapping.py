@@ -1,9 +1,10 @@
 """Map: neuron groups onto cores and cores onto chips, within the target's limits.
 
-1. Split: a group larger than a core (neurons, or synaptic memory of the blocks
-   into it) is cut into row slices, each with its own blocks.
-2. Pack: groups, in execution order, share a core while neurons, synaptic memory and
-   fan-in axons all fit.
+1. Split (``passes/partition.py``): every group is cut into as few parts as keep each
+   part's neurons, synaptic memory, fan-in axons (distinct source neurons reaching it)
+   and fan-out axons (destination cores its neurons actually reach) within a core;
+   unrolled convolution layers are cut into spatial tiles with all channels.
+2. Pack: parts, in execution order, share a core while all four fit.
 3. Place: cores fill chips; when more than one chip is needed, the core graph
    (edge weight = synapses between cores) is bisected with Kernighan-Lin until each
    part fits a chip, which keeps heavily connected cores together.
@@ -13,17 +14,17 @@
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 import networkx as nx
 import numpy as np
+from snn2hw_emulator.program import SynapseBlock, synapse_memory_bits
 
 from snn2hw.errors import DesignRuleError
+from snn2hw.passes import partition
 from snn2hw.passes.hwmodel import HwBlock, HwGroup, HwNet
 from snn2hw.targets import Target
-from snn2hw_emulator.program import SynapseBlock, synapse_memory_bits
 
 # --------------------------------------------------------------------------- memory model
 
@@ -65,72 +66,6 @@ class CoreUse:
     memory_bits: int
     fan_in: int
     fan_out: int
-
-
-# --------------------------------------------------------------------------- split and pack
-
-
-def _fan_in(blocks: list[HwBlock], net: HwNet) -> int:
-    """Distinct source neurons with at least one synapse into these blocks."""
-    used: dict[str, np.ndarray] = {}
-    for b in blocks:
-        if b.kind == "conv":
-            cols = np.ones(int(np.prod(net.shapes[b.source])), dtype=bool)
-        else:
-            present = (b.weights >= 0) if b.kind == "codebook" else (b.weights != 0)
-            cols = present.any(axis=0)
-        used[b.source] = used.get(b.source, np.zeros(cols.size, dtype=bool)) | cols
-    return int(sum(int(c.sum()) for c in used.values()))
-
-
-def _split(net: HwNet, target: Target) -> HwNet:
-    groups: list[HwGroup] = []
-    blocks: list[HwBlock] = []
-    limit_n = target.core.neurons_max
-    limit_m = target.core.synapse_memory_bits
-    for g in net.groups:
-        into = net.blocks_into(g.name)
-        mem = sum(storage(b, target)[1] for b in into)
-        parts = max(math.ceil(g.size / limit_n), math.ceil(mem / limit_m) if limit_m else 1, 1)
-        if parts == 1 or any(b.kind == "conv" for b in into):
-            groups.append(g)
-            blocks.extend(into)
-            continue
-        bounds = np.linspace(0, g.size, parts + 1).round().astype(int)
-        for k in range(parts):
-            rows = slice(int(bounds[k]), int(bounds[k + 1]))
-            name = f"{g.name}[{k}]"
-            groups.append(replace(g, name=name, index=g.index[rows], shape=(rows.stop - rows.start,),
-                                  bias_mant=g.bias_mant[rows], bias_exp=g.bias_exp[rows],
-                                  v0=g.v0[rows]))
-            for b in into:
-                blocks.append(replace(b, name=f"{b.name}[{k}]", target=name,
-                                      weights=b.weights[rows],
-                                      codebook=b.codebook[rows] if b.codebook is not None
-                                      and b.codebook.shape[0] > 1 else b.codebook))
-    return net.with_(groups=tuple(groups), blocks=tuple(blocks))
-
-
-def _pack(net: HwNet, target: Target) -> list[list[str]]:
-    cores: list[list[str]] = []
-    cur: list[str] = []
-    n = mem = 0
-    for g in net.groups:
-        into = net.blocks_into(g.name)
-        g_mem = sum(storage(b, target)[1] for b in into)
-        trial = [b for name in cur for b in net.blocks_into(name)] + into
-        fits = (cur and n + g.size <= target.core.neurons_max
-                and mem + g_mem <= target.core.synapse_memory_bits
-                and _fan_in(trial, net) <= target.core.fan_in_axons_max)
-        if not fits and cur:
-            cores.append(cur)
-            cur, n, mem = [], 0, 0
-        cur.append(g.name)
-        n += g.size
-        mem += g_mem
-    if cur:
-        cores.append(cur)
-    return cores
 
 
 def _traffic(net: HwNet, cores: list[list[str]]) -> nx.Graph:
@@ -227,8 +162,8 @@ def check_rules(cores: list[CoreUse], target: Target) -> list[Violation]:
 
 
 def map_to_cores(net: HwNet, target: Target) -> HwNet:
-    net = _split(net, target)
-    cores = _pack(net, target)
+    net, plans = partition.Partitioner(net, target, storage).run()
+    cores = partition.pack(net, target, storage)
     chips = _chips(_traffic(net, cores), target.chip.cores_max)
     placed: dict[int, tuple[int, int]] = {}
     for chip, members in enumerate(chips):
@@ -250,28 +185,63 @@ def map_to_cores(net: HwNet, target: Target) -> HwNet:
                               hint="Each item names the limit and a way out.")
     report = dict(net.report)
     report["mapping"] = {"cores": len(uses), "chips": len({c.chip for c in uses}),
-                         "per_core": [vars(c) | {"groups": list(c.groups)} for c in uses]}
+                         "per_core": [vars(c) | {"groups": list(c.groups)} for c in uses],
+                         "layers": layers(net, plans, uses)}
     return net.with_(report=report)
 
 
 def usage(net: HwNet, target: Target) -> list[CoreUse]:
-    """Measured resources per core of a placed network (what the rules check)."""
+    """Measured resources per core of a placed network (what the rules check). A source
+    neuron spends one output axon per other core it has a synapse on; a core spends one
+    input axon per distinct source neuron with a synapse on it."""
     by_core: dict[int, list[HwGroup]] = {}
     for g in net.groups:
         by_core.setdefault(g.core, []).append(g)
-    dest: dict[str, set[int]] = {}
+    sizes = {p: int(np.prod(s)) for p, s in net.shapes.items()}
     group_core = {g.name: g.core for g in net.groups}
+    reached: dict[tuple[str, int], np.ndarray] = {}    # (source, core) -> neurons reaching it
     for b in net.blocks:
-        dest.setdefault(b.source, set()).add(group_core[b.target])
+        key = (b.source, group_core[b.target])
+        cols = partition.present_columns(b, sizes[b.source])
+        reached[key] = reached[key] | cols if key in reached else cols
     out = []
     for core in sorted(by_core):
         gs = by_core[core]
         blocks = [b for g in gs for b in net.blocks_into(g.name)]
-        fan_out = sum(g.size * len(dest.get(g.population, set()) - {core}) for g in gs)
+        fan_out = sum(int(mask[g.index].sum()) for g in gs
+                      for (src, dst), mask in reached.items()
+                      if src == g.population and dst != core)
         out.append(CoreUse(core, gs[0].chip, tuple(g.name for g in gs), sum(g.size for g in gs),
-                           sum(storage(b, target)[1] for b in blocks), _fan_in(blocks, net),
-                           fan_out))
+                           sum(storage(b, target)[1] for b in blocks),
+                           partition.fan_in(blocks, sizes), fan_out))
     return out
 
 
-__all__ = ["map_to_cores", "usage", "check_rules", "RULES", "storage", "Violation", "CoreUse"]
+def layers(net: HwNet, plans: dict[str, partition.Plan], uses: list[CoreUse]
+           ) -> list[dict[str, object]]:
+    """Per population: neurons, parts, cores used, the limit that set the number of
+    parts, and a lower bound on cores (neurons and synaptic memory alone)."""
+    out = []
+    for pop in dict.fromkeys(g.population for g in net.groups):
+        mine = [p for p in plans.values() if p.population == pop]
+        cores = {g.core for g in net.groups_of(pop)}
+        binding = sorted({p.binding for p in mine} - {"none"}) or ["none"]
+        out.append({"population": pop, "neurons": sum(g.size for g in net.groups_of(pop)),
+                    "parts": sum(len(p.rows) for p in mine), "cores": len(cores),
+                    "lower_bound": sum(p.lower_bound for p in mine),
+                    "binding": ", ".join(binding),
+                    "fan_out_max": max(c.fan_out for c in uses if c.index in cores),
+                    "fan_in_max": max(c.fan_in for c in uses if c.index in cores)})
+    return out
+
+
+__all__ = [
+    "RULES",
+    "CoreUse",
+    "Violation",
+    "check_rules",
+    "layers",
+    "map_to_cores",
+    "storage",
+    "usage",
+]
