@@ -28,6 +28,7 @@ import networkx as nx
 import numpy as np
 import nir
 
+from snn2hw import params
 from snn2hw.errors import GraphError, UnsupportedError
 
 #: Nodes whose output at step t depends on state from step t-1. Cycles must pass
@@ -212,28 +213,10 @@ def _check_reachable(graph: Graph) -> None:
                          node=lost[0], hint="Connect them or remove them.")
 
 
-_TAU_FIELDS = ("tau", "tau_mem", "tau_syn")
-
-
-def _check_parameters(graph: Graph) -> None:
-    for name, node in graph.nodes.items():
-        for field_name, value in vars(node).items():
-            if field_name in ("input_type", "output_type", "metadata") or value is None:
-                continue
-            arr = np.asarray(value)
-            if arr.dtype.kind in "fiub" and not np.all(np.isfinite(arr)):
-                raise GraphError(f"parameter '{field_name}' of node '{name}' has non-finite "
-                                 "values", node=name, hint="Check the exported model.")
-            if field_name in _TAU_FIELDS and np.any(arr <= 0):
-                raise GraphError(f"parameter '{field_name}' of node '{name}' must be > 0 "
-                                 f"(min {arr.min():g})", node=name,
-                                 hint="Time constants are in seconds and positive.")
-
-
 def validate(graph: Graph) -> None:
     """Raise GraphError/UnsupportedError naming the node if the graph is not valid."""
     _check_structure(graph)
-    _check_parameters(graph)
+    params.check_graph(graph.nodes, graph.metadata)   # before shapes: stride 0, 1-D weights
     execution_order(graph)
     _check_reachable(graph)
     infer_shapes(graph)

@@ -10,6 +10,7 @@ import h5py
 import nir
 import numpy as np
 
+from snn2hw import params
 from snn2hw.errors import GraphError, ModelFileError, Snn2hwError, UnsupportedError
 from snn2hw.files import atomic_write
 from snn2hw.ir import Graph, from_nir, to_nir
@@ -29,20 +30,52 @@ def _type_of(group: h5py.Group, where: str, path: Path) -> str:
     return (raw.decode("utf8", "replace") if isinstance(raw, bytes) else str(raw))
 
 
-def _scan(group: h5py.Group, where: str, path: Path) -> None:
-    """Walk the node tree first, so an unknown or broken node is named precisely."""
+#: Subgraphs nested deeper than this are refused (nir reads them recursively).
+MAX_DEPTH = 32
+#: Values one dataset may hold, checked from its header before it is read (as for .pt2).
+MAX_VALUES = 2**28
+
+
+def _fields(group: h5py.Group, where: str, path: Path) -> dict[str, object]:
+    """A primitive's datasets, sizes checked from their headers before reading."""
+    fields: dict[str, object] = {}
+    for key, item in group.items():
+        if key in ("type", "metadata") or not isinstance(item, h5py.Dataset):
+            continue
+        if item.size is not None and item.size > MAX_VALUES:
+            raise ModelFileError(f"file '{path}': node '{where}' has a '{key}' of shape "
+                                 f"{list(item.shape)} ({item.size:.3g} values, more than "
+                                 f"{MAX_VALUES})", node=where,
+                                 hint="The file is damaged or not a trained network.")
+        value = item[()]
+        fields[key] = value.decode("utf8", "replace") if isinstance(value, bytes) else value
+    return fields
+
+
+def _scan(group: h5py.Group, where: str, path: Path, depth: int = 0) -> None:
+    """Walk the node tree first, so an unknown or broken node is named precisely, and check
+    each primitive's parameters before nir builds it (nir asserts on some)."""
     kind = _type_of(group, where, path)
     if kind not in _NODE_TYPES:
         raise UnsupportedError(f"file '{path}': node '{where}' has unknown type '{kind}'",
                                node=where, hint="snn2hw reads the NIR 1.0 primitives: "
                                + ", ".join(sorted(_NODE_TYPES)))
-    if kind == "NIRGraph":
-        for key in ("nodes", "edges"):
-            if key not in group:
-                raise ModelFileError(f"file '{path}': graph '{where}' has no '{key}'",
-                                     node=where, hint="The file is damaged; export it again.")
-        for name, child in group["nodes"].items():
-            _scan(child, f"{where}.{name}" if where else name, path)
+    if kind != "NIRGraph":
+        try:
+            params.check_fields(kind, _fields(group, where, path), where)
+        except GraphError as exc:
+            raise exc.with_context(f"file '{path}'") from None
+        return
+    if depth > MAX_DEPTH:
+        raise UnsupportedError(f"file '{path}': subgraphs are nested more than {MAX_DEPTH} "
+                               f"deep (under '{where.split('.')[0]}')",
+                               hint="Flatten the subgraphs when exporting.")
+    for key in ("nodes", "edges"):
+        if key not in group:
+            raise ModelFileError(f"file '{path}': graph '{where}' has no '{key}'",
+                                 node=where, hint="The file is damaged; export it again.")
+    for name, child in group["nodes"].items():
+        _scan(child, f"{where}.{name}" if where else name, path, depth + 1)
 
 
 def _open_checked(path: Path) -> None:
@@ -58,7 +91,7 @@ def _open_checked(path: Path) -> None:
                 raise ModelFileError(f"file '{path}' has no 'node' group: it is HDF5 but not "
                                      "a NIR graph", hint="Export the model with nir.write().")
             _scan(f["node"], "", path)
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, TypeError) as exc:
         raise ModelFileError(f"file '{path}' is damaged or truncated ({exc})",
                              hint="Export the model again.") from None
 
@@ -69,7 +102,8 @@ def read(path: str | Path) -> Graph:
     _open_checked(path)
     try:
         raw = nir.read(path, type_check=False)
-    except (OSError, KeyError, ValueError, TypeError, AttributeError, IndexError) as exc:
+    except (OSError, KeyError, ValueError, TypeError, AttributeError, IndexError,
+            AssertionError, ArithmeticError, RecursionError, NotImplementedError) as exc:
         raise ModelFileError(f"file '{path}' could not be decoded as NIR "
                              f"({type(exc).__name__}: {exc})",
                              hint="A parameter is missing or malformed; export it again.") from None

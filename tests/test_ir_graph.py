@@ -140,7 +140,7 @@ def test_algebraic_loop_is_named() -> None:
 def test_negative_tau_is_rejected() -> None:
     g = _graph({"input": nir.Input(np.array([2])), "lif": lif(2, tau=-1e-3),
                 "output": nir.Output(np.array([2]))}, [("input", "lif"), ("lif", "output")])
-    with pytest.raises(GraphError, match="'tau' of node 'lif' must be > 0"):
+    with pytest.raises(GraphError, match="LIF node 'lif': parameter 'tau' must be > 0"):
         ir.from_nir(g)
 
 
