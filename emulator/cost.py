@@ -3,7 +3,10 @@
 Per timestep, per sample and per core the engine counts synaptic operations (one per
 active synapse: a non-zero effective weight, or in a codebook block any existing synapse,
 index >= 0, whose source sent a spike or payload), neuron updates (active: non-zero
-input or state; inactive otherwise), spikes sent and mesh hops (Manhattan distance
+input or state; inactive otherwise), spikes sent (a sigma-delta group's graded spike is
+a non-zero payload), payload bits (graded spikes times the widest num_message_bits of the
+blocks the group feeds; counted, not priced: no target publishes a per-bit figure) and
+mesh hops (Manhattan distance
 between the source core and each distinct destination core on the same chip; a hop to
 another chip counts as one chip hop). Host input is not priced. A core's time for a
 step is the sum of its counts times the per-event times; the step's latency is the
@@ -18,7 +21,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-EVENTS = ("synops", "active", "inactive", "spikes", "hops", "chip_hops")
+EVENTS = ("synops", "active", "inactive", "spikes", "hops", "chip_hops", "payload_bits")
+#: Events the target's [cost] table prices; payload_bits (graded spikes times their message
+#: width) is counted but has no published figure.
+PRICED = EVENTS[:6]
 _TIME = {"synops": "synop_time_ns", "active": "neuron_active_time_ns",
          "inactive": "neuron_inactive_time_ns", "spikes": "spike_time_ns",
          "hops": "hop_time_ns", "chip_hops": "chip_hop_time_ns"}
@@ -50,7 +56,8 @@ class CostReport:
         return (f"cost per sample: {self.energy_pj.mean() / 1e6:.4f} uJ, "
                 f"{self.latency_ns.sum(axis=1).mean() / 1e3:.2f} us over {t} steps "
                 f"(mean step {self.latency_ns.mean():.0f} ns, max {self.latency_ns.max():.0f} ns)"
-                f"; totals over {b} sample(s): {tot['synops']} synops, {tot['spikes']} spikes, "
+                f"; totals over {b} sample(s): {tot['synops']} synops, {tot['spikes']} spikes "
+                f"({tot['payload_bits']} payload bits), "
                 f"{tot['hops']} hops, {tot['active']} active neuron updates{flag}")
 
 
@@ -80,6 +87,10 @@ class Counter:
                     for b in blocks]
         self.counts = {e: np.zeros((batch, steps, len(self.core_ids)), np.int64) for e in EVENTS}
         self.hops, self.chip_hops = self._routes(program, blocks, col)
+        # payload width of a group's graded spikes: the widest graded block it feeds
+        self.width = {g.name: max([b.spec.num_message_bits for b in blocks
+                                   if b.spec.source == g.name] + [0])
+                      if g.model == "sigma_delta" else 0 for g in program.groups}
 
     def _routes(self, program: Any, blocks: list, col: dict[int, int]
                 ) -> tuple[dict[str, int], dict[str, int]]:
@@ -110,16 +121,17 @@ class Counter:
         self.counts["spikes"][:, t - 1, c] += n_spikes
         self.counts["hops"][:, t - 1, c] += n_spikes * self.hops[group]
         self.counts["chip_hops"][:, t - 1, c] += n_spikes * self.chip_hops[group]
+        self.counts["payload_bits"][:, t - 1, c] += n_spikes * self.width[group]
 
     def synapses(self, block: int, t: int, src: np.ndarray) -> None:
         self.counts["synops"][:, t - 1, self.block_core[block]] += (src != 0) @ self.nnz[block]
 
     def report(self) -> CostReport:
         cost = self.lim.cost
-        core_time = sum(self.counts[e] * float(cost[_TIME[e]]) for e in EVENTS)
+        core_time = sum(self.counts[e] * float(cost[_TIME[e]]) for e in PRICED)
         latency = (core_time.max(axis=2) if core_time.shape[2] else
                    np.zeros(core_time.shape[:2])) + float(cost["barrier_time_ns"])
-        dynamic = sum(self.counts[e].sum(axis=2) * float(cost[_ENERGY[e]]) for e in EVENTS)
+        dynamic = sum(self.counts[e].sum(axis=2) * float(cost[_ENERGY[e]]) for e in PRICED)
         per_step = dynamic + latency * float(cost["static_power_mw"])  # mW * ns = pJ
         return CostReport(self.counts, latency, per_step.sum(axis=1), bool(cost["estimated"]),
                           self.core_ids, per_step)

@@ -18,14 +18,17 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from snn2hw_emulator import cost as costmod
+from snn2hw_emulator import sigma_delta as sdmod
 from snn2hw_emulator.errors import InputError
 from snn2hw_emulator.image import limits, validate
-from snn2hw_emulator.kernels import ACT_SHIFT, STATE_BITS, V_MAX
+from snn2hw_emulator.inputs import check_inputs
+from snn2hw_emulator.kernels import ACT_SHIFT, SD_STATE, STATE_BITS, V_MAX
 from snn2hw_emulator.program import (NeuronGroup, Program, SynapseBlock, expanded_weights,
                                      synapse_mask)
 
 MODES = ("batch", "event")
-RECORDABLE = ("spikes", "u", "v")
+RECORDABLE = ("spikes", "u", "v", *SD_STATE)   # u, v: LIF groups; SD_STATE: sigma-delta
+__all__ = ["MODES", "RECORDABLE", "Result", "check_inputs", "concatenate", "run"]
 _HALF = 2 ** (STATE_BITS - 1)
 
 
@@ -109,7 +112,9 @@ def _matmul(blk: _Block, k: int, w: np.ndarray, src: np.ndarray, bound: float) -
 @dataclass
 class Result:
     """spikes/u/v: group -> (B, T, n); ``outputs``: output name -> spikes (B, T, n).
-    ``saturation``: group -> {"v_clip": events, "u_wrap": events, "first_step": t or 0}."""
+    ``saturation``: group -> {"v_clip": events, "u_wrap": events, "first_step": t or 0}.
+    Sigma-delta groups: ``spikes`` holds their int32 payloads, ``sigma``/``act``/
+    ``residue``/``error`` their state (when recorded); they have no u, v."""
 
     spikes: dict[str, np.ndarray]
     u: dict[str, np.ndarray]
@@ -117,6 +122,10 @@ class Result:
     outputs: dict[str, np.ndarray]
     saturation: dict[str, dict[str, int]]
     cost: costmod.CostReport | None = None
+    sigma: dict[str, np.ndarray] = field(default_factory=dict)
+    act: dict[str, np.ndarray] = field(default_factory=dict)
+    residue: dict[str, np.ndarray] = field(default_factory=dict)
+    error: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def concatenate(parts: Sequence[Result]) -> Result:
@@ -135,57 +144,8 @@ def concatenate(parts: Sequence[Result]) -> Result:
             s["first_step"] = min(firsts) if firsts else 0
     costs = [p.cost for p in parts if p.cost is not None]
     return Result(cat("spikes"), cat("u"), cat("v"), cat("outputs"), sat,
-                  costmod.concatenate(costs) if costs else None)
-
-
-# --------------------------------------------------------------------------- inputs
-
-
-def check_inputs(program: Program, inputs: Any, steps: int | None) -> tuple[dict[str, np.ndarray],
-                                                                          int, int]:
-    """The input contract of every device: port -> (B, T, size) integers; binary ports
-    hold 0/1, graded payloads saturate at the port's message width. Returns
-    (data, batch, steps)."""
-    ports = {p.name: p for p in program.ports}
-    if not isinstance(inputs, Mapping):
-        if len(ports) != 1:
-            raise InputError(f"the program has {len(ports)} input ports; pass a dict "
-                             "port name -> array")
-        inputs = {next(iter(ports)): inputs}
-    unknown = sorted(set(inputs) - set(ports))
-    if unknown:
-        raise InputError(f"input '{unknown[0]}' is not a port of the program",
-                         hint=f"Ports: {', '.join(ports)}.")
-    data: dict[str, np.ndarray] = {}
-    batch = t_in = None
-    for name, port in ports.items():
-        if name not in inputs:
-            raise InputError(f"no input for port '{name}'", hint="Pass (batch, time, size).")
-        arr = np.asarray(inputs[name])
-        if arr.ndim != 3 or arr.shape[2] != port.size:
-            raise InputError(f"input '{name}' has shape {arr.shape}; expected (batch, time, "
-                             f"{port.size})")
-        if arr.dtype.kind not in "biu" and not (arr.dtype.kind == "f" and
-                                                 np.all(arr == np.round(arr))):
-            raise InputError(f"input '{name}' must hold integers (got {arr.dtype} with "
-                             "fractions)", hint="Spikes are 0/1; graded payloads are integers.")
-        arr = arr.astype(np.int64)
-        if port.message_bits == 0:
-            if arr.size and (arr.min() < 0 or arr.max() > 1):
-                raise InputError(f"input '{name}' is a binary spike port but holds values in "
-                                 f"{arr.min()}..{arr.max()}",
-                                 hint="Pass 0/1 spikes, or compile with graded input.")
-        else:  # graded payloads saturate at the port's message width (documented)
-            hi = 2 ** (port.message_bits - 1) - 1
-            arr = np.clip(arr, -hi - 1, hi)
-        if batch is not None and arr.shape[:2] != (batch, t_in):
-            raise InputError("all input ports need the same batch and time sizes")
-        batch, t_in = arr.shape[0], arr.shape[1]
-        data[name] = arr
-    steps = t_in if steps is None else int(steps)
-    if steps < 0:
-        raise InputError(f"steps={steps} must be >= 0")
-    return data, int(batch or 0), steps
+                  costmod.concatenate(costs) if costs else None,
+                  **{var: cat(var) for var in SD_STATE})
 
 
 # --------------------------------------------------------------------------- the run
@@ -201,6 +161,8 @@ class _State:
             mant = np.asarray(g.bias_mant, np.int64)
             self.bias[g.name] = np.where(exp >= 0, mant << np.maximum(exp, 0),
                                          mant >> np.maximum(-exp, 0))
+        self.sd = {g.name: sdmod.SigmaDeltaState(g, batch) for g in program.groups
+                   if g.model == "sigma_delta"}
 
 
 def lif_update(g: NeuronGroup, st: _State, a: np.ndarray, t: int,
@@ -271,8 +233,33 @@ def _accumulate(blk: _Block, src: np.ndarray, mode: str, shapes: Mapping[str, tu
                     acc[i] = w[:, idx] @ x[i, idx]
         else:
             acc = _matmul(blk, k, w, x, 256.0 * payload_max * max(1, w.shape[1]))
+        if blk.graded and spec.kind != "delay_dense":   # Lava: int32 weights.dot(s) wraps
+            acc = wrap32(acc)
         out.append((k, wrap32(floor_shift(acc, spec.weight_exp))))
     return out
+
+
+def _step_group(g: NeuronGroup, st: _State, a: np.ndarray, t: int, sat: dict[str, int],
+                counter: costmod.Counter | None, rec: dict[str, dict[str, np.ndarray]]
+                ) -> np.ndarray:
+    """Update one group for step t, count and record it; returns what it sends (B, n):
+    0/1 spikes (LIF) or payloads (sigma-delta)."""
+    if g.model == "sigma_delta":
+        sd = st.sd[g.name]
+        active = sd.active(a)
+        s = sdmod.update(g, sd, a)
+        state = sd.vars
+    else:
+        active = (a != 0) | (st.u[g.name] != 0) | (st.v[g.name] != 0)
+        s = lif_update(g, st, a, t, sat).astype(np.int64)
+        state = {"u": st.u[g.name], "v": st.v[g.name]}
+    if counter is not None:
+        counter.neurons(g.name, t, active, s != 0)
+    rec["spikes"][g.name][:, t - 1] = s
+    for var, value in state.items():
+        if var in rec:
+            rec[var][g.name][:, t - 1] = value
+    return s
 
 
 def run(program: Program, inputs: Any, *, steps: int | None = None,
@@ -283,7 +270,8 @@ def run(program: Program, inputs: Any, *, steps: int | None = None,
         raise InputError(f"unknown mode '{mode}'", hint=f"Use one of {', '.join(MODES)}.")
     bad = sorted(set(record) - set(RECORDABLE))
     if bad:
-        raise InputError(f"cannot record '{bad[0]}'", hint="Record spikes, u and/or v.")
+        raise InputError(f"cannot record '{bad[0]}'",
+                         hint=f"Record any of {', '.join(RECORDABLE)}.")
     validate(program)
     data, batch, steps = check_inputs(program, inputs, steps)
     blocks = [_prepare(b) for b in program.blocks]
@@ -292,15 +280,17 @@ def run(program: Program, inputs: Any, *, steps: int | None = None,
         into[blk.spec.target].append(i)
     shapes = {p.name: p.shape for p in program.ports} | {g.name: g.shape for g in program.groups}
     payload = {p.name: (2 ** (p.message_bits - 1) if p.message_bits else 1) for p in
-               program.ports} | {g.name: 1 for g in program.groups}
+               program.ports} | {g.name: 2**31 if g.model == "sigma_delta" else 1
+                                 for g in program.groups}
     st = _State(program, batch)
     buffers = [np.zeros((batch, blk.spec.weights.shape[0] if blk.spec.kind != "conv"
                          else int(np.prod(shapes[blk.spec.target])), blk.depth), np.int64)
                for blk in blocks]
-    rec = {var: {g.name: np.zeros((batch, steps, g.size),
-                                  np.int8 if var == "spikes" else np.int32)
-                 for g in program.groups} for var in RECORDABLE if var in record or
-           var == "spikes"}
+    rec = {var: {g.name: np.zeros((batch, steps, g.size), np.int8 if var == "spikes" and
+                                  g.model != "sigma_delta" else np.int32)
+                 for g in program.groups if var == "spikes" or
+                 (var in SD_STATE) == (g.model == "sigma_delta")}
+           for var in RECORDABLE if var in record or var == "spikes"}
     sat = {g.name: {"v_clip": 0, "u_wrap": 0, "first_step": 0} for g in program.groups}
     counter = costmod.Counter(program, limits(program), batch, steps, blocks) if cost else None
     spikes: dict[str, np.ndarray] = {}
@@ -309,15 +299,7 @@ def run(program: Program, inputs: Any, *, steps: int | None = None,
             a = np.zeros((batch, g.size), np.int64)
             for i in into[g.name]:
                 a = wrap32(a + buffers[i][:, :, 0])
-            u_prev, v_prev = st.u[g.name], st.v[g.name]
-            s = lif_update(g, st, a, t, sat[g.name])
-            spikes[g.name] = s.astype(np.int64)
-            if counter is not None:
-                counter.neurons(g.name, t, (a != 0) | (u_prev != 0) | (v_prev != 0), s)
-            rec["spikes"][g.name][:, t - 1] = s
-            for var in ("u", "v"):
-                if var in rec:
-                    rec[var][g.name][:, t - 1] = getattr(st, var)[g.name]
+            spikes[g.name] = _step_group(g, st, a, t, sat[g.name], counter, rec)
         for i, blk in enumerate(blocks):
             src_name = blk.spec.source
             if src_name in data:
@@ -336,4 +318,5 @@ def run(program: Program, inputs: Any, *, steps: int | None = None,
                 counter.synapses(i, t, src)
     outputs = {o.name: rec["spikes"][o.group] for o in program.outputs}
     report = counter.report() if counter is not None else None
-    return Result(rec["spikes"], rec.get("u", {}), rec.get("v", {}), outputs, sat, report)
+    return Result(rec["spikes"], rec.get("u", {}), rec.get("v", {}), outputs, sat, report,
+                  **{var: rec.get(var, {}) for var in SD_STATE})

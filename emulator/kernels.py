@@ -3,7 +3,8 @@
 Plain Python integers, one neuron or synapse at a time, so that every shift and
 clip is visible. They reproduce Lava 0.10's fixed-point CPU models
 (``PyDenseModelBitAcc``, ``PyLifModelBitAcc``, ``PyLifResetModelBitAcc``,
-``PyConvModelFixed``); specs/loihi_fixed_point.md §1 gives the source lines.
+``PyConvModelFixed``, ``PySigmaDeltaModelFixed``); specs/loihi_fixed_point.md §1 and
+docs/sigma_delta.md give the source lines.
 The vectorised engine (engine.py) is tested against these on random programs,
 and these against Lava itself.
 """
@@ -16,6 +17,7 @@ STATE_BITS = 24          # u and v registers are 24-bit signed
 DECAY_SHIFT = 12         # decays are 12-bit fractions of 4096
 ACT_SHIFT = 6            # synaptic input and threshold are scaled by 2^6 into u/v units
 V_MAX = 2 ** (STATE_BITS - 1) - 1
+SD_STATE = ("sigma", "act", "residue", "error")   # a sigma-delta neuron's state variables
 
 
 def wrap32(x: int) -> int:
@@ -72,9 +74,12 @@ def effective_weight(w: int, mode: str, num_weight_bits: int) -> int:
 
 
 def dense_activation(weights: Sequence[Sequence[int]], spikes: Sequence[int],
-                     weight_exp: int, graded: bool) -> list[int]:
+                     weight_exp: int, graded: bool, int32_dot: bool = True) -> list[int]:
     """One Dense step: sum weights of active inputs (or W @ payload when graded), then
-    apply weight_exp to the *sum* with a floor shift; sent as int32."""
+    apply weight_exp to the *sum* with a floor shift; sent as int32. Lava's Dense and
+    Sparse compute the graded product as an int32 ``weights.dot(s)``, which wraps before
+    the shift (``int32_dot``); the binary sum is exact (numpy sums int32 in int64).
+    DelayDense (``int32_dot=False``) sums in int64."""
     out = []
     for row in weights:
         acc = 0
@@ -83,7 +88,8 @@ def dense_activation(weights: Sequence[Sequence[int]], spikes: Sequence[int],
                 acc += w * s
             elif s != 0:
                 acc += w
-        out.append(wrap32(floor_shift(acc, weight_exp)))
+        out.append(wrap32(floor_shift(wrap32(acc) if graded and int32_dot else acc,
+                                       weight_exp)))
     return out
 
 
@@ -144,3 +150,34 @@ def lif_step(u: int, v: int, a: int, du: int, dv: int, vth: int, bias_mant: int,
 def lif_reset_due(t: int, interval: int, offset: int) -> bool:
     """LIFReset zeroes u and v before the update when t % interval == offset % interval."""
     return t % interval == offset % interval
+
+
+def sigma_delta_scaled(vth: int, bias: int, spike_exp: int, state_exp: int) -> tuple[int, int]:
+    """SigmaDelta's constructor scales threshold and bias by 2^(spike_exp + state_exp)
+    (proc/sdn/process.py:179-180); a_in is never scaled."""
+    k = spike_exp + state_exp
+    return vth << k, wrap32(bias << k)
+
+
+def sigma_delta_step(sigma: int, act: int, residue: int, error: int, a: int, vth_s: int,
+                     bias_s: int, relu: bool, cum_error: bool, state_exp: int
+                     ) -> tuple[int, int, int, int, int]:
+    """One PySigmaDeltaModelFixed step (int32 numpy arithmetic); returns
+    (sigma, act, residue, error, payload sent)."""
+    sigma = wrap32(sigma + a)                           # sigma dendrite: accumulate input
+    y = wrap32(sigma + bias_s)
+    new = max(y, 0) if relu else y                      # RELU (default) or UNIT activation
+    delta = wrap32(new - act + residue)                 # change since the last activation
+    if cum_error:                                       # fire on the accumulated error
+        error = wrap32(error + delta)
+        s = delta if abs32(error) >= vth_s else 0       # non-strict, unlike the docstring
+        error = 0 if s != 0 else error
+    else:
+        s = delta if abs32(delta) >= vth_s else 0
+    residue = wrap32(delta - s)                         # the low state_exp bits of s are
+    return sigma, new, residue, error, s >> state_exp  # lost: Lava 0.10 (floor shift)
+
+
+def abs32(x: int) -> int:
+    """numpy's int32 abs: -2^31 stays -2^31."""
+    return wrap32(abs(x))

@@ -23,16 +23,19 @@ from typing import Literal
 import numpy as np
 
 FORMAT_NAME = "snn2hw-program"
-#: Version written by this emulator. Version 2 added codebook synapse blocks; a version-1
-#: file (no codebook blocks) is read unchanged.
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+#: Version written by this emulator. Version 2 added codebook synapse blocks, version 3
+#: sigma-delta neuron groups; older files are read unchanged.
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 #: The first format version that can hold ``kind == "codebook"`` blocks.
 CODEBOOK_VERSION = 2
+#: The first format version that can hold ``model == "sigma_delta"`` groups.
+SIGMA_DELTA_VERSION = 3
 #: Extra bits a delay_dense synapse stores (6-bit delay field).
 DELAY_BITS = 6
 
-NeuronModel = Literal["lif", "lif_reset"]
+NeuronModel = Literal["lif", "lif_reset", "sigma_delta"]
+ActMode = Literal["relu", "unit"]
 BlockKind = Literal["dense", "sparse", "delay_dense", "conv", "codebook"]
 SignMode = Literal["auto", "mixed", "exc", "inh"]
 
@@ -53,13 +56,18 @@ class Port:
 
 @dataclass(frozen=True, eq=False)
 class NeuronGroup:
-    """A CUBA LIF population with Lava's fixed-point parameters.
+    """A neuron population with Lava's fixed-point parameters.
 
-    ``du``, ``dv`` (0..4095) and ``vth`` (threshold mantissa; spikes when
-    ``v > vth << 6``) are scalars per group, as in Lava's LIF process.
-    ``bias_mant``/``bias_exp``/``u0``/``v0`` are int arrays of length ``size``.
+    ``lif`` / ``lif_reset`` (CUBA LIF): ``du``, ``dv`` (0..4095) and ``vth`` (threshold
+    mantissa; spikes when ``v > vth << 6``) are scalars per group, as in Lava's LIF
+    process. ``bias_mant``/``bias_exp``/``u0``/``v0`` are int arrays of length ``size``.
     ``lif_reset`` adds Lava's LIFReset: u = v = 0 at steps where
     ``t % reset_interval == reset_offset % reset_interval``.
+
+    ``sigma_delta`` (Lava's SigmaDelta, docs/sigma_delta.md): ``vth`` and ``bias_mant``
+    (the per-neuron bias) are the process arguments, scaled by
+    ``2^(spike_exp + state_exp)`` inside; ``act_mode`` "relu" or "unit"; ``cum_error``;
+    ``du``, ``dv``, ``bias_exp``, ``u0``, ``v0`` are 0. The group sends graded payloads.
     """
 
     name: str
@@ -75,6 +83,10 @@ class NeuronGroup:
     v0: np.ndarray
     reset_interval: int = 0
     reset_offset: int = 0
+    act_mode: ActMode = "relu"
+    cum_error: bool = False
+    spike_exp: int = 0
+    state_exp: int = 0
 
 
 @dataclass(frozen=True, eq=False)

@@ -11,13 +11,14 @@ from typing import Mapping
 import numpy as np
 
 from snn2hw_emulator import kernels as k
-from snn2hw_emulator.program import Program
+from snn2hw_emulator.program import NeuronGroup, Program
 
 
 def run_one(program: Program, inputs: Mapping[str, np.ndarray], steps: int
             ) -> dict[str, dict[str, np.ndarray]]:
     """inputs: port -> (T_in, size) ints (payloads already clamped). Returns
-    {"spikes"|"u"|"v": {group: (T, n)}}."""
+    {"spikes"|"u"|"v": {LIF group: (T, n)}, "spikes"|"sigma"|"act"|"residue"|"error":
+    {sigma-delta group: (T, n)}} (a sigma-delta group's spikes are its payloads)."""
     u = {g.name: [int(x) for x in g.u0] for g in program.groups}
     v = {g.name: [int(x) for x in g.v0] for g in program.groups}
     spikes = {g.name: [0] * g.size for g in program.groups}
@@ -34,14 +35,23 @@ def run_one(program: Program, inputs: Mapping[str, np.ndarray], steps: int
         n_out = int(np.prod(shapes[b.target]))
         depth = int(np.max(b.delays)) + 1 if b.kind == "delay_dense" else 1
         buffers[b.name] = [[0] * depth for _ in range(n_out)]
-    out = {var: {g.name: np.zeros((steps, g.size), np.int64) for g in program.groups}
-           for var in ("spikes", "u", "v")}
+    sd = {g.name: g for g in program.groups if g.model == "sigma_delta"}
+    state = {g: {var: [0] * sd[g].size for var in k.SD_STATE} for g in sd}
+    out = {var: {g.name: np.zeros((steps, g.size), np.int64) for g in program.groups
+                 if (g.name in sd) == (var in k.SD_STATE) or var == "spikes"}
+           for var in ("spikes", "u", "v", *k.SD_STATE)}
     for t in range(1, steps + 1):
         for g in program.groups:
             a = [0] * g.size
             for b in program.blocks:
                 if b.target == g.name:
                     a = [k.wrap32(x + buf[0]) for x, buf in zip(a, buffers[b.name])]
+            if g.name in sd:
+                _sigma_delta(g, state[g.name], a, spikes[g.name])
+                for var in ("spikes", *k.SD_STATE):
+                    src = spikes[g.name] if var == "spikes" else state[g.name][var]
+                    out[var][g.name][t - 1] = src
+                continue
             if g.model == "lif_reset" and k.lif_reset_due(t, g.reset_interval, g.reset_offset):
                 u[g.name] = [0] * g.size
                 v[g.name] = [0] * g.size
@@ -75,7 +85,20 @@ def run_one(program: Program, inputs: Mapping[str, np.ndarray], steps: int
             for d in sorted({x for row in delays for x in row}):
                 w_d = [[w if dd == d else 0 for w, dd in zip(row, drow)]
                        for row, drow in zip(weights[b.name], delays)]
-                act = k.dense_activation(w_d, s, b.weight_exp, graded)
+                act = k.dense_activation(w_d, s, b.weight_exp, graded,
+                                         int32_dot=b.kind != "delay_dense")
                 for buf, x in zip(bufs, act):
                     buf[d] += x
     return out
+
+
+def _sigma_delta(g: NeuronGroup, st: dict[str, list[int]], a: list[int], out: list[int]
+                 ) -> None:
+    """kernels.sigma_delta_step neuron by neuron; payloads go to ``out``."""
+    for i in range(g.size):
+        vth_s, bias_s = k.sigma_delta_scaled(g.vth, int(g.bias_mant[i]), g.spike_exp,
+                                             g.state_exp)
+        (st["sigma"][i], st["act"][i], st["residue"][i], st["error"][i],
+         out[i]) = k.sigma_delta_step(st["sigma"][i], st["act"][i], st["residue"][i],
+                                      st["error"][i], a[i], vth_s, bias_s,
+                                      g.act_mode == "relu", bool(g.cum_error), g.state_exp)

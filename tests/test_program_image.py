@@ -147,7 +147,7 @@ def test_codebook_round_trip(tmp_path: Path, scope: str) -> None:
     program = programs.codebook_program(5, scope=scope, graded=True)
     image.save(program, tmp_path / "cb.h5")
     back = image.load(tmp_path / "cb.h5")
-    assert back.format_version == FORMAT_VERSION == 2
+    assert back.format_version == FORMAT_VERSION == 3
     for a, b in zip(program.blocks, back.blocks):
         assert b.kind == "codebook" and b.codebook.shape == a.codebook.shape
         assert np.array_equal(a.weights, b.weights) and np.array_equal(a.codebook, b.codebook)

@@ -6,7 +6,9 @@ in the Lava interpreter chosen by :mod:`snn2hw.lava_env` and returns results sha
 like the emulator's (``spikes``/``u``/``v``: group -> (B, T, n)). ``run_many`` runs
 several programs in one Lava process (Lava start-up dominates small runs).
 
-Lava has no codebook synapse memory: a codebook block is emitted as a ``Dense`` with its
+Sigma-delta groups become Lava ``SigmaDelta`` processes (``PySigmaDeltaModelFixed`` under
+``fixed_pt``; docs/sigma_delta.md) and record their payloads as spikes and sigma, act,
+residue, error. Lava has no codebook synapse memory: a codebook block is emitted as a ``Dense`` with its
 looked-up full-scale matrix (``expanded_weights``; -1 -> 0), which Lava clips, truncates
 and sign-mode-checks exactly as the emulator does the expanded matrix.
 """
@@ -24,7 +26,8 @@ import numpy as np
 
 from snn2hw import lava_env
 from snn2hw.errors import UserInputError
-from snn2hw_emulator.engine import check_inputs
+from snn2hw_emulator.engine import RECORDABLE, check_inputs
+from snn2hw_emulator.kernels import SD_STATE
 from snn2hw_emulator.program import Program, expanded_weights
 
 RUNNER = Path(__file__).with_name("lava_runner.py")
@@ -37,6 +40,15 @@ class LavaResult:
     v: dict[str, np.ndarray] = field(default_factory=dict)
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
     cost: None = None
+    sigma: dict[str, np.ndarray] = field(default_factory=dict)
+    act: dict[str, np.ndarray] = field(default_factory=dict)
+    residue: dict[str, np.ndarray] = field(default_factory=dict)
+    error: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _records(model: str, var: str) -> bool:
+    """Which variables a group has: spikes always; u, v for LIF; SD_STATE for sigma-delta."""
+    return var == "spikes" or (var in SD_STATE) == (model == "sigma_delta")
 
 
 def _job(program: Program, inputs: Mapping[str, np.ndarray], steps: int,
@@ -50,7 +62,9 @@ def _job(program: Program, inputs: Mapping[str, np.ndarray], steps: int,
             arrays[f"j{j}/{g.name}/{key}"] = np.asarray(getattr(g, key), dtype=np.int32)
         groups.append(dict(name=g.name, model=g.model, shape=list(g.shape), du=g.du, dv=g.dv,
                            vth=g.vth, reset_interval=g.reset_interval,
-                           reset_offset=g.reset_offset))
+                           reset_offset=g.reset_offset, act_mode=g.act_mode,
+                           cum_error=bool(g.cum_error), spike_exp=g.spike_exp,
+                           state_exp=g.state_exp))
     blocks = []
     for b in program.blocks:
         kind = "dense" if b.kind == "codebook" else b.kind   # Lava: expanded, as Dense
@@ -66,7 +80,7 @@ def _job(program: Program, inputs: Mapping[str, np.ndarray], steps: int,
     ports = [dict(name=p.name, size=p.size, shape=list(p.shape)) for p in program.ports]
     batch = next(iter(inputs.values())).shape[0]
     return dict(ports=ports, groups=groups, blocks=blocks, steps=steps, batch=batch,
-                record=[r for r in ("spikes", "u", "v") if r in record or r == "spikes"])
+                record=[r for r in RECORDABLE if r in record or r == "spikes"])
 
 
 def emit(runs: Sequence[tuple[Program, Any, int | None]], out_dir: str | Path,
@@ -96,9 +110,12 @@ def _collect(npz: Path, jobs: list[dict[str, Any]], programs: Sequence[Program]
             for var in job["record"]:
                 target = getattr(res, var)
                 for g in job["groups"]:
+                    if not _records(g["model"], var):
+                        continue
+                    small = var == "spikes" and g["model"] != "sigma_delta"
                     target[g["name"]] = np.stack([f[f"j{j}/s{s}/{var}/{g['name']}"]
                                                   for s in range(job["batch"])]).astype(
-                        np.int8 if var == "spikes" else np.int32)
+                        np.int8 if small else np.int32)
             res.outputs = {o.name: res.spikes[o.group] for o in program.outputs}
             results.append(res)
     return results

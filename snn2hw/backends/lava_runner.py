@@ -10,7 +10,8 @@ ports, groups, blocks and steps, and its arrays are stored as ``j<j>/<name>``.
 For every job and sample it builds the process graph (RingBuffer sources, Dense /
 Sparse / DelayDense / Conv synapses, LIF / LIFReset neurons, Monitors), runs
 ``Loihi2SimCfg(select_tag="fixed_pt")`` (or ``Loihi2HwCfg`` with --hardware), and
-stores ``j<j>/s<sample>/<var>/<group>`` arrays of shape (T, n). Codebook blocks arrive
+stores ``j<j>/s<sample>/<var>/<group>`` arrays of shape (T, n). Sigma-delta groups are
+``SigmaDelta`` processes; they record spikes (payloads), sigma, act, residue and error. Codebook blocks arrive
 already expanded (kind "dense", full-scale looked-up weights): Lava has no codebook
 memory.
 """
@@ -29,20 +30,42 @@ def _lava():
     from lava.proc.io.source import RingBuffer
     from lava.proc.lif.process import LIF, LIFReset
     from lava.proc.monitor.process import Monitor
+    from lava.proc.sdn.process import ActivationMode, SigmaDelta
     from lava.proc.sparse.process import Sparse
     from lava.utils.weightutils import SignMode
     return dict(RunSteps=RunSteps, Loihi2SimCfg=Loihi2SimCfg, Conv=Conv, Dense=Dense,
                 DelayDense=DelayDense, RingBuffer=RingBuffer, LIF=LIF, LIFReset=LIFReset,
-                Monitor=Monitor, Sparse=Sparse, SignMode=SignMode)
+                Monitor=Monitor, Sparse=Sparse, SignMode=SignMode, SigmaDelta=SigmaDelta,
+                ActivationMode=ActivationMode)
 
 
 SIGN = {"mixed": "MIXED", "exc": "EXCITATORY", "inh": "INHIBITORY"}
+SD_STATE = ("sigma", "act", "residue", "error")
+
+
+def _has(model, var):
+    """spikes for every group; u, v for LIF groups; SD_STATE for sigma-delta groups."""
+    return var == "spikes" or (var in SD_STATE) == (model == "sigma_delta")
+
+
+def _sigma_delta(L, g, bias):
+    """Lava's SigmaDelta with the program's process arguments (it scales vth and bias by
+    2^(spike_exp + state_exp) itself)."""
+    mode = L["ActivationMode"].RELU if g["act_mode"] == "relu" else L["ActivationMode"].UNIT
+    return L["SigmaDelta"](shape=tuple(g["shape"]), vth=int(g["vth"]), bias=bias,
+                           act_mode=mode, cum_error=bool(g["cum_error"]),
+                           spike_exp=int(g["spike_exp"]), state_exp=int(g["state_exp"]),
+                           name=g["name"])
 
 
 def _neurons(L, job, arrays, j):
     procs = {}
     for g in job["groups"]:
         name = g["name"]
+        if g["model"] == "sigma_delta":
+            bias = arrays["j%d/%s/bias_mant" % (j, name)].reshape(g["shape"])
+            procs[name] = _sigma_delta(L, g, bias)
+            continue
         kw = dict(shape=tuple(g["shape"]), du=int(g["du"]), dv=int(g["dv"]), vth=int(g["vth"]),
                   bias_mant=arrays["j%d/%s/bias_mant" % (j, name)].reshape(g["shape"]),
                   bias_exp=arrays["j%d/%s/bias_exp" % (j, name)].reshape(g["shape"]),
@@ -110,6 +133,8 @@ def run_sample(L, job, arrays, j, sample, hardware):
     for g in job["groups"]:
         proc = neurons[g["name"]]
         for var in job["record"]:
+            if not _has(g["model"], var):
+                continue
             mon = L["Monitor"]()
             mon.probe(proc.s_out if var == "spikes" else getattr(proc, var), steps)
             monitors.append((g["name"], var, mon, proc))
