@@ -11,6 +11,8 @@ program image and the report.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -46,9 +48,30 @@ class Options:
     verify_each: bool = False
     dump_ir: str | None = None
 
+    def __post_init__(self) -> None:
+        """Refuse values no pass can use, naming the option (the CLI range-checks too)."""
+        _whole_at_least("weight_bits", self.weight_bits, 2, "a sign and a magnitude bit; None: "
+                        "the target's maximum")
+        _whole_at_least("share", self.share, 1, "values per scope; None: no sharing")
+        _whole_at_least("scale_groups", self.scale_groups, 1, "groups per population")
+        dt = self.dt
+        if dt is not None and (isinstance(dt, bool) or not isinstance(dt, numbers.Real)
+                               or not math.isfinite(dt) or dt <= 0):
+            raise UserInputError(f"Options(dt={dt!r}): dt must be a positive number of "
+                                 "seconds", hint="Give the time step, e.g. dt=1e-3, or None "
+                                 "for the model's own.")
+
     def record(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v)
                 for k, v in dataclasses.asdict(self).items()}
+
+
+def _whole_at_least(name: str, value: object, low: int, what: str) -> None:
+    if value is None and name != "scale_groups":
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise UserInputError(f"Options({name}={value!r}): {name} must be a whole number >= "
+                             f"{low} ({what})", hint=f"Give {name} >= {low}.")
 
 
 @dataclass

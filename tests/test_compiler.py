@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from snn2hw import compiler, execute, ir, nirio, reference
-from snn2hw.errors import DesignRuleError, Snn2hwError, UnsupportedError
+from snn2hw.errors import DesignRuleError, Snn2hwError, UnsupportedError, UserInputError
 from snn2hw.passes import mapping
 from snn2hw.passes.quantise import prephase_v0
 from snn2hw_emulator import image
@@ -332,3 +332,15 @@ def test_planted_weight_change_is_reported_at_its_step_group_and_neuron() -> Non
     spikes_h = good_run.raw.spikes["h"][:, :, 3]          # the changed synapse's source
     first = min(int(np.argmax(s)) for s in spikes_h if s.any()) + 2   # 1-based, +1 hop
     assert (div.group, div.neuron, div.variable, div.step) == ("o", 2, "u", first)
+
+
+def test_options_refuse_values_no_pass_can_use() -> None:
+    """From Python as from the CLI: weight_bits=1 divided by zero in quantise."""
+    for bad in ({"weight_bits": 1}, {"weight_bits": 0}, {"weight_bits": 2.5},
+                {"weight_bits": True}, {"share": 0}, {"scale_groups": 0},
+                {"scale_groups": None}, {"dt": 0.0}, {"dt": "fast"}, {"dt": float("nan")}):
+        ((name, _),) = bad.items()
+        with pytest.raises(UserInputError, match=rf"Options\({name}="):
+            compiler.Options(**bad)
+    two = compiler.compile(_wide(8, 4), compiler.Options(weight_bits=np.int64(2)))
+    assert two.report["layers"]

@@ -315,8 +315,8 @@ def prephase_v0(bias: np.ndarray, dv: int, steps: int, vth: int) -> np.ndarray |
 def quantise(structure: Structure, dyns: dict[str, Dynamics], target: Target,
              opts: QuantOptions, stats: dict[str, Stats] | None = None) -> HwNet:
     n = target.numeric
-    if not 1 <= opts.weight_bits <= n.weight_bits_max:
-        raise UserInputError(f"--weight-bits {opts.weight_bits} is outside 1..{n.weight_bits_max} "
+    if not 2 <= opts.weight_bits <= n.weight_bits_max:
+        raise UserInputError(f"--weight-bits {opts.weight_bits} is outside 2..{n.weight_bits_max} "
                              f"for target '{target.name}'")
     kept = _kept_convs(structure, dyns, target, opts)
     layouts: dict[str, np.ndarray] = {}
