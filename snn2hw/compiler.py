@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from snn2hw import ir, nirio
+from snn2hw import ir, nirio, paths
 from snn2hw.backends import image as image_backend
 from snn2hw.errors import DesignRuleError, UserInputError
 from snn2hw.passes import discretise as disc
@@ -268,7 +268,7 @@ def _run(s: State, pipeline: tuple[tuple[str, Callable[[State], State]], ...],
     s.pipeline = tuple(name for name, _ in pipeline)
     dump = Path(options.dump_ir) if options.dump_ir else None
     if dump:
-        dump.mkdir(parents=True, exist_ok=True)
+        paths.output_folder(dump, "dump_ir").mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for k, (name, fn) in enumerate(pipeline):

@@ -153,4 +153,8 @@ def test_python_api_refuses_the_same_paths(work: Path) -> None:
             nirio.write(compiled.graph, path)
         with pytest.raises(UserInputError):
             snn2hw_files.atomic_write(path, lambda tmp: Path(tmp).write_text("x"))
+    for dump in (work / "afile", "/dev/null/ir"):
+        with pytest.raises(UserInputError, match="dump_ir"):
+            compiler.compile(nirio.read(work / "model.nir"),
+                             compiler.Options(dump_ir=str(dump)))
     assert not list(work.glob(".*")) and not list((work / "cwd").iterdir())
