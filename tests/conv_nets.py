@@ -19,11 +19,13 @@ def _conv(rng: np.random.Generator, c_out: int, c_in: int, k: int, stride: int, 
     return nir.Conv2d(None, w, stride, pad, 1, 1, np.zeros(c_out))
 
 
-def event_cnn(seed: int = 0, gain: float = 2.5) -> nir.NIRGraph:
+def event_cnn(seed: int = 0, gain: float = 2.5, fc_gain: float | None = None
+              ) -> nir.NIRGraph:
     """2x34x34 -> Conv 2->16 5x5/2 -> IF -> Conv 16->16 3x3 -> IF -> SumPool 2 -> Conv
     16->8 3x3 -> IF -> SumPool 2 -> Flatten -> 128->256 -> IF -> 256->10 -> IF
     (8,970 neurons, 0.9 M synapses; padding 1 on every conv)."""
     rng = np.random.default_rng(seed)
+    fc = gain if fc_gain is None else fc_gain
     nodes = {
         "input": nir.Input(np.array([2, 34, 34])),
         "conv1": _conv(rng, 16, 2, 5, 2, 1, gain), "if1": _if((16, 16, 16)),
@@ -32,9 +34,9 @@ def event_cnn(seed: int = 0, gain: float = 2.5) -> nir.NIRGraph:
         "conv3": _conv(rng, 8, 16, 3, 1, 1, gain / 2), "if3": _if((8, 8, 8)),
         "pool3": nir.SumPool2d(np.array([2, 2]), np.array([2, 2]), np.array([0, 0])),
         "flat": nir.Flatten({"input": np.array([8, 4, 4])}, 0, -1),
-        "fc1": nir.Affine(rng.normal(size=(256, 128)) * gain / np.sqrt(128), np.zeros(256)),
+        "fc1": nir.Affine(rng.normal(size=(256, 128)) * fc / np.sqrt(128), np.zeros(256)),
         "if4": _if((256,)),
-        "fc2": nir.Affine(rng.normal(size=(10, 256)) * gain / np.sqrt(256), np.zeros(10)),
+        "fc2": nir.Affine(rng.normal(size=(10, 256)) * fc / np.sqrt(256), np.zeros(10)),
         "if5": _if((10,)),
         "output": nir.Output(np.array([10])),
     }
