@@ -1,25 +1,41 @@
-"""Compile time for networks of 10^4 to 10^6 synapses (issue goal: 10^6 in <= 2 s).
+"""Compile time and peak memory per 10^6 synapses (issue 13 goal: <= 2 s per 10^6).
 
-    python bench/bench_compile.py
+    python bench/bench_compile.py [--quick]
 
-Prints, per size, the wall time of each compiler pass (best of 3) for loihi2.
+Dense 3-layer LIF nets of 10^4 to 10^6 synapses, the event-camera CNN of issue 13
+(2x34x34, 0.9 M synapses in the model's own layers) for loihi2 (kept convolutions) and
+loihi1 (unrolled, spatial tiles), and a >= 5 M-synapse conv net (16x16x16 maps, four
+5x5 conv layers, loihi2). Prints, per net, the synapses (every non-zero of every
+projection, convolutions counted unrolled), cores, the wall time of the whole compile
+(best of 3; --quick: 1) and its passes, and the peak traced memory (tracemalloc, a
+separate run) beside the program's own size (sum of its weight arrays).
 """
 
 from __future__ import annotations
 
+import sys
 import time
+import tracemalloc
+import warnings
+from pathlib import Path
 
 import nir
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import itertools
+
+import conv_nets
+
 from snn2hw import compiler, ir
+from snn2hw.passes import structure
 
 DT = 1e-4
 
 
-def network(n_in: int, hidden: int, n_out: int) -> ir.Graph:
+def dense_net(n_in: int, hidden: int, n_out: int) -> ir.Graph:
     rng = np.random.default_rng(0)
-    lif = lambda n: nir.LIF(tau=np.full(n, 1e-3), r=np.full(n, 10.0),  # noqa: E731
+    lif = lambda n: nir.LIF(tau=np.full(n, 1e-3), r=np.full(n, 10.0),
                             v_leak=np.zeros(n), v_threshold=np.ones(n))
     nodes = {"input": nir.Input(np.array([n_in])),
              "fc1": nir.Affine(rng.normal(size=(hidden, n_in)) * 0.1, rng.normal(size=hidden) * 0.01),
@@ -30,21 +46,68 @@ def network(n_in: int, hidden: int, n_out: int) -> ir.Graph:
     return ir.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": DT})
 
 
+def deep_conv_net(layers: int = 4) -> nir.NIRGraph:
+    """16x16x16 -> ``layers`` x (Conv2d 16->16 5x5, padding 2 -> IF) -> Flatten -> 10."""
+    rng = np.random.default_rng(0)
+    shape = (16, 16, 16)
+    nodes: dict = {"input": nir.Input(np.array(shape))}
+    chain = ["input"]
+    for k in range(layers):
+        w = rng.normal(size=(16, 16, 5, 5)) * 1.2 / np.sqrt(16 * 25)
+        nodes[f"conv{k}"] = nir.Conv2d(None, w, 1, 2, 1, 1, np.zeros(16))
+        nodes[f"if{k}"] = nir.IF(r=np.ones(shape), v_threshold=np.ones(shape))
+        chain += [f"conv{k}", f"if{k}"]
+    nodes["flat"] = nir.Flatten({"input": np.array(shape)}, 0, -1)
+    nodes["fc"] = nir.Linear(rng.normal(size=(10, 4096)) * 0.05)
+    nodes["out"] = nir.IF(r=np.ones(10), v_threshold=np.ones(10))
+    nodes["output"] = nir.Output(np.array([10]))
+    chain += ["flat", "fc", "out", "output"]
+    return nir.NIRGraph(nodes, list(itertools.pairwise(chain)), type_check=False)
+
+
+def _compile(graph: ir.Graph, target: str, data: np.ndarray | None) -> compiler.Compiled:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return compiler.compile(graph, compiler.Options(target=target), calibration=data)
+
+
+def measure(name: str, make, target: str, data: np.ndarray | None, repeats: int) -> None:
+    best, c = float("inf"), None
+    for _ in range(repeats):
+        graph = make()                                    # a fresh graph every time
+        start = time.perf_counter()
+        c = _compile(graph, target, data)
+        best = min(best, time.perf_counter() - start)
+    graph = make()
+    synapses = sum(p.synapses for p in structure.analyse(graph).projections)
+    tracemalloc.start()
+    _compile(graph, target, data)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    size = sum(b.weights.nbytes + (b.delays.nbytes if b.delays is not None else 0)
+               for b in c.program.blocks)
+    mega = synapses / 1e6
+    passes = "  ".join(f"{k} {v:.2f}" for k, v in c.timings.items())
+    print(f"{name:<22} {target:<7} {synapses:>10,} {c.report['cores']:>5} {best:>8.2f} "
+          f"{best / mega:>8.2f} {peak / 2**20:>9.1f} {peak / 2**20 / mega:>8.1f} "
+          f"{size / 2**20:>9.1f}   {passes}")
+
+
 def main() -> None:
-    print(f"{'synapses':>10} {'cores':>5} {'total s':>8}  per pass (s)")
+    repeats = 1 if "--quick" in sys.argv else 3
+    print(f"{'net':<22} {'target':<7} {'synapses':>10} {'cores':>5} {'total s':>8} "
+          f"{'s/1e6':>8} {'peak MiB':>9} {'MiB/1e6':>8} {'prog MiB':>9}   per pass (s)")
     for n_in, hidden, n_out in ((100, 90, 10), (300, 300, 100), (1000, 900, 100)):
-        graph = network(n_in, hidden, n_out)
-        best, timings, cores = float("inf"), {}, 0
-        for _ in range(3):
-            graph = network(n_in, hidden, n_out)       # fresh graph: no cached analysis
-            start = time.perf_counter()
-            c = compiler.compile(graph, compiler.Options(target="loihi2"))
-            total = time.perf_counter() - start
-            if total < best:
-                best, timings, cores = total, c.timings, c.report["cores"]
-        synapses = n_in * hidden + hidden * n_out
-        per = "  ".join(f"{k} {v:.3f}" for k, v in timings.items())
-        print(f"{synapses:>10,} {cores:>5} {best:>8.3f}  {per}")
+        measure(f"dense {n_in}-{hidden}-{n_out}", lambda a=(n_in, hidden, n_out): dense_net(*a),
+                "loihi2", None, repeats)
+    events = conv_nets.events((2, 34, 34), 4, 20, 0.05)
+    cnn = lambda: ir.from_nir(conv_nets.event_cnn(gain=1.0, fc_gain=2.5),
+                              metadata={"dt": 1e-3})
+    measure("event CNN", cnn, "loihi2", events, repeats)
+    measure("event CNN", cnn, "loihi1", events, 1)
+    deep = lambda: ir.from_nir(deep_conv_net(), metadata={"dt": 1e-3})
+    measure("conv 4x 5x5 16x16x16", deep, "loihi2", conv_nets.events((16, 16, 16), 2, 10, 0.05),
+            repeats)
 
 
 if __name__ == "__main__":
