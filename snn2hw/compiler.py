@@ -25,8 +25,9 @@ from snn2hw import ir, nirio, paths
 from snn2hw.backends import image as image_backend
 from snn2hw.errors import DesignRuleError, UserInputError
 from snn2hw.passes import discretise as disc
-from snn2hw.passes import annotations, mapping, quantise as quant, ranges, share, structure
-from snn2hw.passes.hwmodel import HwNet, to_metadata
+from snn2hw.passes import annotations, current_bias, mapping, quantise as quant, ranges, share
+from snn2hw.passes import structure
+from snn2hw.passes.hwmodel import HwNet, to_metadata, values
 from snn2hw.targets import Target
 from snn2hw.targets import load as load_target
 
@@ -114,6 +115,13 @@ def p_discretise(s: State) -> State:
     return s
 
 
+def p_current_bias(s: State) -> State:
+    """A CubaLIF's current bias as an always-on source through its synapses (exact)."""
+    s.structure, s.dynamics, s.stats = current_bias.lower(s.structure, s.dynamics, s.stats,
+                                                         s.options.approximations)
+    return s
+
+
 def p_quantise(s: State) -> State:
     bits = s.options.weight_bits or s.target.numeric.weight_bits_max
     opts = quant.QuantOptions(bits, s.options.rounding, s.options.keep_conv,
@@ -151,6 +159,7 @@ def p_emit(s: State) -> State:
 PIPELINE: tuple[tuple[str, Callable[[State], State]], ...] = (
     ("canonicalise", p_canonicalise),
     ("discretise", p_discretise),
+    ("current-bias", p_current_bias),
     ("quantise", p_quantise),
     ("share", p_share),
     ("ranges", p_ranges),
@@ -179,7 +188,7 @@ def check_values(net: HwNet, target: Target) -> None:
                                                         (g.bias_exp > n.bias_exp_max)):
             bad.append(f"'{g.name}': bias mantissa/exponent outside ±{lim} / 0..{n.bias_exp_max}")
     for b in net.blocks:
-        w = b.codebook if b.codebook is not None else b.weights
+        w = b.codebook if b.codebook is not None else values(b.weights)
         if b.kind != "conv" and (np.any(w < -256) or np.any(w > 255)):
             bad.append(f"'{b.name}': weights outside the 8-bit full-scale range")
         if not n.weight_exp_min <= b.weight_exp <= n.weight_exp_max:
@@ -211,9 +220,11 @@ def annotated_graph(s: State, pass_name: str) -> ir.Graph:
         return s.graph.replace(metadata=meta)
     hw = to_metadata(s.net)
     nodes = dict(s.graph.nodes)
-    for pop in {g.population for g in s.net.groups}:
+    owner = current_bias.owners(s.net)          # a bias source is stored with what it feeds
+    for pop in set(owner.values()):
         node = nodes[pop]
-        mine = {"groups": {k: v for k, v in hw["groups"].items() if v["population"] == pop},
+        mine = {"groups": {k: v for k, v in hw["groups"].items()
+                           if owner[v["population"]] == pop},
                 "blocks": {k: v for k, v in hw["blocks"].items()
                            if hw["groups"][v["target"]]["population"] == pop}}
         nodes[pop] = dataclasses.replace(node, metadata={**(node.metadata or {}), "snn2hw": mine})

@@ -97,3 +97,31 @@ def run_rsynaptic_as_synaptic(net: torch.nn.Module, x: np.ndarray) -> dict[str, 
                 prev[name] = h
                 record[name].append(h.numpy().copy())
     return {k: np.stack(v, axis=1) for k, v in record.items()}
+
+
+def braille_srnn(seed: int = 0) -> torch.nn.Sequential:
+    """The shape of the published Braille SRNN (12 -> 38 recurrent CuBa -> 7 CuBa), with
+    biases on every input current (nn.Linear's own, and the recurrent Linear's); alpha,
+    beta and threshold drawn once per layer (as in the published graphs), reset to zero."""
+    torch.manual_seed(seed)
+    gen = np.random.default_rng(seed)
+
+    def vec(lo: float, hi: float, n: int) -> torch.Tensor:
+        return torch.full((n,), gen.uniform(lo, hi), dtype=torch.float64)
+
+    def neuron(n: int, recurrent: bool) -> torch.nn.Module:
+        common = dict(alpha=vec(0.5, 0.9, n), beta=vec(0.7, 0.95, n),
+                      threshold=vec(0.8, 1.2, n), init_hidden=True, reset_mechanism="zero",
+                      reset_delay=False, spike_grad=heaviside)
+        return snn.RSynaptic(linear_features=n, **common) if recurrent else \
+            snn.Synaptic(**common)
+
+    net = torch.nn.Sequential(torch.nn.Linear(12, 38), neuron(38, True),
+                              torch.nn.Linear(38, 7), neuron(7, False))
+    with torch.no_grad():
+        net[0].bias.mul_(0.3)
+        net[1].recurrent.weight.mul_(0.1)
+        net[1].recurrent.bias.mul_(0.3)
+        net[2].weight.mul_(0.7)
+        net[2].bias.mul_(0.3)
+    return net.double()

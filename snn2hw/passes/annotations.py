@@ -72,6 +72,9 @@ def hwnet(graph: ir.Graph, target: str) -> HwNet | None:
     shapes = {p: tuple(reversed(s.shapes[p])) if p in convy else (s.size(p),)
               for p in s.populations}
     pops = {g.population for g in groups}
+    for g in groups:                  # bias sources (passes/current_bias.py): not model nodes
+        if g.population not in layouts:
+            layouts[g.population], shapes[g.population] = np.arange(g.size), (g.size,)
     inputs = tuple(p for p in s.populations if p not in pops)
     return HwNet(tuple(groups), tuple(blocks), layouts, shapes, inputs, dict(s.outputs),
                  {"source": "annotated graph"})
