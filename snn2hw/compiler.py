@@ -27,7 +27,7 @@ from snn2hw.errors import DesignRuleError, UserInputError
 from snn2hw.passes import discretise as disc
 from snn2hw.passes import annotations, current_bias, mapping, quantise as quant, ranges, share
 from snn2hw.passes import structure
-from snn2hw.passes.hwmodel import HwNet, to_metadata
+from snn2hw.passes.hwmodel import HwNet, to_metadata, values
 from snn2hw.targets import Target
 from snn2hw.targets import load as load_target
 
@@ -188,7 +188,7 @@ def check_values(net: HwNet, target: Target) -> None:
                                                         (g.bias_exp > n.bias_exp_max)):
             bad.append(f"'{g.name}': bias mantissa/exponent outside ±{lim} / 0..{n.bias_exp_max}")
     for b in net.blocks:
-        w = b.codebook if b.codebook is not None else b.weights
+        w = b.codebook if b.codebook is not None else values(b.weights)
         if b.kind != "conv" and (np.any(w < -256) or np.any(w > 255)):
             bad.append(f"'{b.name}': weights outside the 8-bit full-scale range")
         if not n.weight_exp_min <= b.weight_exp <= n.weight_exp_max:

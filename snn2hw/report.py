@@ -83,6 +83,7 @@ def agreement(rep: Any) -> bytes:
 def weight_errors(graph: Any, compiled: Any) -> bytes:
     """Quantised minus float weight, in units of the block's largest float weight."""
     from snn2hw.passes import discretise as disc, structure
+    from snn2hw.passes.hwmodel import dense
 
     plt = _plt()
     st = structure.analyse(graph)
@@ -98,7 +99,7 @@ def weight_errors(graph: Any, compiled: Any) -> bytes:
                             opt, compiled.options.approximations)
         want = g.scale * dyn.gain[g.index, None] * proj.rows(g.index) / 64.0
         top = np.abs(want).max() or 1.0
-        errors.append((b.name, ((b.effective() - want) / top).ravel()))
+        errors.append((b.name, ((dense(b.effective()) - want) / top).ravel()))
     fig, axes = plt.subplots(1, max(len(errors), 1), figsize=(4 * max(len(errors), 1), 3),
                              squeeze=False)
     for ax, (name, e) in zip(axes[0], errors):

@@ -19,7 +19,7 @@ import numpy as np
 
 from snn2hw.errors import DesignRuleError
 from snn2hw.passes import current_bias
-from snn2hw.passes.hwmodel import HwBlock, HwNet
+from snn2hw.passes.hwmodel import HwBlock, HwNet, dense
 from snn2hw.passes.mapping import storage
 from snn2hw.targets import Target
 from snn2hw_emulator.program import (Core, NeuronGroup, OutputPort, Port, Program,
@@ -45,7 +45,7 @@ def _synapse_blocks(net: HwNet, b: HwBlock, target: Target) -> list[SynapseBlock
             out.append(SynapseBlock(name=b.name, kind="conv", weights=b.weights,
                                     conv=dict(b.conv), **common))
             continue
-        w = np.ascontiguousarray(b.weights[:, cols])
+        w = np.ascontiguousarray(dense(b.weights[:, cols]))       # unrolled conv: csr
         present = (w >= 0) if b.codebook is not None else (w != 0)
         if not present.any():
             continue

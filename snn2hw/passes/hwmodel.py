@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,7 +51,8 @@ class HwBlock:
     source: str                  # source population (an Input or a neuron node)
     target: str                  # HwGroup name
     kind: str                    # dense | conv | codebook (sparse/delay chosen when written)
-    weights: np.ndarray          # full-scale ints (n_target, n_source); indices for codebook;
+    weights: np.ndarray          # full-scale ints (n_target, n_source), dense or, for an
+                                 # unrolled convolution, a scipy csr matrix; indices for codebook;
                                  # conv: kernel (C_out, Kw, Kh, C_in/groups), Lava layout
     weight_exp: int
     num_weight_bits: int
@@ -70,8 +72,28 @@ class HwBlock:
         return np.where(w >= 0, np.take_along_axis(rows, np.maximum(w, 0), axis=1), 0)
 
     def effective(self) -> np.ndarray:
-        """Weights as the core applies them, in a-units (before the <<6), as float."""
+        """Weights as the core applies them, in a-units (before the <<6), as float
+        (sparse where the weights are)."""
         return self.full_scale().astype(float) * 2.0 ** self.weight_exp
+
+    def row_sums(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per target neuron: sums of positive and of negative (magnitude) effective
+        weights (not for conv blocks)."""
+        w = self.effective()
+        if sp.issparse(w):
+            return (np.asarray(w.maximum(0).sum(axis=1)).ravel(),
+                    np.asarray((-w).maximum(0).sum(axis=1)).ravel())
+        return np.clip(w, 0, None).sum(axis=1), np.clip(-w, 0, None).sum(axis=1)
+
+
+def dense(w: np.ndarray | sp.spmatrix) -> np.ndarray:
+    """A block's weight matrix as a dense array."""
+    return w.toarray() if sp.issparse(w) else w
+
+
+def values(w: np.ndarray | sp.spmatrix) -> np.ndarray:
+    """The stored values of a weight matrix (a sparse matrix's non-zeros)."""
+    return w.data if sp.issparse(w) else np.asarray(w)
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,7 +130,8 @@ def to_metadata(net: HwNet) -> dict[str, Any]:
         return {k: v for k, v in vars(g).items() if k != "name"}
 
     def block(b: HwBlock) -> dict[str, Any]:
-        out = {k: v for k, v in vars(b).items() if k != "name" and v is not None}
+        out = {k: dense(v) if k == "weights" else v for k, v in vars(b).items()
+               if k != "name" and v is not None}
         if b.conv is not None:
             out["conv"] = {k: np.asarray(v) if np.ndim(v) else int(v) for k, v in b.conv.items()}
         return out
@@ -118,4 +141,4 @@ def to_metadata(net: HwNet) -> dict[str, Any]:
             "outputs": dict(net.outputs)}
 
 
-__all__ = ["HwGroup", "HwBlock", "HwNet", "to_metadata"]
+__all__ = ["HwGroup", "HwBlock", "HwNet", "to_metadata", "dense", "values"]

@@ -14,11 +14,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import networkx as nx
 import numpy as np
+import scipy.sparse as sp
 from snn2hw_emulator.program import SynapseBlock, synapse_memory_bits
 
 from snn2hw.errors import DesignRuleError
@@ -38,6 +40,10 @@ def stored_kind(block: HwBlock, target: Target) -> str:
         return "codebook"
     if block.delay:
         return "delay_dense"
+    if sp.issparse(block.weights):
+        dense, sparse = _matrix_bits(block)
+        return "sparse" if target.connectivity.sparse and (
+            not target.connectivity.dense or sparse < dense) else "dense"
     w = block.full_scale()
     dense = SynapseBlock("m", "dense", "s", "t", w, num_weight_bits=block.num_weight_bits)
     if target.connectivity.sparse and (not target.connectivity.dense or
@@ -51,10 +57,21 @@ def storage(block: HwBlock, target: Target) -> tuple[str, int]:
     """(program block kind, synaptic memory bits) for ``block`` on ``target``; the bit
     count is the program image's formula (snn2hw_emulator.program.synapse_memory_bits)."""
     kind = stored_kind(block, target)
+    if sp.issparse(block.weights):
+        return kind, _matrix_bits(block)[kind == "sparse"]
     weights = block.weights if kind in ("conv", "codebook") else block.full_scale()
     spec = SynapseBlock("m", kind, "s", "t", weights, num_weight_bits=block.num_weight_bits,
                         codebook=block.codebook if kind == "codebook" else None)
     return kind, synapse_memory_bits(spec)
+
+
+def _matrix_bits(block: HwBlock) -> tuple[int, int]:
+    """(dense, sparse) synaptic-memory bits of a block held as a csr matrix, by the
+    program image's formula (``synapse_memory_bits``) without building the matrix."""
+    n_t, n_s = block.weights.shape
+    nwb = int(block.num_weight_bits)
+    nnz = int(np.count_nonzero(block.weights.data))
+    return n_t * n_s * nwb, nnz * (nwb + max(1, math.ceil(math.log2(max(n_s, 2)))))
 
 
 @dataclass(frozen=True)
@@ -77,7 +94,8 @@ def _traffic(net: HwNet, cores: list[list[str]]) -> nx.Graph:
     graph.add_nodes_from(range(len(cores)))
     for b in net.blocks:
         dst = where[b.target]
-        weight = int(np.count_nonzero(b.weights)) or 1
+        weight = int(np.count_nonzero(b.weights.data if sp.issparse(b.weights)
+                                      else b.weights)) or 1
         for src in pop_cores.get(b.source, ()):
             if src != dst:
                 prev = graph.get_edge_data(src, dst, {"weight": 0})["weight"]

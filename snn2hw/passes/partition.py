@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
+import scipy.sparse as sp
 
 from snn2hw.passes.hwmodel import HwBlock, HwGroup, HwNet
 from snn2hw.targets import Target
@@ -44,6 +45,8 @@ def present_columns(b: HwBlock, n_source: int) -> np.ndarray:
     """Source neurons (flat NIR index) with at least one synapse in ``b``."""
     if b.kind == "conv":
         return np.ones(n_source, dtype=bool)
+    if sp.issparse(b.weights):
+        return np.bincount(b.weights.indices, minlength=n_source) > 0
     present = (b.weights >= 0) if b.kind == "codebook" else (b.weights != 0)
     return present.any(axis=0)
 
@@ -95,7 +98,10 @@ def _widest_rows(blocks: list[HwBlock]) -> list[int]:
     floor no cut can go below)."""
     out = []
     for b in blocks:
-        if b.kind != "conv" and b.weights.size:
+        if b.kind != "conv" and b.weights.shape[0]:
+            if sp.issparse(b.weights):
+                out.append(int(np.argmax(np.diff(b.weights.indptr))))
+                continue
             present = (b.weights >= 0) if b.kind == "codebook" else (b.weights != 0)
             out.append(int(np.argmax(present.sum(axis=1))))
     return out

@@ -29,10 +29,11 @@ from typing import Any
 
 import nir
 import numpy as np
+import scipy.sparse as sp
 
 from snn2hw.errors import UnsupportedError, UserInputError
 from snn2hw.passes.discretise import DECAY_ONE, Dynamics
-from snn2hw.passes.hwmodel import HwBlock, HwGroup, HwNet
+from snn2hw.passes.hwmodel import HwBlock, HwGroup, HwNet, values
 from snn2hw.passes.structure import Projection, Structure
 from snn2hw.targets import Target
 
@@ -109,12 +110,33 @@ def _conv_params(conv: nir.Conv2d) -> dict[str, Any] | None:
 
 def _block_gains(p: Projection, dyn: Dynamics, members: np.ndarray, kept: bool,
                  structure: Structure) -> tuple[np.ndarray, bool]:
-    """Float gains of a block: a kept convolution's kernel (never unrolled), else the
-    dense rows of the group's neurons."""
+    """Float gains of a block: a kept convolution's kernel (never unrolled); the
+    group's rows of an unrolled convolution or sparse chain as a csr matrix (one entry
+    per synapse); else dense rows."""
     if kept:
         gc = dyn.gain.reshape(structure.shapes[p.target])[:, 0, 0]
         return gc[:, None, None, None] * np.asarray(p.conv.weight, dtype=float), True
+    if p.kind != "dense":
+        return sp.csr_matrix(sp.diags(dyn.gain[members]) @ p.csr()[members]), False
     return dyn.gain[members, None] * p.rows(members), False
+
+
+def _fits_one_core(structure: Structure, pop: str, target: Target) -> bool:
+    """A kept convolution holds its source and target whole (one group, one core): their
+    other inputs must fit one core's synaptic memory (estimated from synapse counts,
+    convolutions that can stay kernels as kernels)."""
+    bits = 0
+    nwb = target.numeric.weight_bits_max
+    c = target.core
+    for q in structure.into(pop):
+        if q.kind == "conv" and structure.size(q.source) <= c.fan_in_axons_max and \
+                max(structure.size(q.source), structure.size(pop)) <= c.neurons_max:
+            bits += int(np.asarray(q.conv.weight).size) * nwb
+            continue
+        n_src = structure.size(q.source)
+        idx = max(1, math.ceil(math.log2(max(n_src, 2))))
+        bits += min(q.synapses * (nwb + idx), structure.size(pop) * n_src * nwb)
+    return bits <= target.core.synapse_memory_bits
 
 
 def _kept_convs(structure: Structure, dyns: dict[str, Dynamics], target: Target,
@@ -127,7 +149,9 @@ def _kept_convs(structure: Structure, dyns: dict[str, Dynamics], target: Target,
         if p.conv is None or p.delay or _conv_params(p.conv) is None:
             continue
         if len(structure.shapes[p.source]) != 3 or max(structure.size(p.source),
-                                                      structure.size(p.target)) > limit:
+                                                      structure.size(p.target)) > limit \
+                or structure.size(p.source) > target.core.fan_in_axons_max \
+                or not all(_fits_one_core(structure, q, target) for q in (p.source, p.target)):
             continue
         singles = all(p2 not in dyns or len(_group_sets(dyns[p2])) == 1
                       for p2 in (p.source, p.target))
@@ -224,6 +248,7 @@ def _choose_scale(blocks: list[tuple[np.ndarray, bool]], theta: float, v_bound: 
     top, caps = math.inf, {}
     base = math.inf
     for g, is_conv in blocks:
+        g = values(g)
         pos, neg = float(g.max(initial=0.0)), float(-g.min(initial=0.0))
         if pos <= 0 and neg <= 0:
             continue
@@ -254,7 +279,13 @@ def _choose_scale(blocks: list[tuple[np.ndarray, bool]], theta: float, v_bound: 
 
 def _quantise_block(g: np.ndarray, lam: float, bits: int, how: str, is_conv: bool
                     ) -> tuple[np.ndarray, int, str, float]:
-    """Full-scale ints, weight_exp, sign mode and relative RMS error for block gains g."""
+    """Full-scale ints, weight_exp, sign mode and relative RMS error for block gains g
+    (a sparse g keeps its structure; entries that round to 0 are dropped)."""
+    if sp.issparse(g):
+        w, wexp, mode, err = _quantise_block(g.data, lam, bits, how, is_conv)
+        out = sp.csr_matrix((w, g.indices, g.indptr), shape=g.shape)
+        out.eliminate_zeros()
+        return out, wexp, mode, err
     mode = _sign_mode(g)
     lo, hi, step = grid(mode, bits)
     x = lam * g / 64.0
@@ -398,7 +429,7 @@ def quantise(structure: Structure, dyns: dict[str, Dynamics], target: Target,
                 blocks.append(HwBlock(f"{p.name}:{name}", p.source, name,
                                       "conv" if is_conv else "dense", w, wexp,
                                       opts.weight_bits, mode, p.delay, p.recurrent, None, conv))
-                mant = w if is_conv else w // 2 ** grid(mode, opts.weight_bits)[2]
+                mant = w if is_conv else values(w) // 2 ** grid(mode, opts.weight_bits)[2]
                 top = max(int(mant.max(initial=0)), -int(mant.min(initial=0)) -
                           (mode == "mixed"), 0)
                 bits_used = top.bit_length() + (mode == "mixed")

@@ -27,14 +27,14 @@ from snn2hw.targets import Target
 
 
 def _row_sums(block: HwBlock, n: int) -> tuple[np.ndarray, np.ndarray]:
-    w = block.effective()
     if block.kind == "conv":          # every kernel tap of an output channel at once
+        w = block.effective()
         c_out = w.shape[0]
         pos = np.clip(w, 0, None).reshape(c_out, -1).sum(axis=1)
         neg = np.clip(-w, 0, None).reshape(c_out, -1).sum(axis=1)
         reps = n // c_out
         return np.tile(pos, reps), np.tile(neg, reps)   # (W, H, C) order: channel fastest
-    return np.clip(w, 0, None).sum(axis=1), np.clip(-w, 0, None).sum(axis=1)
+    return block.row_sums()
 
 
 def bounds(net: HwNet, group: HwGroup, stats: Stats | None) -> dict[str, float]:

@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 
 from snn2hw.errors import UserInputError
-from snn2hw.passes.hwmodel import HwBlock, HwNet
+from snn2hw.passes.hwmodel import HwBlock, HwNet, dense
 from snn2hw.passes.quantise import grid
 
 SCOPES = ("layer", "neuron")
@@ -54,7 +54,7 @@ def share_block(block: HwBlock, k: int, scope: str, method: str) -> HwBlock:
     if block.kind == "conv":
         return block
     lo, hi, step = grid(block.sign_mode, block.num_weight_bits)
-    m = block.weights // 2**step
+    m = dense(block.weights) // 2**step
     present = m != 0
     rows = [m[present]] if scope == "layer" else [r[p] for r, p in zip(m, present)]
     books = [_codebook(r, k, method, lo, hi) if r.size else np.zeros(1) for r in rows]
