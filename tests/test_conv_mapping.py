@@ -3,6 +3,7 @@ held as dense matrices, chains compose exactly, and spiking CNNs fit the chips."
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import tracemalloc
 import warnings
@@ -244,3 +245,54 @@ def test_event_cnn_runs_on_lava_as_on_the_emulator() -> None:
         want = engine.run(program, x, steps=steps, record=("spikes", "u", "v"))
         assert first_divergence(want, got) is None, first_divergence(want, got)
         assert all(int(s.sum()) > 0 for s in want.spikes.values())
+
+
+def test_sparse_block_memory_is_the_program_image_formula() -> None:
+    import scipy.sparse as sp
+    from snn2hw_emulator.program import SynapseBlock, synapse_memory_bits
+
+    from snn2hw.passes import mapping
+    from snn2hw.passes.hwmodel import HwBlock
+    from snn2hw.targets import load
+
+    rng = np.random.default_rng(6)
+    for shape, density in (((40, 300), 0.02), ((7, 9), 0.9), ((5, 1), 1.0)):
+        w = sp.random(*shape, density=density, format="csr", random_state=rng,
+                      data_rvs=lambda n: rng.integers(-120, 120, n) * 2)
+        block = HwBlock("b", "s", "t", "dense", sp.csr_matrix(w, dtype=np.int64), -1, 8,
+                        "mixed")
+        for target in ("loihi1", "loihi2", "tiny"):
+            kind, bits = mapping.storage(block, load(target))
+            dense = dataclasses.replace(block, weights=w.toarray().astype(np.int64))
+            assert (kind, bits) == mapping.storage(dense, load(target))
+            spec = SynapseBlock("m", kind, "s", "t", dense.weights, num_weight_bits=8)
+            assert bits == synapse_memory_bits(spec)
+
+
+@pytest.mark.slow
+def test_pilotnet_sized_net_maps_onto_loihi2() -> None:
+    """3x66x200 -> five 3x3/2 convs (24..64) -> 100/50/10: the large conv layers are
+    unrolled (sparse), cut into spatial tiles and mapped; every rule holds. (The program
+    image holds blocks as dense matrices, so this stops before emit.)"""
+    from snn2hw.targets import load
+
+    graph = ir.from_nir(conv_nets.pilotnet(), metadata={"dt": DT})
+    x = conv_nets.events((3, 66, 200), 2, 8, 0.05)
+    s = compiler.State(graph, load("loihi2"), compiler.Options(target="loihi2"),
+                       calibration=x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, fn in compiler.PIPELINE:
+            if name == "emit":
+                break
+            s = fn(s)
+    mapping = s.net.report["mapping"]
+    layers = {row["population"]: row for row in mapping["layers"]}
+    assert layers["if1"]["neurons"] == 24 * 32 * 99
+    assert layers["if1"]["cores"] >= layers["if1"]["lower_bound"] > 1
+    assert 1 < mapping["chips"] <= load("loihi2").chip.chips_max
+    c = load("loihi2").core
+    for u in mapping["per_core"]:
+        assert u["neurons"] <= c.neurons_max and u["memory_bits"] <= c.synapse_memory_bits
+        assert u["fan_in"] <= c.fan_in_axons_max and u["fan_out"] <= c.fan_out_axons_max
+    assert any(b.weights.__class__.__name__ == "csr_matrix" for b in s.net.blocks)
