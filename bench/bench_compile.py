@@ -7,12 +7,16 @@ Dense 3-layer LIF nets of 10^4 to 10^6 synapses, the event-camera CNN of issue 1
 loihi1 (unrolled, spatial tiles), and a >= 5 M-synapse conv net (16x16x16 maps, four
 5x5 conv layers, loihi2). Prints, per net, the synapses (every non-zero of every
 projection, convolutions counted unrolled), cores, the wall time of the whole compile
-(best of 3; --quick: 1) and its passes, and the peak traced memory (tracemalloc, a
-separate run) beside the program's own size (sum of its weight arrays).
+(best of 3; --quick: 1; "total" includes compile's cost estimate, an emulator run, that
+"passes" leaves out), seconds of passes per 10^6 synapses, and the peak traced memory
+(tracemalloc, a separate run) beside the program's own size (sum of its weight arrays).
+The PilotNet-sized net (3x66x200, 12.6 M synapses) runs the passes up to map: its
+program image would hold its unrolled blocks as dense matrices (tens of GB).
 """
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 import tracemalloc
@@ -22,13 +26,12 @@ from pathlib import Path
 import nir
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import itertools
-
-import conv_nets
-
 from snn2hw import compiler, ir
 from snn2hw.passes import structure
+from snn2hw.targets import load
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import conv_nets
 
 DT = 1e-4
 
@@ -65,38 +68,56 @@ def deep_conv_net(layers: int = 4) -> nir.NIRGraph:
     return nir.NIRGraph(nodes, list(itertools.pairwise(chain)), type_check=False)
 
 
-def _compile(graph: ir.Graph, target: str, data: np.ndarray | None) -> compiler.Compiled:
+def _compile(graph: ir.Graph, target: str, data: np.ndarray | None, upto: str | None
+             ) -> tuple[dict[str, float], dict, list]:
+    """Timings, report and program blocks of a compile (``upto``: stop before that pass,
+    run through the pass list by hand)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return compiler.compile(graph, compiler.Options(target=target), calibration=data)
+        if upto is None:
+            c = compiler.compile(graph, compiler.Options(target=target), calibration=data)
+            return c.timings, c.report, list(c.program.blocks)
+        s = compiler.State(graph, load(target), compiler.Options(target=target),
+                           calibration=data)
+        for name, fn in compiler.PIPELINE:
+            if name == upto:
+                break
+            start = time.perf_counter()
+            s = fn(s)
+            s.timings[name] = time.perf_counter() - start
+        return s.timings, {"cores": s.net.report["mapping"]["cores"]}, []
 
 
-def measure(name: str, make, target: str, data: np.ndarray | None, repeats: int) -> None:
-    best, c = float("inf"), None
+def measure(name: str, make, target: str, data: np.ndarray | None, repeats: int,
+            upto: str | None = None) -> None:
+    best, timings, report, blocks = float("inf"), {}, {}, []
     for _ in range(repeats):
         graph = make()                                    # a fresh graph every time
         start = time.perf_counter()
-        c = _compile(graph, target, data)
-        best = min(best, time.perf_counter() - start)
+        t, r, b = _compile(graph, target, data, upto)
+        if time.perf_counter() - start < best:
+            best, timings, report, blocks = time.perf_counter() - start, t, r, b
     graph = make()
     synapses = sum(p.synapses for p in structure.analyse(graph).projections)
     tracemalloc.start()
-    _compile(graph, target, data)
+    _compile(graph, target, data, upto)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     size = sum(b.weights.nbytes + (b.delays.nbytes if b.delays is not None else 0)
-               for b in c.program.blocks)
+               for b in blocks)
     mega = synapses / 1e6
-    passes = "  ".join(f"{k} {v:.2f}" for k, v in c.timings.items())
-    print(f"{name:<22} {target:<7} {synapses:>10,} {c.report['cores']:>5} {best:>8.2f} "
-          f"{best / mega:>8.2f} {peak / 2**20:>9.1f} {peak / 2**20 / mega:>8.1f} "
-          f"{size / 2**20:>9.1f}   {passes}")
+    passes = sum(timings.values())
+    per = "  ".join(f"{k} {v:.2f}" for k, v in timings.items())
+    print(f"{name:<22} {target:<7} {synapses:>10,} {report['cores']:>5} {best:>8.2f} "
+          f"{passes:>8.2f} {passes / mega:>7.2f} {peak / 2**20:>9.1f} "
+          f"{peak / 2**20 / mega:>8.1f} {size / 2**20:>9.1f}   {per}")
 
 
 def main() -> None:
     repeats = 1 if "--quick" in sys.argv else 3
     print(f"{'net':<22} {'target':<7} {'synapses':>10} {'cores':>5} {'total s':>8} "
-          f"{'s/1e6':>8} {'peak MiB':>9} {'MiB/1e6':>8} {'prog MiB':>9}   per pass (s)")
+          f"{'passes s':>8} {'s/1e6':>7} {'peak MiB':>9} {'MiB/1e6':>8} {'prog MiB':>9}"
+          "   per pass (s)")
     for n_in, hidden, n_out in ((100, 90, 10), (300, 300, 100), (1000, 900, 100)):
         measure(f"dense {n_in}-{hidden}-{n_out}", lambda a=(n_in, hidden, n_out): dense_net(*a),
                 "loihi2", None, repeats)
@@ -108,6 +129,9 @@ def main() -> None:
     deep = lambda: ir.from_nir(deep_conv_net(), metadata={"dt": 1e-3})
     measure("conv 4x 5x5 16x16x16", deep, "loihi2", conv_nets.events((16, 16, 16), 2, 10, 0.05),
             repeats)
+    pilot = lambda: ir.from_nir(conv_nets.pilotnet(), metadata={"dt": 1e-3})
+    measure("PilotNet (to map)", pilot, "loihi2", conv_nets.events((3, 66, 200), 2, 8, 0.05),
+            1, upto="emit")
 
 
 if __name__ == "__main__":
