@@ -10,10 +10,10 @@ import h5py
 import nir
 import numpy as np
 
-from snn2hw import params
+from snn2hw import conventions, params
 from snn2hw.errors import GraphError, ModelFileError, Snn2hwError, UnsupportedError
 from snn2hw.files import atomic_write
-from snn2hw.ir import Graph, from_nir, to_nir
+from snn2hw.ir import Graph, to_nir
 from snn2hw.shapes import infer_shapes
 
 _NODE_TYPES = {t.__name__ for t in (
@@ -108,7 +108,7 @@ def read(path: str | Path) -> Graph:
                              f"({type(exc).__name__}: {exc})",
                              hint="A parameter is missing or malformed; export it again.") from None
     try:
-        return from_nir(raw)
+        return conventions.from_exporter(raw)      # Norse/Sinabs conventions, with warnings
     except (GraphError, UnsupportedError) as exc:
         raise exc.with_context(f"file '{path}'") from None
 
