@@ -243,7 +243,7 @@ def layers(net: HwNet, plans: dict[str, partition.Plan], uses: list[CoreUse]
     for pop in dict.fromkeys(g.population for g in net.groups):
         mine = [p for p in plans.values() if p.population == pop]
         cores = {g.core for g in net.groups_of(pop)}
-        binding = sorted({p.binding for p in mine} - {"none"}) or ["none"]
+        binding = sorted({p.binding for p in mine})
         out.append({"population": pop, "neurons": sum(g.size for g in net.groups_of(pop)),
                     "parts": sum(len(p.rows) for p in mine), "cores": len(cores),
                     "lower_bound": sum(p.lower_bound for p in mine),

@@ -93,6 +93,12 @@ def _fan_in(blocks: list[HwBlock], rows: np.ndarray, sizes: dict[str, int]) -> i
     return int(sum(int(c.sum()) for c in used.values()))
 
 
+def _tightest(measured: dict[str, float], limits: dict[str, float]) -> str:
+    """For a group that fits one core: the limit it comes closest to."""
+    key = max(limits, key=lambda k: measured[k] / limits[k])
+    return f"none ({key} {100 * measured[key] / limits[key]:.0f}%)"
+
+
 def _widest_rows(blocks: list[HwBlock]) -> list[int]:
     """Rows with the most synapses in each non-conv block (a neuron's own fan-in is a
     floor no cut can go below)."""
@@ -139,12 +145,12 @@ class Partitioner:
         if any(b.kind == "conv" for b in self.net.blocks_into(g.name)) or \
                 g.population in self.conv_sources:
             over = [k for k, v in whole.items() if v > limits[k]]
-            return Plan(g.name, g.population, (np.arange(g.size),), over[0] if over else "none",
-                        lower)
+            return Plan(g.name, g.population, (np.arange(g.size),),
+                        over[0] if over else _tightest(whole, limits), lower)
         single = max((self._measure(g, np.array([r]))["fan-in"] for r in
                       _widest_rows(self.net.blocks_into(g.name))), default=0)
         spatial = self.net.spatial.get(g.population) if len(g.shape) == 1 else None
-        parts, binding = lower, "neurons" if lower > 1 else "none"
+        parts, binding = lower, "neurons" if lower > 1 else _tightest(whole, limits)
         if lower > 1 and whole["synaptic memory"] / limits["synaptic memory"] > \
                 whole["neurons"] / limits["neurons"]:
             binding = "synaptic memory"
