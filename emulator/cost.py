@@ -90,7 +90,8 @@ class Counter:
         # payload width of a group's graded spikes: the widest graded block it feeds
         self.width = {g.name: max([b.spec.num_message_bits for b in blocks
                                    if b.spec.source == g.name] + [0])
-                      if g.model == "sigma_delta" else 0 for g in program.groups}
+                      if g.model in ("sigma_delta", "delta", "sigma") else 0
+                      for g in program.groups}
 
     def _routes(self, program: Any, blocks: list, col: dict[int, int]
                 ) -> tuple[dict[str, int], dict[str, int]]:

@@ -22,12 +22,13 @@ from snn2hw_emulator import sigma_delta as sdmod
 from snn2hw_emulator.errors import InputError
 from snn2hw_emulator.image import limits, validate
 from snn2hw_emulator.inputs import check_inputs
-from snn2hw_emulator.kernels import ACT_SHIFT, SD_STATE, STATE_BITS, V_MAX
+from snn2hw_emulator.kernels import (ACT_SHIFT, GRADED_MODELS, SD_STATE, STATE_BITS, STATE_VARS,
+                                     V_MAX)
 from snn2hw_emulator.program import (NeuronGroup, Program, SynapseBlock, expanded_weights,
                                      synapse_mask)
 
 MODES = ("batch", "event")
-RECORDABLE = ("spikes", "u", "v", *SD_STATE)   # u, v: LIF groups; SD_STATE: sigma-delta
+RECORDABLE = ("spikes", "u", "v", *SD_STATE)   # which groups have which: kernels.STATE_VARS
 __all__ = ["MODES", "RECORDABLE", "Result", "check_inputs", "concatenate", "run"]
 _HALF = 2 ** (STATE_BITS - 1)
 
@@ -162,7 +163,7 @@ class _State:
             self.bias[g.name] = np.where(exp >= 0, mant << np.maximum(exp, 0),
                                          mant >> np.maximum(-exp, 0))
         self.sd = {g.name: sdmod.SigmaDeltaState(g, batch) for g in program.groups
-                   if g.model == "sigma_delta"}
+                   if g.model in GRADED_MODELS}
 
 
 def lif_update(g: NeuronGroup, st: _State, a: np.ndarray, t: int,
@@ -244,7 +245,7 @@ def _step_group(g: NeuronGroup, st: _State, a: np.ndarray, t: int, sat: dict[str
                 ) -> np.ndarray:
     """Update one group for step t, count and record it; returns what it sends (B, n):
     0/1 spikes (LIF) or payloads (sigma-delta)."""
-    if g.model == "sigma_delta":
+    if g.model in GRADED_MODELS:
         sd = st.sd[g.name]
         active = sd.active(a)
         s = sdmod.update(g, sd, a)
@@ -280,16 +281,16 @@ def run(program: Program, inputs: Any, *, steps: int | None = None,
         into[blk.spec.target].append(i)
     shapes = {p.name: p.shape for p in program.ports} | {g.name: g.shape for g in program.groups}
     payload = {p.name: (2 ** (p.message_bits - 1) if p.message_bits else 1) for p in
-               program.ports} | {g.name: 2**31 if g.model == "sigma_delta" else 1
+               program.ports} | {g.name: 2**31 if g.model in GRADED_MODELS else 1
                                  for g in program.groups}
     st = _State(program, batch)
     buffers = [np.zeros((batch, blk.spec.weights.shape[0] if blk.spec.kind != "conv"
                          else int(np.prod(shapes[blk.spec.target])), blk.depth), np.int64)
                for blk in blocks]
     rec = {var: {g.name: np.zeros((batch, steps, g.size), np.int8 if var == "spikes" and
-                                  g.model != "sigma_delta" else np.int32)
+                                  g.model not in GRADED_MODELS else np.int32)
                  for g in program.groups if var == "spikes" or
-                 (var in SD_STATE) == (g.model == "sigma_delta")}
+                 var in STATE_VARS[g.model]}
            for var in RECORDABLE if var in record or var == "spikes"}
     sat = {g.name: {"v_clip": 0, "u_wrap": 0, "first_step": 0} for g in program.groups}
     counter = costmod.Counter(program, limits(program), batch, steps, blocks) if cost else None

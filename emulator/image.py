@@ -33,6 +33,7 @@ from typing import Any
 import h5py
 import numpy as np
 from snn2hw_emulator.errors import ImageFormatError
+from snn2hw_emulator.kernels import GRADED_MODELS
 from snn2hw_emulator.program import (
     FORMAT_NAME,
     READABLE_VERSIONS,
@@ -76,7 +77,7 @@ def _write(f: h5py.File, program: Program) -> None:
         h.attrs.update(order=k, model=g.model, size=g.size, shape=np.array(g.shape), du=g.du,
                        dv=g.dv, vth=g.vth, reset_interval=g.reset_interval,
                        reset_offset=g.reset_offset)
-        if g.model == "sigma_delta":            # version 3
+        if g.model in GRADED_MODELS:            # version 3
             h.attrs.update(act_mode=g.act_mode, cum_error=bool(g.cum_error),
                            spike_exp=g.spike_exp, state_exp=g.state_exp)
         for name in _GROUP_ARRAYS:
@@ -166,7 +167,7 @@ def _read_block(name: str, h: h5py.Group) -> SynapseBlock:
 
 def _sigma_delta_attrs(h: h5py.Group) -> dict[str, Any]:
     """A sigma-delta group's own attributes (version 3); absent on LIF groups."""
-    if _s(h.attrs["model"]) != "sigma_delta":
+    if _s(h.attrs["model"]) not in GRADED_MODELS:
         return {}
     a = h.attrs
     return {"act_mode": _s(a["act_mode"]), "cum_error": bool(a["cum_error"]),

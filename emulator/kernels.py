@@ -18,6 +18,11 @@ DECAY_SHIFT = 12         # decays are 12-bit fractions of 4096
 ACT_SHIFT = 6            # synaptic input and threshold are scaled by 2^6 into u/v units
 V_MAX = 2 ** (STATE_BITS - 1) - 1
 SD_STATE = ("sigma", "act", "residue", "error")   # a sigma-delta neuron's state variables
+#: The state variables each neuron model has (and records besides its spikes/payloads):
+#: Lava's SigmaDelta, Delta (netx SDNN input layers) and Sigma (netx sigma_output layers).
+STATE_VARS = {"lif": ("u", "v"), "lif_reset": ("u", "v"), "sigma_delta": SD_STATE,
+              "delta": ("act", "residue", "error"), "sigma": ("sigma",)}
+GRADED_MODELS = ("sigma_delta", "delta", "sigma")
 
 
 def wrap32(x: int) -> int:
@@ -176,6 +181,17 @@ def sigma_delta_step(sigma: int, act: int, residue: int, error: int, a: int, vth
         s = delta if abs32(delta) >= vth_s else 0
     residue = wrap32(delta - s)                         # the low state_exp bits of s are
     return sigma, new, residue, error, s >> state_exp  # lost: Lava 0.10 (floor shift)
+
+
+def delta_step(act: int, residue: int, error: int, a: int, vth_s: int, cum_error: bool,
+               spike_exp: int, state_exp: int) -> tuple[int, int, int, int]:
+    """One PyDeltaModelFixed step (proc/sdn/models.py:223-231): the input itself, shifted
+    left by spike_exp + state_exp, is the activation; no bias, no ReLU. Returns
+    (act, residue, error, payload sent)."""
+    x = wrap32(a << (spike_exp + state_exp))
+    _, _, residue, error, s = sigma_delta_step(0, act, residue, error, x, vth_s, 0, False,
+                                               cum_error, state_exp)
+    return x, residue, error, s
 
 
 def abs32(x: int) -> int:

@@ -35,10 +35,10 @@ def run_one(program: Program, inputs: Mapping[str, np.ndarray], steps: int
         n_out = int(np.prod(shapes[b.target]))
         depth = int(np.max(b.delays)) + 1 if b.kind == "delay_dense" else 1
         buffers[b.name] = [[0] * depth for _ in range(n_out)]
-    sd = {g.name: g for g in program.groups if g.model == "sigma_delta"}
+    sd = {g.name: g for g in program.groups if g.model in k.GRADED_MODELS}
     state = {g: {var: [0] * sd[g].size for var in k.SD_STATE} for g in sd}
     out = {var: {g.name: np.zeros((steps, g.size), np.int64) for g in program.groups
-                 if (g.name in sd) == (var in k.SD_STATE) or var == "spikes"}
+                 if var == "spikes" or var in k.STATE_VARS[g.model]}
            for var in ("spikes", "u", "v", *k.SD_STATE)}
     for t in range(1, steps + 1):
         for g in program.groups:
@@ -48,7 +48,7 @@ def run_one(program: Program, inputs: Mapping[str, np.ndarray], steps: int
                     a = [k.wrap32(x + buf[0]) for x, buf in zip(a, buffers[b.name])]
             if g.name in sd:
                 _sigma_delta(g, state[g.name], a, spikes[g.name])
-                for var in ("spikes", *k.SD_STATE):
+                for var in ("spikes", *k.STATE_VARS[g.model]):
                     src = spikes[g.name] if var == "spikes" else state[g.name][var]
                     out[var][g.name][t - 1] = src
                 continue
@@ -94,10 +94,19 @@ def run_one(program: Program, inputs: Mapping[str, np.ndarray], steps: int
 
 def _sigma_delta(g: NeuronGroup, st: dict[str, list[int]], a: list[int], out: list[int]
                  ) -> None:
-    """kernels.sigma_delta_step neuron by neuron; payloads go to ``out``."""
+    """kernels.sigma_delta_step / delta_step (or a running sum, ``sigma``) neuron by
+    neuron; payloads go to ``out``."""
     for i in range(g.size):
+        if g.model == "sigma":
+            st["sigma"][i] = out[i] = k.wrap32(st["sigma"][i] + a[i])
+            continue
         vth_s, bias_s = k.sigma_delta_scaled(g.vth, int(g.bias_mant[i]), g.spike_exp,
                                              g.state_exp)
+        if g.model == "delta":
+            st["act"][i], st["residue"][i], st["error"][i], out[i] = k.delta_step(
+                st["act"][i], st["residue"][i], st["error"][i], a[i], vth_s,
+                bool(g.cum_error), g.spike_exp, g.state_exp)
+            continue
         (st["sigma"][i], st["act"][i], st["residue"][i], st["error"][i],
          out[i]) = k.sigma_delta_step(st["sigma"][i], st["act"][i], st["residue"][i],
                                       st["error"][i], a[i], vth_s, bias_s,

@@ -1,13 +1,15 @@
-"""Sigma-delta neuron groups, vectorised: kernels.sigma_delta_step for a whole group and
-batch (Lava 0.10's ``PySigmaDeltaModelFixed``; the rules and their source lines are in
-docs/sigma_delta.md). All arithmetic wraps at 32 bits as Lava's int32 arrays do.
+"""Graded neuron groups, vectorised for a whole group and batch: ``sigma_delta``
+(kernels.sigma_delta_step, Lava 0.10's ``PySigmaDeltaModelFixed``), ``delta``
+(kernels.delta_step, ``PyDeltaModelFixed``) and ``sigma`` (``PySigmaModelFixed``: sends
+its running sum). The rules and their source lines are in docs/sigma_delta.md. All
+arithmetic wraps at 32 bits as Lava's int32 arrays do.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from snn2hw_emulator.kernels import SD_STATE
+from snn2hw_emulator.kernels import STATE_VARS
 from snn2hw_emulator.program import NeuronGroup
 
 
@@ -23,7 +25,7 @@ class SigmaDeltaState:
         k = g.spike_exp + g.state_exp
         self.vth = int(g.vth) << k
         self.bias = wrap32(np.asarray(g.bias_mant, np.int64) << k)
-        self.vars = {var: np.zeros((batch, g.size), np.int64) for var in SD_STATE}
+        self.vars = {var: np.zeros((batch, g.size), np.int64) for var in STATE_VARS[g.model]}
 
     def active(self, a: np.ndarray) -> np.ndarray:
         """Neurons with input or any non-zero state (for the cost model)."""
@@ -34,11 +36,19 @@ class SigmaDeltaState:
 
 
 def update(g: NeuronGroup, st: SigmaDeltaState, a: np.ndarray) -> np.ndarray:
-    """One step for the group; returns the payloads sent, ``s >> state_exp`` (B, n)."""
+    """One step for the group; returns the payloads sent (B, n): ``s >> state_exp``, or
+    a sigma group's sum."""
     x = st.vars
-    sigma = wrap32(x["sigma"] + a)
-    y = wrap32(sigma + st.bias)
-    new = np.maximum(y, 0) if g.act_mode == "relu" else y
+    if g.model == "sigma":
+        x["sigma"] = wrap32(x["sigma"] + a)
+        return x["sigma"]
+    if g.model == "delta":
+        sigma = None
+        new = wrap32(a << (g.spike_exp + g.state_exp))
+    else:
+        sigma = wrap32(x["sigma"] + a)
+        y = wrap32(sigma + st.bias)
+        new = np.maximum(y, 0) if g.act_mode == "relu" else y
     delta = wrap32(new - x["act"] + x["residue"])
     error = x["error"]
     if g.cum_error:
@@ -47,5 +57,7 @@ def update(g: NeuronGroup, st: SigmaDeltaState, a: np.ndarray) -> np.ndarray:
         error = np.where(s != 0, 0, error)
     else:
         s = np.where(wrap32(np.abs(delta)) >= st.vth, delta, 0)
-    x["sigma"], x["act"], x["residue"], x["error"] = sigma, new, wrap32(delta - s), error
+    x["act"], x["residue"], x["error"] = new, wrap32(delta - s), error
+    if sigma is not None:
+        x["sigma"] = sigma
     return s >> g.state_exp

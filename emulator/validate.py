@@ -25,7 +25,8 @@ from snn2hw_emulator.program import (
 
 GROUP_ARRAYS = ("bias_mant", "bias_exp", "u0", "v0")
 KINDS = ("dense", "sparse", "delay_dense", "conv", "codebook")
-MODELS = ("lif", "lif_reset", "sigma_delta")
+MODELS = ("lif", "lif_reset", "sigma_delta", "delta", "sigma")
+GRADED = ("sigma_delta", "delta", "sigma")
 VERSIONS = " and ".join(str(v) for v in READABLE_VERSIONS)
 _GROUP_ARRAYS = GROUP_ARRAYS
 _VERSIONS = VERSIONS
@@ -71,7 +72,7 @@ def _check_group(g: NeuronGroup, num: dict[str, int]) -> None:
                f"expected ({g.size},)", hint="Rebuild the program image.")
     _limit(int(np.prod(g.shape)) == g.size, f"group '{g.name}': shape {g.shape} does not hold "
            f"{g.size} neurons", hint="Rebuild the program image.")
-    if g.model == "sigma_delta":
+    if g.model in GRADED:
         _check_sigma_delta(g, num)
         return
     dmax = 2 ** num["decay_bits"] - 1
@@ -173,7 +174,7 @@ def validate(program: Program) -> None:
     if version not in READABLE_VERSIONS:
         raise ImageFormatError(f"program format version {version} is unknown; this snn2hw "
                                f"handles versions {_VERSIONS}", hint="Recompile the model.")
-    sd = [g.name for g in program.groups if g.model == "sigma_delta"]
+    sd = [g.name for g in program.groups if g.model in GRADED]
     if sd and version < SIGMA_DELTA_VERSION:
         raise ImageFormatError(f"group '{sd[0]}' is a sigma-delta group, which format version "
                                f"{version} cannot hold (sigma-delta groups need version "
@@ -218,8 +219,10 @@ def _check_cores(program: Program, lim: Limits) -> None:
 
 
 def _check_sigma_delta(g: NeuronGroup, num: dict[str, int]) -> None:
-    """Lava's SigmaDelta (docs/sigma_delta.md §6): vth >= 1, 3-bit exponents, the scaled
-    threshold and bias inside the state width, graded spikes on the target, no LIF state."""
+    """Lava's SigmaDelta, Delta and Sigma (docs/sigma_delta.md §6): vth >= 0 (netx SDNN
+    files use 0: every change is sent), 3-bit exponents, the scaled threshold and bias
+    inside the state width, graded spikes on the target, no LIF state; Delta has no bias
+    and Sigma no parameters at all."""
     _limit(num["message_bits_max"] > 0, f"group '{g.name}' is a sigma-delta group, but the "
            "target has no graded spikes (message_bits_max = 0)",
            hint="Compile sigma-delta networks for loihi2.")
@@ -231,14 +234,18 @@ def _check_sigma_delta(g: NeuronGroup, num: dict[str, int]) -> None:
                f"group '{g.name}': {name}={value} outside 0..7 (3-bit)")
     k = g.spike_exp + g.state_exp
     smax = 2 ** (num["state_bits"] - 1)
-    _limit(1 <= g.vth and g.vth << k < smax, f"group '{g.name}': vth={g.vth} must be >= 1 "
+    _limit(0 <= g.vth and g.vth << k < smax, f"group '{g.name}': vth={g.vth} must be >= 0 "
            f"and vth << {k} below 2^{num['state_bits'] - 1} (the {num['state_bits']}-bit state)")
     bias = np.asarray(g.bias_mant, dtype=np.int64)
     _limit(bool(np.all(np.abs(bias) << k < smax)), f"group '{g.name}': |bias| << {k} up to "
            f"{int(np.abs(bias).max(initial=0)) << k} exceeds the {num['state_bits']}-bit state")
-    for name in ("bias_exp", "u0", "v0"):
-        _limit(not np.any(np.asarray(getattr(g, name))), f"group '{g.name}': a sigma-delta "
+    unused = {"delta": ("bias_mant",), "sigma": ("bias_mant",)}.get(g.model, ())
+    for name in ("bias_exp", "u0", "v0", *unused):
+        _limit(not np.any(np.asarray(getattr(g, name))), f"group '{g.name}': a {g.model} "
                f"group has no {name}; it must be 0", hint="Rebuild the program image.")
     _limit(g.du == 0 and g.dv == 0 and g.reset_interval == 0, f"group '{g.name}': a "
            "sigma-delta group has no du, dv or reset; they must be 0",
            hint="Rebuild the program image.")
+    _limit(g.model != "sigma" or (g.vth == 0 and k == 0 and not g.cum_error),
+           f"group '{g.name}': a sigma group (a running sum) has no vth, exponents or "
+           "cum_error; they must be 0", hint="Rebuild the program image.")

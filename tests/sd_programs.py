@@ -10,18 +10,23 @@ from snn2hw import targets
 from snn2hw_emulator.program import Core, NeuronGroup, OutputPort, Port, Program, SynapseBlock
 
 
-def sd_group(rng: np.random.Generator, name: str, shape: tuple[int, ...]) -> NeuronGroup:
-    """A sigma-delta group: vth 1..63, spike_exp 0..3, state_exp 0..6, sparse small biases,
-    RELU (70%) or UNIT, cum_error 30% of the time."""
+def sd_group(rng: np.random.Generator, name: str, shape: tuple[int, ...],
+             model: str = "sigma_delta") -> NeuronGroup:
+    """A sigma-delta group (``model`` "delta": no bias; "sigma": no parameters): vth 0
+    (netx's choice: send every change) 20% of the time, else 1..63; spike_exp 0..3,
+    state_exp 0..6, sparse small biases, RELU (70%) or UNIT, cum_error 30% of the time."""
     n = int(np.prod(shape))
     zeros = np.zeros(n, np.int64)
+    plain = model == "sigma"
     return NeuronGroup(
-        name=name, model="sigma_delta", size=n, shape=shape, du=0, dv=0,
-        vth=int(rng.integers(1, 64)),
-        bias_mant=rng.integers(-40, 41, n) * (rng.random(n) < 0.5), bias_exp=zeros,
+        name=name, model=model, size=n, shape=shape, du=0, dv=0,  # type: ignore[arg-type]
+        vth=0 if plain or rng.random() < 0.2 else int(rng.integers(1, 64)),
+        bias_mant=zeros if model != "sigma_delta" else
+        rng.integers(-40, 41, n) * (rng.random(n) < 0.5), bias_exp=zeros,
         u0=zeros, v0=zeros, act_mode="relu" if rng.random() < 0.7 else "unit",
-        cum_error=bool(rng.random() < 0.3), spike_exp=int(rng.integers(0, 4)),
-        state_exp=int(rng.integers(0, 7)))
+        cum_error=not plain and bool(rng.random() < 0.3),
+        spike_exp=0 if plain else int(rng.integers(0, 4)),
+        state_exp=0 if plain else int(rng.integers(0, 7)))
 
 
 def _lif_group(rng: np.random.Generator, name: str, shape: tuple[int, ...]) -> NeuronGroup:
@@ -52,10 +57,12 @@ def _conv(rng: np.random.Generator, name: str, src: str, tgt: str, c_in: int, c_
                               "dilation": (1, 1), "groups": 1})
 
 
-def sigma_delta_program(seed: int, *, conv: bool, sd_share: float = 0.6) -> Program:
+def sigma_delta_program(seed: int, *, conv: bool, sd_share: float = 0.6,
+                        force: str | None = None) -> Program:
     """in -> [conv -> G0 -> conv (stride 2) -> G1 ->] or [dense/sparse -> G0 -> G1 ->]
-    dense -> G2 -> dense -> G3, each group sigma-delta with probability ``sd_share``
-    (else LIF, LIFReset too), at least one of each kind; blocks from a sigma-delta group are
+    dense -> G2 -> dense -> G3, each group graded with probability ``sd_share`` (else
+    LIF, LIFReset too), at least one of each kind; a graded group is sigma-delta, or
+    (30%, not in the conv layers) a delta or sigma group (``force``: G2's model); blocks from a sigma-delta group are
     graded 85% of the time (binary ones see any non-zero payload as a spike), blocks from a
     LIF group 30%; the port is graded (8-bit) half the time; a recurrent dense block on G1
     (dense variant) one time in three."""
@@ -65,6 +72,14 @@ def sigma_delta_program(seed: int, *, conv: bool, sd_share: float = 0.6) -> Prog
         kinds[int(rng.integers(0, 4))] = "sd"
     if "lif" not in kinds:
         kinds[int(rng.integers(0, 4))] = "lif"
+    models = [("sigma_delta" if rng.random() < 0.7 or (conv and k < 2) else
+               str(rng.choice(["delta", "sigma"]))) if kind == "sd" else "lif"
+              for k, kind in enumerate(kinds)]
+    if force is not None:                      # layer G2 (always dense-fed) gets this model
+        kinds[2], models[2] = ("lif" if force == "lif" else "sd"), force
+        if kinds.count("lif") in (0, 4):
+            kinds[0 if force != "lif" else 1] = "lif" if force != "lif" else "sd"
+            models[0 if force != "lif" else 1] = "lif" if force != "lif" else "sigma_delta"
     graded_in = bool(rng.random() < 0.5)
     if conv:
         shapes = [(5, 4, 2), (5, 4, 2), (3, 2, 3), (int(rng.integers(3, 9)),),
@@ -77,8 +92,8 @@ def sigma_delta_program(seed: int, *, conv: bool, sd_share: float = 0.6) -> Prog
     prev, prev_sd = "in", False
     for k in range(4):
         shape = shapes[k + 1]
-        make = sd_group if kinds[k] == "sd" else _lif_group
-        g = make(rng, f"G{k}", shape)
+        g = (sd_group(rng, f"G{k}", shape, models[k]) if kinds[k] == "sd" else
+             _lif_group(rng, f"G{k}", shape))
         graded = graded_in if k == 0 else bool(rng.random() < (0.85 if prev_sd else 0.3))
         n_src = int(np.prod(shapes[k]))
         if conv and k < 2:
@@ -91,7 +106,7 @@ def sigma_delta_program(seed: int, *, conv: bool, sd_share: float = 0.6) -> Prog
     if not conv and rng.random() < 1 / 3:
         g1 = groups[1]
         blocks.append(_dense(rng, "Wrec", g1.name, g1.name, g1.size, g1.size,
-                             g1.model == "sigma_delta", g1.model == "sigma_delta"))
+                             g1.model != "lif", g1.model != "lif"))
     t = targets.load("loihi2")
     cores = tuple(Core(i, 0, (g.name,), tuple(b.name for b in blocks if b.target == g.name))
                   for i, g in enumerate(groups))

@@ -50,9 +50,10 @@ def test_engine_equals_reference_kernels(seed: int, conv: bool) -> None:
                 got = getattr(res, var)[g][b]
                 assert np.array_equal(want, got), _first_difference(f"{var}[{g}]", want, got)
                 compared += 1
-    sd = [g.name for g in program.groups if g.model == "sigma_delta"]
-    assert set(res.sigma) == set(sd) and not set(res.u) & set(sd)
-    assert compared == 2 * (len(program.groups) * 3 + len(sd) * 2)
+    for g in program.groups:
+        for var in ALL[1:]:
+            assert (g.name in getattr(res, var)) == (var in kernels.STATE_VARS[g.model]), var
+    assert compared == 2 * sum(1 + len(kernels.STATE_VARS[g.model]) for g in program.groups)
 
 
 @settings(max_examples=15, deadline=None)
@@ -197,13 +198,15 @@ _P = _chain(_sd(2, vth=5, spike_exp=2, state_exp=3), np.array([[2, 4], [6, -8]])
 
 
 @pytest.mark.parametrize("change, match", [
-    (dict(vth=0), r"vth=0 must be >= 1"),
+    (dict(vth=-1), r"vth=-1 must be >= 0"),
     (dict(vth=2**18), r"vth << 5 below 2\^23"),
     (dict(act_mode="tanh"), "unknown act_mode 'tanh'"),
     (dict(state_exp=8), r"state_exp=8 outside 0\.\.7"),
     (dict(spike_exp=-1), r"spike_exp=-1 outside 0\.\.7"),
     (dict(bias_mant=np.array([2**18, 0])), r"\|bias\| << 5 up to 8388608 exceeds"),
-    (dict(u0=np.array([1, 0])), "a sigma-delta group has no u0"),
+    (dict(u0=np.array([1, 0])), "a sigma_delta group has no u0"),
+    (dict(model="delta", bias_mant=np.array([1, 0])), "a delta group has no bias_mant"),
+    (dict(model="sigma"), "a sigma group .* has no vth, exponents or cum_error"),
     (dict(du=5), "has no du, dv or reset"),
 ])
 def test_bad_sigma_delta_groups_are_refused(tmp_path: Path, change: dict, match: str) -> None:
@@ -222,3 +225,15 @@ def test_a_target_without_graded_spikes_refuses_sigma_delta() -> None:
     with pytest.raises(ProgramLimitError, match="sigma-delta group, but the target has no "
                        r"graded spikes \(message_bits_max = 0\)"):
         image.validate(program)
+
+
+def test_delta_and_sigma_kernels() -> None:
+    # Delta: the input shifted by spike_exp + state_exp (1 + 2) is the activation: 5 -> 40;
+    # vth_s = 1 << 3 = 8, so 40 is sent as 40 >> 2 = 10; then a drop to 3 -> 24 sends -4
+    assert kernels.delta_step(0, 0, 0, 5, 8, False, 1, 2) == (40, 0, 0, 10)
+    assert kernels.delta_step(40, 0, 0, 3, 8, False, 1, 2) == (24, 0, 0, -4)
+    # Sigma: a running sum, sent whole
+    program = _chain(_sd(2, model="sigma", vth=0), np.array([[1, 0], [0, 2]]))
+    res = engine.run(program, np.array([[[3, 4], [5, -6], [0, 0]]]), record=ALL)
+    assert res.spikes["S"][0].tolist() == [[0, 0], [3, 8], [8, -4]]
+    assert np.array_equal(res.sigma["S"], res.spikes["S"]) and "S" not in res.act

@@ -6,9 +6,9 @@ in the Lava interpreter chosen by :mod:`snn2hw.lava_env` and returns results sha
 like the emulator's (``spikes``/``u``/``v``: group -> (B, T, n)). ``run_many`` runs
 several programs in one Lava process (Lava start-up dominates small runs).
 
-Sigma-delta groups become Lava ``SigmaDelta`` processes (``PySigmaDeltaModelFixed`` under
-``fixed_pt``; docs/sigma_delta.md) and record their payloads as spikes and sigma, act,
-residue, error. Lava has no codebook synapse memory: a codebook block is emitted as a ``Dense`` with its
+Sigma-delta, delta and sigma groups become Lava ``SigmaDelta``, ``Delta`` and ``Sigma``
+processes (``Py*ModelFixed`` under ``fixed_pt``; docs/sigma_delta.md) and record their
+payloads as spikes and their state variables (kernels.STATE_VARS). Lava has no codebook synapse memory: a codebook block is emitted as a ``Dense`` with its
 looked-up full-scale matrix (``expanded_weights``; -1 -> 0), which Lava clips, truncates
 and sign-mode-checks exactly as the emulator does the expanded matrix.
 """
@@ -27,7 +27,7 @@ import numpy as np
 from snn2hw import lava_env
 from snn2hw.errors import UserInputError
 from snn2hw_emulator.engine import RECORDABLE, check_inputs
-from snn2hw_emulator.kernels import SD_STATE
+from snn2hw_emulator.kernels import GRADED_MODELS, STATE_VARS
 from snn2hw_emulator.program import Program, expanded_weights
 
 RUNNER = Path(__file__).with_name("lava_runner.py")
@@ -47,8 +47,8 @@ class LavaResult:
 
 
 def _records(model: str, var: str) -> bool:
-    """Which variables a group has: spikes always; u, v for LIF; SD_STATE for sigma-delta."""
-    return var == "spikes" or (var in SD_STATE) == (model == "sigma_delta")
+    """Which variables a group has: spikes always, then kernels.STATE_VARS."""
+    return var == "spikes" or var in STATE_VARS[model]
 
 
 def _job(program: Program, inputs: Mapping[str, np.ndarray], steps: int,
@@ -112,7 +112,7 @@ def _collect(npz: Path, jobs: list[dict[str, Any]], programs: Sequence[Program]
                 for g in job["groups"]:
                     if not _records(g["model"], var):
                         continue
-                    small = var == "spikes" and g["model"] != "sigma_delta"
+                    small = var == "spikes" and g["model"] not in GRADED_MODELS
                     target[g["name"]] = np.stack([f[f"j{j}/s{s}/{var}/{g['name']}"]
                                                   for s in range(job["batch"])]).astype(
                         np.int8 if small else np.int32)

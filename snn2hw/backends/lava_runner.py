@@ -10,8 +10,9 @@ ports, groups, blocks and steps, and its arrays are stored as ``j<j>/<name>``.
 For every job and sample it builds the process graph (RingBuffer sources, Dense /
 Sparse / DelayDense / Conv synapses, LIF / LIFReset neurons, Monitors), runs
 ``Loihi2SimCfg(select_tag="fixed_pt")`` (or ``Loihi2HwCfg`` with --hardware), and
-stores ``j<j>/s<sample>/<var>/<group>`` arrays of shape (T, n). Sigma-delta groups are
-``SigmaDelta`` processes; they record spikes (payloads), sigma, act, residue and error. Codebook blocks arrive
+stores ``j<j>/s<sample>/<var>/<group>`` arrays of shape (T, n). Sigma-delta, delta and
+sigma groups are ``SigmaDelta``, ``Delta`` and ``Sigma`` processes; they record spikes
+(payloads) and their state variables (``STATE_VARS``). Codebook blocks arrive
 already expanded (kind "dense", full-scale looked-up weights): Lava has no codebook
 memory.
 """
@@ -30,27 +31,35 @@ def _lava():
     from lava.proc.io.source import RingBuffer
     from lava.proc.lif.process import LIF, LIFReset
     from lava.proc.monitor.process import Monitor
-    from lava.proc.sdn.process import ActivationMode, SigmaDelta
+    from lava.proc.sdn.process import ActivationMode, Delta, Sigma, SigmaDelta
     from lava.proc.sparse.process import Sparse
     from lava.utils.weightutils import SignMode
     return dict(RunSteps=RunSteps, Loihi2SimCfg=Loihi2SimCfg, Conv=Conv, Dense=Dense,
                 DelayDense=DelayDense, RingBuffer=RingBuffer, LIF=LIF, LIFReset=LIFReset,
                 Monitor=Monitor, Sparse=Sparse, SignMode=SignMode, SigmaDelta=SigmaDelta,
-                ActivationMode=ActivationMode)
+                ActivationMode=ActivationMode, Delta=Delta, Sigma=Sigma)
 
 
 SIGN = {"mixed": "MIXED", "exc": "EXCITATORY", "inh": "INHIBITORY"}
-SD_STATE = ("sigma", "act", "residue", "error")
+STATE_VARS = {"lif": ("u", "v"), "lif_reset": ("u", "v"),
+              "sigma_delta": ("sigma", "act", "residue", "error"),
+              "delta": ("act", "residue", "error"), "sigma": ("sigma",)}
 
 
 def _has(model, var):
-    """spikes for every group; u, v for LIF groups; SD_STATE for sigma-delta groups."""
-    return var == "spikes" or (var in SD_STATE) == (model == "sigma_delta")
+    """spikes for every group, then each model's own state variables."""
+    return var == "spikes" or var in STATE_VARS[model]
 
 
 def _sigma_delta(L, g, bias):
-    """Lava's SigmaDelta with the program's process arguments (it scales vth and bias by
-    2^(spike_exp + state_exp) itself)."""
+    """Lava's SigmaDelta / Delta / Sigma with the program's process arguments (they scale
+    vth and bias by 2^(spike_exp + state_exp) themselves)."""
+    if g["model"] == "sigma":
+        return L["Sigma"](shape=tuple(g["shape"]))        # Sigma and Delta take no name
+    if g["model"] == "delta":
+        return L["Delta"](shape=tuple(g["shape"]), vth=int(g["vth"]),
+                          cum_error=bool(g["cum_error"]), spike_exp=int(g["spike_exp"]),
+                          state_exp=int(g["state_exp"]))
     mode = L["ActivationMode"].RELU if g["act_mode"] == "relu" else L["ActivationMode"].UNIT
     return L["SigmaDelta"](shape=tuple(g["shape"]), vth=int(g["vth"]), bias=bias,
                            act_mode=mode, cum_error=bool(g["cum_error"]),
@@ -62,7 +71,7 @@ def _neurons(L, job, arrays, j):
     procs = {}
     for g in job["groups"]:
         name = g["name"]
-        if g["model"] == "sigma_delta":
+        if g["model"] in ("sigma_delta", "delta", "sigma"):
             bias = arrays["j%d/%s/bias_mant" % (j, name)].reshape(g["shape"])
             procs[name] = _sigma_delta(L, g, bias)
             continue
