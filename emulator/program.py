@@ -29,12 +29,12 @@ FORMAT_VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)
 #: The first format version that can hold ``kind == "codebook"`` blocks.
 CODEBOOK_VERSION = 2
-#: The first format version that can hold ``model == "sigma_delta"`` groups.
+#: The first format version that can hold sigma_delta, delta and sigma groups.
 SIGMA_DELTA_VERSION = 3
 #: Extra bits a delay_dense synapse stores (6-bit delay field).
 DELAY_BITS = 6
 
-NeuronModel = Literal["lif", "lif_reset", "sigma_delta"]
+NeuronModel = Literal["lif", "lif_reset", "sigma_delta", "delta", "sigma"]
 ActMode = Literal["relu", "unit"]
 BlockKind = Literal["dense", "sparse", "delay_dense", "conv", "codebook"]
 SignMode = Literal["auto", "mixed", "exc", "inh"]
@@ -68,6 +68,9 @@ class NeuronGroup:
     (the per-neuron bias) are the process arguments, scaled by
     ``2^(spike_exp + state_exp)`` inside; ``act_mode`` "relu" or "unit"; ``cum_error``;
     ``du``, ``dv``, ``bias_exp``, ``u0``, ``v0`` are 0. The group sends graded payloads.
+    ``delta`` (Lava's Delta, netx SDNN input layers): the same without sigma, bias and
+    ReLU; its activation is ``a << (spike_exp + state_exp)``. ``sigma`` (Lava's Sigma,
+    netx ``sigma_output`` layers): sends its running sum; no parameters.
     """
 
     name: str
