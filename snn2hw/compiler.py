@@ -26,7 +26,7 @@ from snn2hw.backends import image as image_backend
 from snn2hw.errors import DesignRuleError, UserInputError
 from snn2hw.passes import discretise as disc
 from snn2hw.passes import annotations, current_bias, mapping, quantise as quant, ranges, share
-from snn2hw.passes import structure
+from snn2hw.passes import scale_policy, structure
 from snn2hw.passes.hwmodel import HwNet, to_metadata, values
 from snn2hw.targets import Target
 from snn2hw.targets import load as load_target
@@ -128,6 +128,7 @@ def p_quantise(s: State) -> State:
                               s.options.approximations, s.options.scale_groups,
                               s.options.netx)
     s.net = quant.quantise(s.structure, s.dynamics, s.target, opts, s.stats)
+    scale_policy.explain(s.net.report.get("quantise", {}), bits, s.stats is not None)
     return s
 
 

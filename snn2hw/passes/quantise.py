@@ -39,6 +39,7 @@ from snn2hw.targets import Target
 
 ONE_SHOT_INTERVAL = 2**30   # LIFReset interval for "reset once, at the group's first step"
 CALIBRATION_MARGIN = 1.25
+FIT_MARGIN = 1 - 2.0**-6    # a scale fitted to a float bound, kept clear of weight rounding
 
 
 @dataclass(frozen=True)
@@ -262,9 +263,10 @@ def _choose_scale(blocks: list[tuple[np.ndarray, bool]], theta: float, v_bound: 
     if math.isfinite(theta):
         caps["threshold"] = 64.0 * (2**n.vth_mant_bits - 1) / theta
     if acc > 0:
-        caps["input sum"] = 64.0 * (2 ** (n.accumulator_bits - 1) - 1) / acc
+        caps["input sum"] = 64.0 * (2 ** (n.accumulator_bits - 1) - 1) / acc * FIT_MARGIN
     if v_bound > 0 and math.isfinite(v_bound):
-        caps["voltage"] = (64.0 * (2**n.vth_mant_bits - 1) if readout else vmax) / v_bound
+        caps["voltage"] = (64.0 * (2**n.vth_mant_bits - 1) if readout else vmax) / v_bound \
+            * FIT_MARGIN
     if bias > 0:
         caps["bias"] = (2 ** (n.bias_mant_bits - 1) - 1) * 2.0**n.bias_exp_max / bias
     cap = min(caps.values())
