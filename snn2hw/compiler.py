@@ -128,6 +128,7 @@ def p_quantise(s: State) -> State:
                               s.options.approximations, s.options.scale_groups,
                               s.options.netx)
     s.net = quant.quantise(s.structure, s.dynamics, s.target, opts, s.stats)
+    s.net = current_bias.refine(s.net, s.structure, s.dynamics, s.options.rounding)
     scale_policy.explain(s.net.report.get("quantise", {}), bits, s.stats is not None)
     return s
 

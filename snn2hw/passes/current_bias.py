@@ -30,10 +30,12 @@ import numpy as np
 
 from snn2hw.errors import UnsupportedError
 from snn2hw.passes.discretise import DECAY_ONE, Dynamics
-from snn2hw.passes.quantise import Stats
+from snn2hw.passes.hwmodel import HwBlock, HwNet
+from snn2hw.passes.quantise import Stats, _quantise_block, grid
 from snn2hw.passes.structure import Projection, Structure
 
 PREFIX = "#bias@"
+FINE = "+fine"
 
 
 def is_source(population: str) -> bool:
@@ -105,6 +107,46 @@ def _with_bias(st: Stats, g: np.ndarray) -> Stats:
                  st.v_max)
 
 
+def _residual(net: HwNet, b: HwBlock, structure: Structure, dyns: dict[str, Dynamics],
+              how: str) -> HwBlock | None:
+    """The part of bias block ``b`` its exponent rounded away, as a block at exponent 0
+    from the fine source (None when ``b`` is already at exponent 0 or exact)."""
+    e = b.weight_exp + grid(b.sign_mode, b.num_weight_bits)[2]
+    if e <= 0:
+        return None
+    g = net.group(b.target)
+    proj = next(p for p in structure.into(g.population) if p.source == b.source)
+    want = g.scale * dyns[g.population].gain[g.index] * proj.matrix[g.index, 0] / 64.0
+    rest = want - b.effective()[:, 0]
+    if np.all(np.abs(rest) < 0.5):
+        return None
+    w, wexp, mode, _ = _quantise_block(rest[:, None] * 64.0 / g.scale, g.scale,
+                                       b.num_weight_bits, how, False)
+    src = b.source + FINE
+    return HwBlock(f"{src}->{g.population}:{g.name}", src, g.name, "dense", w, wexp,
+                   b.num_weight_bits, mode, b.delay, False)
+
+
+def refine(net: HwNet, structure: Structure, dyns: dict[str, Dynamics], how: str = "nearest"
+           ) -> HwNet:
+    """After quantise: a bias block shares one exponent over its rows, so its rounding can
+    exceed u's input resolution (one a-unit, 64 v-units per step), an error the model
+    integrates at every step. A second always-on source at the same offset carries the
+    residual at exponent 0, so every bias is as fine as the hardware's input."""
+    extra = [r for b in net.blocks if is_source(b.source) and not b.source.endswith(FINE)
+             for r in [_residual(net, b, structure, dyns, how)] if r is not None]
+    if not extra:
+        return net
+    groups, layouts, shapes = list(net.groups), dict(net.layouts), dict(net.shapes)
+    for src in dict.fromkeys(r.source for r in extra):
+        coarse = src[:-len(FINE)]
+        groups += [dataclasses.replace(g, name=src, population=src)
+                   for g in net.groups_of(coarse)]
+        layouts[src], shapes[src] = layouts[coarse], shapes[coarse]
+    return net.with_(groups=tuple(groups), blocks=net.blocks + tuple(extra), layouts=layouts,
+                     shapes=shapes)
+
+
 def owners(net: Any) -> dict[str, str]:
     """Population -> the model node whose metadata holds its groups: itself, or for a
     bias source the first population it feeds."""
@@ -118,4 +160,4 @@ def owners(net: Any) -> dict[str, str]:
     return out
 
 
-__all__ = ["PREFIX", "is_source", "lower", "owners", "source_dynamics"]
+__all__ = ["FINE", "PREFIX", "is_source", "lower", "owners", "refine", "source_dynamics"]
