@@ -148,3 +148,12 @@ def test_srnn_emulator_equals_lava() -> None:
         want = engine.run(program, xs, steps=steps, record=("spikes", "u", "v"))
         assert first_divergence(want, got) is None, first_divergence(want, got)
         assert sum(int(s.sum()) for s in want.spikes.values()) > 50
+
+
+def test_shared_weights_leave_the_biases_their_values() -> None:
+    graph, x, _ = _srnn()
+    c = compiler.compile(graph, compiler.Options(target="loihi2", share=4))
+    kinds: dict[bool, set[str]] = {True: set(), False: set()}
+    for b in c.net.blocks:
+        kinds[current_bias.is_source(b.source)].add(b.kind)
+    assert kinds[True] == {"dense"} and kinds[False] == {"codebook"}, kinds

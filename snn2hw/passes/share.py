@@ -14,6 +14,7 @@ from dataclasses import replace
 import numpy as np
 
 from snn2hw.errors import UserInputError
+from snn2hw.passes import current_bias
 from snn2hw.passes.hwmodel import HwBlock, HwNet, dense
 from snn2hw.passes.quantise import grid
 
@@ -78,7 +79,8 @@ def share(net: HwNet, k: int, scope: str = "layer", method: str = "kmeans") -> H
     if scope not in SCOPES or method not in METHODS:
         raise UserInputError(f"weight sharing scope {scope!r} / method {method!r} unknown; "
                              f"use scope in {SCOPES} and method in {METHODS}")
-    blocks = tuple(share_block(b, k, scope, method) for b in net.blocks)
+    blocks = tuple(b if current_bias.is_source(b.source) else      # biases keep their values
+                   share_block(b, k, scope, method) for b in net.blocks)
     report = dict(net.report)
     report["share"] = {"values": k, "scope": scope, "method": method}
     return net.with_(blocks=blocks, report=report)
