@@ -62,10 +62,10 @@ def sigma_delta_program(seed: int, *, conv: bool, sd_share: float = 0.6,
     """in -> [conv -> G0 -> conv (stride 2) -> G1 ->] or [dense/sparse -> G0 -> G1 ->]
     dense -> G2 -> dense -> G3, each group graded with probability ``sd_share`` (else
     LIF, LIFReset too), at least one of each kind; a graded group is sigma-delta, or
-    (30%, not in the conv layers) a delta or sigma group (``force``: G2's model); blocks from a sigma-delta group are
-    graded 85% of the time (binary ones see any non-zero payload as a spike), blocks from a
-    LIF group 30%; the port is graded (8-bit) half the time; a recurrent dense block on G1
-    (dense variant) one time in three."""
+    (30%, not in the conv layers) a delta or sigma group (``force``: G2's model); blocks
+    from a graded group are graded 85% of the time (binary ones see any non-zero payload
+    as a spike), blocks from a LIF group 30%; the port is graded (8-bit) half the time; a
+    recurrent dense block on G1 (dense variant) one time in three."""
     rng = np.random.default_rng(seed)
     kinds = ["sd" if rng.random() < sd_share else "lif" for _ in range(4)]
     if "sd" not in kinds:

@@ -8,7 +8,9 @@ several programs in one Lava process (Lava start-up dominates small runs).
 
 Sigma-delta, delta and sigma groups become Lava ``SigmaDelta``, ``Delta`` and ``Sigma``
 processes (``Py*ModelFixed`` under ``fixed_pt``; docs/sigma_delta.md) and record their
-payloads as spikes and their state variables (kernels.STATE_VARS). Lava has no codebook synapse memory: a codebook block is emitted as a ``Dense`` with its
+payloads as spikes and their state variables (kernels.STATE_VARS).
+
+Lava has no codebook synapse memory: a codebook block is emitted as a ``Dense`` with its
 looked-up full-scale matrix (``expanded_weights``; -1 -> 0), which Lava clips, truncates
 and sign-mode-checks exactly as the emulator does the expanded matrix.
 """
