@@ -107,7 +107,7 @@ def build(path: Path) -> Program:
             prev = _neuron(name, g, out)
             groups.append(prev)
     t = targets.load("loihi2")       # PilotNet's input layer exceeds a core: larger cores
-    toml = t.toml.replace("neurons_max = 8192", "neurons_max = 65536", 1)
+    toml = t.toml.replace("neurons_max = 8192", "neurons_max = 131072", 1)
     cores = tuple(Core(k, 0, (g.name,), tuple(b.name for b in blocks if b.target == g.name))
                   for k, g in enumerate(groups))
     return Program(f"{t.name}-large-cores", hashlib.sha256(toml.encode()).hexdigest(), toml,

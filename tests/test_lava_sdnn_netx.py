@@ -35,7 +35,8 @@ def _netx(path: Path, x: np.ndarray, tmp: Path) -> dict[str, np.ndarray]:
         return {k: f[k] for k in f.files}
 
 
-@pytest.mark.parametrize("name", ["pilotnet_sdnn_square", "pilotnet_sdnn_gts"])
+@pytest.mark.parametrize("name", ["pilotnet_sdnn_square", "pilotnet_sdnn_gts",
+                                  "pilotnet_sdnn_slayer"])
 def test_sdnn_file_runs_bit_identical_to_netx(name: str) -> None:
     with tempfile.TemporaryDirectory(prefix="snn2hw-sdnn-") as tmp_name:
         tmp = Path(tmp_name)
