@@ -328,6 +328,7 @@ def report(c: Compiled) -> dict[str, Any]:
         "neurons": int(sum(g.size for g in c.net.groups)),
         "synapse_memory_bits": int(sum(u.memory_bits for u in uses)),
         "per_core": [dict(vars(u), groups=list(u.groups)) for u in uses],
+        "mapping_layers": c.net.report.get("mapping", {}).get("layers", []),
         "layers": c.net.report.get("quantise", {}),
         "ranges": c.net.report.get("ranges", {}),
         "share": c.net.report.get("share"),

@@ -56,6 +56,12 @@ def summary(rep: dict[str, Any]) -> str:
         lines.append(f"{c['index']:>4} {c['chip']:>4} {c['neurons']:>7} "
                      f"{c['memory_bits'] / 8192:>10.1f} {c['fan_in']:>6} {c['fan_out']:>7}  "
                      f"{', '.join(c['groups'])}")
+    if rep.get("mapping_layers"):
+        lines += ["", (f"{'layer':<14} {'neurons':>7} {'parts':>5} {'cores':>5} "
+                       f"{'bound':>5}  limit")]
+        for la in rep["mapping_layers"]:
+            lines.append(f"{la['population']:<14} {la['neurons']:>7} {la['parts']:>5} "
+                         f"{la['cores']:>5} {la['lower_bound']:>5}  {la['binding']}")
     if rep.get("share"):
         s = rep["share"]
         lines.append(f"\nweight sharing: {s['values']} values per {s['scope']} ({s['method']})")
