@@ -83,6 +83,7 @@ class EmulatorDevice(Device):
     """snn2hw's bit-accurate emulator (batch mode; ``mode="event"`` gives identical results)."""
 
     name = "emulator"
+    records = ("spikes", "u", "v", "sigma", "act", "residue", "error")  # engine.RECORDABLE
 
     def __init__(self, mode: str = "batch") -> None:
         super().__init__()
@@ -101,6 +102,7 @@ class LavaDevice(Device):
 
     name = "lava"
     hardware = False
+    records = EmulatorDevice.records          # sigma-delta state too (SigmaDelta's Vars)
 
     def available(self) -> None:
         from snn2hw import lava_env

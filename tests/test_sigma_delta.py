@@ -237,3 +237,14 @@ def test_delta_and_sigma_kernels() -> None:
     res = engine.run(program, np.array([[[3, 4], [5, -6], [0, 0]]]), record=ALL)
     assert res.spikes["S"][0].tolist() == [[0, 0], [3, 8], [8, -4]]
     assert np.array_equal(res.sigma["S"], res.spikes["S"]) and "S" not in res.act
+
+
+def test_devices_record_sigma_delta_state() -> None:
+    from snn2hw import devices
+
+    program = sd_programs.sigma_delta_program(1, conv=False)
+    x = _inputs(program, 1, 1, 10)
+    res = devices.get("emulator").load(program).run({"in": x}, record=("spikes", "sigma", "act"))
+    sd = [g.name for g in program.groups if g.model == "sigma_delta"]
+    assert sd and set(res.sigma) == set(sd) and set(res.act) >= set(sd) and not res.residue
+    assert devices.get("emulator").records == engine.RECORDABLE
