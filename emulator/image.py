@@ -33,6 +33,7 @@ from typing import Any
 import h5py
 import numpy as np
 from snn2hw_emulator.errors import ImageFormatError
+from snn2hw_emulator.image_check import check_file
 from snn2hw_emulator.kernels import GRADED_MODELS
 from snn2hw_emulator.program import (
     FORMAT_NAME,
@@ -213,6 +214,7 @@ def load(path: str | Path) -> Program:
                 raise ImageFormatError(f"'{path}' has program format version {version}; this "
                                        f"snn2hw reads versions {_VERSIONS}",
                                        hint="Recompile the model with this snn2hw version.")
+            check_file(f)                      # links, attribute types, dataset sizes
             program = _read(f)
     except ImageFormatError:
         raise

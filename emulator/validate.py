@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from snn2hw_emulator.cost import _ENERGY, _TIME
 from snn2hw_emulator.errors import ImageFormatError, ProgramLimitError
 from snn2hw_emulator.program import (
     CODEBOOK_VERSION,
@@ -47,11 +48,52 @@ class Limits:
 def limits(program: Program) -> Limits:
     try:
         table = tomllib.loads(program.target_toml)
-        return Limits(dict(table["numeric"]), dict(table["core"]), dict(table["chip"]),
-                      dict(table["cost"]))
-    except (tomllib.TOMLDecodeError, KeyError) as exc:
+        lim = Limits(dict(table["numeric"]), dict(table["core"]), dict(table["chip"]),
+                     dict(table["cost"]))
+    except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ImageFormatError(f"the embedded target file is unusable ({exc})",
                                hint="Recompile the program.") from None
+    _check_target(lim)
+    return lim
+
+
+#: Integer entries of the embedded target the emulator reads, with their accepted range.
+TARGET_INTS = {
+    "numeric": {"weight_bits_max": (1, 16), "weight_exp_min": (-32, 32),
+                "weight_exp_max": (-32, 32), "state_bits": (2, 32), "decay_bits": (1, 24),
+                "vth_mant_bits": (1, 31), "bias_mant_bits": (1, 31), "bias_exp_max": (0, 31),
+                "message_bits_max": (0, 32), "delay_max": (0, 1024)},
+    "core": {"neurons_max": (1, 2**31)},
+    "chip": {"cores_max": (1, 2**20), "chips_max": (1, 2**20)},
+}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_target(lim: Limits) -> None:
+    """Types and ranges of every target entry the emulator and cost.py read."""
+    def bad(where: str, value: Any, want: str) -> None:
+        raise ImageFormatError(f"the embedded target file's {where} = {value!r} is not {want}",
+                               hint="Recompile the model with an unedited target file.")
+
+    for table, entries in TARGET_INTS.items():
+        for key, (lo, hi) in entries.items():
+            value = getattr(lim, table).get(key)
+            if not _is_int(value) or not lo <= value <= hi:
+                bad(f"[{table}] {key}", value, f"an integer in {lo}..{hi}")
+    mesh = lim.chip.get("mesh")
+    if not (isinstance(mesh, list) and len(mesh) == 2 and all(_is_int(v) and v >= 1
+                                                               for v in mesh)):
+        bad("[chip] mesh", mesh, "two integers >= 1")
+    for key in (*_TIME.values(), *_ENERGY.values(), "barrier_time_ns", "static_power_mw"):
+        value = lim.cost.get(key)
+        if not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                and 0 <= value < 1e30):
+            bad(f"[cost] {key}", value, "a number in 0..1e30")
+    if not isinstance(lim.cost.get("estimated"), bool):
+        bad("[cost] estimated", lim.cost.get("estimated"), "true or false")
 
 
 
@@ -63,15 +105,38 @@ def _limit(ok: bool, what: str, hint: str = "Requantise the model for this targe
         raise ProgramLimitError(what, hint=hint)
 
 
+def _check_ints(where: str, obj: Any, names: tuple[str, ...]) -> None:
+    """Scalar fields that must be integers (a float such as 6.9 or a string is refused)."""
+    for name in names:
+        value = getattr(obj, name)
+        _limit(_is_int(value), f"{where}: {name}={value!r} is not an integer",
+               hint="Rebuild the program image.")
+
+
+def _check_shape(where: str, shape: Any, size: Any) -> None:
+    _limit(_is_int(size) and 1 <= size < 2**31, f"{where}: size={size!r} is not an integer "
+           "in 1..2^31-1", hint="Rebuild the program image.")
+    ok = isinstance(shape, tuple) and len(shape) >= 1 and all(_is_int(v) and v >= 1
+                                                              for v in shape)
+    _limit(ok and int(np.prod(shape, dtype=object)) == size, f"{where}: shape {shape} does not "
+           f"hold its size {size} (dimensions >= 1 whose product is the size)",
+           hint="Rebuild the program image.")
+
+
 def _check_group(g: NeuronGroup, num: dict[str, int]) -> None:
     _limit(g.model in MODELS, f"group '{g.name}': unknown model '{g.model}'",
            hint=f"Use one of {', '.join(MODELS)}.")
+    _check_shape(f"group '{g.name}'", g.shape, g.size)
+    _check_ints(f"group '{g.name}'", g, ("du", "dv", "vth", "reset_interval", "reset_offset",
+                                         "spike_exp", "state_exp"))
     for name in _GROUP_ARRAYS:
         arr = np.asarray(getattr(g, name))
+        _limit(arr.dtype.kind in "iu", f"group '{g.name}': {name} has dtype {arr.dtype}; "
+               "it must hold integers", hint="Quantise the model (or rebuild the image).")
         _limit(arr.shape == (g.size,), f"group '{g.name}': {name} has shape {arr.shape}, "
                f"expected ({g.size},)", hint="Rebuild the program image.")
-    _limit(int(np.prod(g.shape)) == g.size, f"group '{g.name}': shape {g.shape} does not hold "
-           f"{g.size} neurons", hint="Rebuild the program image.")
+        _limit(bool(np.all(np.abs(arr.astype(np.int64)) < 2**31)), f"group '{g.name}': "
+               f"{name} outside the 32-bit range", hint="Rebuild the program image.")
     if g.model in GRADED:
         _check_sigma_delta(g, num)
         return
@@ -98,7 +163,7 @@ def _check_group(g: NeuronGroup, num: dict[str, int]) -> None:
 
 
 def _check_block(b: SynapseBlock, sizes: dict[str, int], groups: set[str],
-                 num: dict[str, int]) -> None:
+                 num: dict[str, int], shapes: dict[str, tuple[int, ...]]) -> None:
     _limit(b.source in sizes, f"block '{b.name}': unknown source '{b.source}'",
            hint="Sources are ports or groups.")
     _limit(b.target in groups, f"block '{b.name}': unknown target group '{b.target}'",
@@ -107,6 +172,7 @@ def _check_block(b: SynapseBlock, sizes: dict[str, int], groups: set[str],
            hint=f"Kinds are {', '.join(KINDS)}.")
     _limit(b.sign_mode in ("auto", "mixed", "exc", "inh"),
            f"block '{b.name}': unknown sign_mode '{b.sign_mode}'")
+    _check_ints(f"block '{b.name}'", b, ("weight_exp", "num_weight_bits", "num_message_bits"))
     w = np.asarray(b.weights)
     _limit(w.dtype.kind in "iu", f"block '{b.name}': weights must be integers",
            hint="Quantise the weights first.")
@@ -126,7 +192,9 @@ def _check_block(b: SynapseBlock, sizes: dict[str, int], groups: set[str],
     _limit(0 <= b.num_message_bits <= num["message_bits_max"],
            f"block '{b.name}': num_message_bits={b.num_message_bits} exceeds "
            f"{num['message_bits_max']}", hint="Use binary spikes on this target.")
-    if b.kind != "conv":
+    if b.kind == "conv":
+        _check_conv(b, w, shapes)
+    else:
         _limit(w.shape == (sizes[b.target], sizes[b.source]),
                f"block '{b.name}': weights {w.shape} do not connect {b.source} "
                f"({sizes[b.source]}) to {b.target} ({sizes[b.target]})",
@@ -136,6 +204,48 @@ def _check_block(b: SynapseBlock, sizes: dict[str, int], groups: set[str],
         _limit(d.shape == w.shape and bool(np.all((d >= 0) & (d <= num["delay_max"]))),
                f"block '{b.name}': delays must match the weights and lie in "
                f"0..{num['delay_max']}")
+
+
+def conv_output(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    """Lava Conv's output length along one axis."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _check_conv(b: SynapseBlock, w: np.ndarray, shapes: dict[str, tuple[int, ...]]) -> None:
+    """Conv geometry: (x, y) pairs stride >= 1, dilation >= 1, padding >= 0, a stride and
+    dilated kernel within the padded input, groups dividing both channel counts, weights
+    (C_out, Kw, Kh, C_in/groups) and the target shape Lava's formula gives."""
+    where, hint = f"block '{b.name}'", "Rebuild the program image."
+    c = b.conv if isinstance(b.conv, dict) else {}
+    for key, lo in (("stride", 1), ("padding", 0), ("dilation", 1)):
+        v = c.get(key)
+        _limit(isinstance(v, tuple) and len(v) == 2 and all(_is_int(x) and x >= lo
+                                                            for x in v),
+               f"{where}: conv {key}={v!r} must be an (x, y) pair of integers >= {lo}",
+               hint=hint)
+    groups = c.get("groups")
+    _limit(_is_int(groups) and groups >= 1, f"{where}: conv groups={groups!r} must be an "
+           "integer >= 1", hint=hint)
+    src, dst = shapes[b.source], shapes[b.target]
+    _limit(len(src) == 3 and len(dst) == 3, f"{where}: a conv block joins (W, H, C) shapes; "
+           f"got {src} -> {dst}", hint=hint)
+    _limit(w.ndim == 4, f"{where}: conv weights {w.shape} are not (C_out, Kw, Kh, C_in/groups)",
+           hint=hint)
+    (cin, cout) = src[2], dst[2]
+    _limit(cin % groups == 0 and cout % groups == 0, f"{where}: conv groups={groups} does not "
+           f"divide the channels ({cin} in, {cout} out)", hint=hint)
+    _limit(w.shape[0] == cout and w.shape[3] == cin // groups, f"{where}: conv weights "
+           f"{w.shape} do not fit {cin} -> {cout} channels in {groups} groups "
+           f"(expected ({cout}, Kw, Kh, {cin // groups}))", hint=hint)
+    for axis in (0, 1):
+        s, p, d = c["stride"][axis], c["padding"][axis], c["dilation"][axis]
+        span, extent = src[axis] + 2 * p, d * (w.shape[1 + axis] - 1) + 1
+        _limit(w.shape[1 + axis] >= 1 and extent <= span and s <= span, f"{where}: conv "
+               f"axis {'xy'[axis]}: stride {s} or dilated kernel {extent} exceeds the padded "
+               f"input ({span})", hint=hint)
+        out = conv_output(src[axis], w.shape[1 + axis], s, p, d)
+        _limit(dst[axis] == out, f"{where}: conv target has {dst[axis]} along {'xy'[axis]}; "
+               f"stride {s}, padding {p}, dilation {d} give {out}", hint=hint)
 
 
 def _check_codebook(b: SynapseBlock, w: np.ndarray, sizes: dict[str, int]) -> None:
@@ -191,13 +301,16 @@ def validate(program: Program) -> None:
            hint="Ports and groups need distinct names.")
     sizes = {p.name: p.size for p in program.ports} | {g.name: g.size for g in program.groups}
     for p in program.ports:
+        _check_shape(f"port '{p.name}'", p.shape, p.size)
+        _check_ints(f"port '{p.name}'", p, ("message_bits",))
         _limit(0 <= p.message_bits <= max(lim.numeric["message_bits_max"], 0) or
                p.message_bits == 0, f"port '{p.name}': message_bits={p.message_bits} exceeds "
                f"{lim.numeric['message_bits_max']}")
     for g in program.groups:
         _check_group(g, lim.numeric)
+    shapes = {p.name: p.shape for p in program.ports} | {g.name: g.shape for g in program.groups}
     for b in program.blocks:
-        _check_block(b, sizes, {g.name for g in program.groups}, lim.numeric)
+        _check_block(b, sizes, {g.name for g in program.groups}, lim.numeric, shapes)
     _check_cores(program, lim)
     for o in program.outputs:
         _limit(o.group in sizes and o.group not in {p.name for p in program.ports},
@@ -207,10 +320,21 @@ def validate(program: Program) -> None:
 def _check_cores(program: Program, lim: Limits) -> None:
     placed = [g for c in program.cores for g in c.groups]
     groups = {g.name: g for g in program.groups}
+    blocks = {b.name for b in program.blocks}
+    for c in program.cores:
+        unknown = sorted(set(c.groups) - set(groups)) + sorted(set(c.blocks) - blocks)
+        _limit(not unknown, f"core {c.index} names '{unknown[0] if unknown else ''}', which is "
+               "no group or block of the program", hint="Remap the program.")
     for g in groups:
         _limit(placed.count(g) == 1, f"group '{g}' is placed on {placed.count(g)} cores; "
                "it must be on exactly one", hint="Remap the program.")
+    index = [c.index for c in program.cores]
+    top = lim.chip["chips_max"] * lim.chip["cores_max"]
     for c in program.cores:
+        _limit(_is_int(c.index) and 0 <= c.index < top and index.count(c.index) == 1,
+               f"core index {c.index!r} is not unique in 0..{top - 1} (chips_max x cores_max)",
+               hint="Remap the program.")
+        _check_ints(f"core {c.index}", c, ("chip",))
         n = sum(groups[g].size for g in c.groups if g in groups)
         _limit(n <= lim.core["neurons_max"], f"core {c.index} holds {n} neurons; the target "
                f"allows {lim.core['neurons_max']}", hint="Remap onto more cores.")
