@@ -228,6 +228,15 @@ def _step_neuron(node: Any, x: np.ndarray, state: dict[str, np.ndarray], opt: Op
     return v
 
 
+def neuron_trace(node: Any, drive: np.ndarray, opt: Options, mode: str) -> np.ndarray:
+    """One neuron node over time on a given input ``drive`` (B, T, *shape): its spikes
+    (spiking nodes) or v (readouts), (B, T, *shape), by the same step as ``simulate``."""
+    shape = drive.shape[:1] + drive.shape[2:]
+    state = {k: np.zeros(shape, dtype=drive.dtype) for k in ("v", "i", "flag")}
+    return np.stack([_step_neuron(node, drive[:, t], state, opt, mode)
+                     for t in range(drive.shape[1])], axis=1)
+
+
 def _delay_steps(node: Any, dt: float) -> np.ndarray:
     steps = np.asarray(node.delay, dtype=float) / dt
     rounded = np.rint(steps)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from snn2hw import arrays, execute, reference
+from snn2hw import arrays, execute, layerwise, reference
 from snn2hw.errors import UserInputError
 from snn2hw.files import atomic_write
 
@@ -25,6 +25,7 @@ class LayerAgreement:
     spikes_device: int
     identical_fraction: float        # of (sample, step, neuron) entries
     count_correlation: float         # of per-neuron spike counts over the data
+    fed_fraction: float | None = None  # the same, the layer fed the device's input spikes
 
 
 @dataclass
@@ -50,10 +51,12 @@ class VerifyReport:
                          " pp)")
         lines.append(f"  same predicted class on {100 * self.prediction_agreement:.2f}% of samples")
         lines.append(f"  {'layer':<16} {'spikes float':>12} {'spikes hw':>10} "
-                     f"{'identical':>10} {'count corr':>10}")
+                     f"{'identical':>10} {'count corr':>10} {'fed':>8}")
         for la in self.layers:
             lines.append(f"  {la.population:<16} {la.spikes_reference:>12} {la.spikes_device:>10} "
-                         f"{100 * la.identical_fraction:>9.2f}% {la.count_correlation:>10.4f}")
+                         f"{100 * la.identical_fraction:>9.2f}% {la.count_correlation:>10.4f}"
+                         + (f" {100 * la.fed_fraction:>7.2f}%" if la.fed_fraction is not None
+                            else ""))
         clipped = {g: s for g, s in self.saturation.items() if s.get("v_clip") or s.get("u_wrap")}
         lines.append("  saturation: " + (", ".join(f"{g}: {s['v_clip']} v clips, {s['u_wrap']} "
                                                    "u wraps" for g, s in clipped.items())
@@ -121,13 +124,16 @@ def verify(graph: Any, program: Any, data: np.ndarray, labels: np.ndarray | None
     pred_hw = decode(hw.outputs[out_name], readout)
     _same_populations(ref.spikes, hw.spikes, io, device)
     layers = []
+    spiking = {pop: s for pop, s in hw.spikes.items() if pop in ref.spikes}
+    fed = layerwise.fed_agreement(graph, spiking, data.astype(float), dt=dt)
     for pop, s_hw in hw.spikes.items():
         if pop not in ref.spikes:                    # a readout: voltages, no spikes
             continue
         s_ref = ref.spikes[pop].reshape(s_hw.shape)
         layers.append(LayerAgreement(pop, int(s_ref.sum()), int(s_hw.sum()),
                                      float((s_ref == s_hw).mean()),
-                                     _corr(s_ref.sum(axis=1).ravel(), s_hw.sum(axis=1).ravel())))
+                                     _corr(s_ref.sum(axis=1).ravel(), s_hw.sum(axis=1).ravel()),
+                                     fed[pop][0]))
     acc = (lambda p: float((p == labels).mean())) if labels is not None else (lambda p: None)
     rep = VerifyReport(device, int(data.shape[0]), int(data.shape[1]), acc(pred_ref),
                        acc(pred_hw), float((pred_ref == pred_hw).mean()), layers,

@@ -25,7 +25,7 @@ def _srnn() -> tuple[ir.Graph, np.ndarray, object]:
 
 
 def _agreement(graph: ir.Graph, x: np.ndarray, target: str, approximations: tuple = ()
-               ) -> dict[str, float]:
+               ) -> dict[str, verify.LayerAgreement]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         c = compiler.compile(graph, compiler.Options(target=target,
@@ -35,7 +35,7 @@ def _agreement(graph: ir.Graph, x: np.ndarray, target: str, approximations: tupl
                                                                       for w in caught]
     rep, _ = verify.verify(graph, c.program, x.astype(np.int8))
     assert all(l.spikes_reference > 150 for l in rep.layers), rep.layers
-    return {l.population: l.identical_fraction for l in rep.layers}
+    return {l.population: l for l in rep.layers}
 
 
 def test_the_reference_is_snntorch_on_the_srnn() -> None:
@@ -49,17 +49,27 @@ def test_the_reference_is_snntorch_on_the_srnn() -> None:
 
 @pytest.mark.parametrize("target", ["loihi2", "loihi1"])
 def test_srnn_with_current_biases_agrees_per_layer(target: str) -> None:
+    """Per layer, on 32 x 100 steps of random input: 121,600 spike entries of the hidden
+    layer and 22,400 of the output layer compared with the float reference. Fed the
+    device's input spikes (snn2hw/layerwise.py: the layer's own error) both agree
+    >= 99% (measured 99.72% / 99.62%: 345 and 85 differing entries against 7077 and 550
+    spikes). Closed loop the output layer also follows the hidden layer's few flipped
+    spikes: 98.81%, which is what the float model with the compiled 8-bit weights (and
+    nothing else changed) gives against itself (98.72%), so 99% closed loop is beyond
+    8-bit weights for this model."""
     graph, x, _ = _srnn()
     exact = _agreement(graph, x, target)
     assert set(exact) == {"1.lif", "3"}
-    # Measured 99.65% (hidden) and 98.81% (output); 98.43% / 96.74% approximated. The
-    # output layer follows the hidden layer's few flipped spikes; 8-bit weights alone, as
-    # float noise of half a step, give the float model 99.69% / 98.92% against itself, so
-    # 99% there is beyond 8 bits for this model.
-    assert exact["1.lif"] >= 0.99 and exact["3"] >= 0.98, exact
+    for pop, la in exact.items():
+        assert la.fed_fraction >= 0.99, exact
+        entries = x.shape[0] * x.shape[1] * graph.nodes[pop].v_threshold.size
+        assert (1 - la.fed_fraction) * entries < 0.2 * la.spikes_reference, exact
+    assert exact["1.lif"].identical_fraction >= 0.99, exact
+    assert exact["3"].identical_fraction >= 0.98, exact
     approx = _agreement(graph, x, target, ("cuba-bias",))
-    assert approx["1.lif"] < 0.99, approx                               # the test can fail
-    assert all(exact[k] - approx[k] > 0.01 for k in exact), (approx, exact)
+    assert approx["1.lif"].fed_fraction < 0.99, approx                 # the test can fail
+    assert all(exact[k].identical_fraction - approx[k].identical_fraction > 0.01
+               for k in exact), (approx, exact)
 
 
 def _cuba_readout(bias: float) -> ir.Graph:
