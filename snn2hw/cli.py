@@ -41,6 +41,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         from snn2hw import nirio
         from snn2hw.backends import netx
 
+        from snn2hw.backends import netx_sdnn
+
+        if kind == "netx" and netx_sdnn.is_file(args.path):    # no NIR form: netx's layers
+            print(netx_sdnn.table(args.path))
+            return 0
         graph = netx.to_graph(args.path) if kind == "netx" else nirio.read(args.path)
         print(graph_inspect.graph_table(graph))
     return 0
@@ -66,8 +71,10 @@ def cmd_targets(args: argparse.Namespace) -> int:
     return 0
 
 
-def _netx_program(path: str, args: argparse.Namespace) -> "object | None":
-    """A .net file compiled on the fly with its own integers (None for other files)."""
+def _netx_program(path: str, args: argparse.Namespace, verify: bool = False
+                  ) -> "object | None":
+    """A .net file compiled on the fly with its own integers (None for other files); for
+    ``verify``, an SDNN file the compiler cannot map yet gives its unmapped program."""
     from snn2hw import files
 
     if files.sniff(path) != "netx":
@@ -75,8 +82,12 @@ def _netx_program(path: str, args: argparse.Namespace) -> "object | None":
     from snn2hw.backends import netx
     from snn2hw.compiler import Options
 
-    return netx.compile_file(path, _compile_options(args) if hasattr(args, "target")
-                             else Options())
+    from snn2hw.backends import netx_sdnn
+
+    options = _compile_options(args) if hasattr(args, "target") else Options()
+    if verify and netx_sdnn.is_file(path):
+        return netx_sdnn.compile_for_verify(path, options)
+    return netx.compile_file(path, options)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -104,7 +115,9 @@ def _load_model(args: argparse.Namespace) -> "object":
     if kind == "netx":
         from snn2hw.backends import netx
 
-        return netx.to_graph(args.model)
+        # SDNN files have no NIR form: a stand-in graph where only the input is read
+        return netx.to_graph(args.model, sdnn_stand_in=getattr(args, "against",
+                                                               "reference") != "reference")
     if kind in ("onnx", "pt2"):
         if not args.calibrate:
             raise UserInputError(f"converting an ANN ({kind}) needs calibration data",
@@ -192,7 +205,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.limit:
         data, labels = data[:args.limit], (labels[:args.limit] if labels is not None else None)
     data = _encoded(graph, data, args.steps)
-    compiled = _netx_program(args.model, args)      # a .net file: its own integers
+    compiled = _netx_program(args.model, args, verify=True)   # a .net file: its integers
     if compiled is None:
         compiled = compiler.compile(graph, _compile_options(args),
                                     calibration=_calibration(args, graph))

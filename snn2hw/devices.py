@@ -147,6 +147,7 @@ class NetxDevice(Device):
     environment with lava-dl (``snn2hw lava install --netx``)."""
 
     name = "netx"
+    records = EmulatorDevice.records          # SDNN files: sigma, act, residue, error too
 
     def available(self) -> None:
         from snn2hw import lava_env

@@ -74,6 +74,16 @@ def _check_recorded(res: Any, io: dict[str, Any], device: str) -> None:
                           hint="The device's runner must record every group it was asked for.")
 
 
+def states(program: Any) -> tuple[str, ...]:
+    """spikes and every state variable some group of the program has (u, v for LIF; sigma,
+    act, residue, error for sigma-delta groups: emulator/kernels.py STATE_VARS)."""
+    from snn2hw_emulator.kernels import STATE_VARS
+
+    have = {v for g in program.groups for v in STATE_VARS[g.model]}
+    return ("spikes", *(v for v in ("u", "v", "sigma", "act", "residue", "error")
+                        if v in have))
+
+
 def run(program: Any, inputs: Any, *, device: str = "emulator", mode: str = "batch",
         record_v: bool = False, record_states: bool = False) -> AlignedResult:
     """Run on ``device`` ("emulator" or "lava") for T + latency steps; return aligned data
@@ -87,7 +97,7 @@ def run(program: Any, inputs: Any, *, device: str = "emulator", mode: str = "bat
               for k, v in arrays.items()}
     readout = any(o["readout"] for o in io["outputs"].values())
     record = ("spikes", "v") if (record_v or readout) else ("spikes",)
-    record = ("spikes", "u", "v") if record_states else record
+    record = states(program) if record_states else record
     res = run_on_device(program, padded, device=device, steps=steps + latency, record=record,
                         mode=mode, progress=False)
     _check_recorded(res, io, device)
@@ -112,4 +122,4 @@ def run(program: Any, inputs: Any, *, device: str = "emulator", mode: str = "bat
                          getattr(res, "cost", None), res, padded)
 
 
-__all__ = ["run", "AlignedResult"]
+__all__ = ["run", "states", "AlignedResult"]

@@ -168,9 +168,12 @@ class DeviceComparison:
     accuracy: dict[str, float] = field(default_factory=dict)
     upstream: str = ""
     layers: list[tuple[str, int, int, float]] = field(default_factory=list)
+    variables: tuple[str, ...] = ("spikes", "u", "v")
 
     def table(self) -> str:
-        what = f"{self.samples} samples x {self.steps} steps, spikes, u and v of " \
+        names = list(self.variables)
+        names = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+        what = f"{self.samples} samples x {self.steps} steps, {names} of " \
                f"{self.groups} group(s)"
         head = (f"{self.device} vs {self.against}: bit-identical over {what}"
                 if self.divergence is None else
@@ -195,7 +198,8 @@ def compare_devices(program: Any, data: np.ndarray, labels: np.ndarray | None, *
                              hint="Compare two different devices, or against the reference.")
     runs = {d: execute.run(program, data, device=d, record_states=True)
             for d in (device, against)}
-    div = first_divergence(runs[against].raw, runs[device].raw, names=(against, device))
+    div = first_divergence(runs[against].raw, runs[device].raw, execute.states(program),
+                           names=(against, device))
     out_name = next(iter(io_map(program)["outputs"]))
     readout = bool(io_map(program)["outputs"][out_name]["readout"])
     acc = {}
@@ -209,7 +213,8 @@ def compare_devices(program: Any, data: np.ndarray, labels: np.ndarray | None, *
                float((s == runs[device].spikes[pop]).mean()))
               for pop, s in runs[against].spikes.items() if pop in runs[device].spikes]
     return DeviceComparison(device, against, int(data.shape[0]), int(steps),
-                            len(program.groups), div, acc, detail, layers)
+                            len(program.groups), div, acc, detail, layers,
+                            execute.states(program))
 
 
 def plot(report: VerifyReport, traces: dict, path: str | Path) -> None:

@@ -70,13 +70,28 @@ def test_every_cuba_file_inspects_and_imports(files: dict[str, Path], name: str,
 
 
 @pytest.mark.parametrize("name", SDNN)
-def test_sdnn_files_are_refused_in_one_line(files: dict[str, Path], name: str,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["inspect", str(files[name])]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "layer 0" in err and "SDNN (sigma-delta)" in err
-    with pytest.raises(UnsupportedError, match="SDNN"):
-        netx.compile_file(files[name])
+def test_sdnn_files_inspect_and_build_with_their_integers(files: dict[str, Path], name: str,
+                                                          capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    """The working SDNN path (details in tests/test_netx_sdnn.py): inspect lists the
+    layers, to_program builds delta / sigma_delta / sigma groups with the file's
+    thresholds, compile refuses loihi1 in one line (no graded spikes); importing into NIR
+    is refused (no sigma-delta node)."""
+    from snn2hw.backends import netx_sdnn
+    from snn2hw.targets import load
+
+    assert main(["inspect", str(files[name])]) == 0
+    assert "sigma_delta" in capsys.readouterr().out
+    program = netx.to_program(files[name], netx_sdnn.big_core(load("loihi2")))
+    layers = [x for x in netx.read(files[name]) if "neuron" in x]
+    assert [(g.model, g.vth) for g in program.groups] == [
+        (netx_sdnn.model(x), 0 if netx_sdnn.model(x) == "sigma" else x["neuron"]["vThMant"])
+        for x in layers]
+    with pytest.raises(UnsupportedError, match="loihi1 has no graded spikes; use --target "
+                                               "loihi2"):
+        netx.compile_file(files[name], compiler.Options(target="loihi1"))
+    with pytest.raises(UnsupportedError, match="layer 0 .*SDNN"):
+        netx.to_graph(files[name])
 
 
 @pytest.mark.parametrize("name", CUBA)

@@ -19,7 +19,7 @@ import numpy as np
 
 from snn2hw.errors import DesignRuleError
 from snn2hw.passes import current_bias
-from snn2hw.passes.hwmodel import HwBlock, HwNet, dense
+from snn2hw.passes.hwmodel import SIGMA_DELTA_MODELS, HwBlock, HwGroup, HwNet, dense
 from snn2hw.passes.mapping import storage
 from snn2hw.targets import Target
 from snn2hw_emulator.program import (Core, NeuronGroup, OutputPort, Port, Program,
@@ -40,7 +40,8 @@ def _synapse_blocks(net: HwNet, b: HwBlock, target: Target) -> list[SynapseBlock
     out = []
     for src, cols in _columns(net, b):
         common: dict[str, Any] = dict(source=src, target=b.target, weight_exp=b.weight_exp,
-                                      num_weight_bits=b.num_weight_bits, sign_mode=b.sign_mode)
+                                      num_weight_bits=b.num_weight_bits, sign_mode=b.sign_mode,
+                                      num_message_bits=b.num_message_bits)
         if kind == "conv":
             out.append(SynapseBlock(name=b.name, kind="conv", weights=b.weights,
                                     conv=dict(b.conv), **common))
@@ -64,6 +65,13 @@ def _synapse_blocks(net: HwNet, b: HwBlock, target: Target) -> list[SynapseBlock
     return out
 
 
+def _model(g: HwGroup) -> str:
+    """The program's neuron model: sigma-delta models as they are, LIF (with reset) else."""
+    if g.model in SIGMA_DELTA_MODELS:
+        return g.model
+    return "lif_reset" if g.reset_interval else "lif"
+
+
 def io_map(program: Program) -> dict[str, Any]:
     """How host arrays in NIR layout map onto the program's ports and groups."""
     text = program.metadata.get(IO_KEY)
@@ -81,11 +89,13 @@ def build(net: HwNet, target: Target, *, record: dict[str, Any] | None = None) -
                               hint="Give all paths into a layer the same number of hops.")
     ports = tuple(Port(name=p, size=int(net.layouts[p].size), shape=net.shapes[p])
                   for p in net.inputs)
-    groups = tuple(NeuronGroup(name=g.name, model="lif_reset" if g.reset_interval else "lif",
+    groups = tuple(NeuronGroup(name=g.name, model=_model(g),
                                size=g.size, shape=g.shape, du=g.du, dv=g.dv, vth=g.vth,
                                bias_mant=g.bias_mant, bias_exp=g.bias_exp,
                                u0=np.zeros(g.size, dtype=np.int64), v0=g.v0,
-                               reset_interval=g.reset_interval, reset_offset=g.reset_offset)
+                               reset_interval=g.reset_interval, reset_offset=g.reset_offset,
+                               act_mode=g.act_mode, cum_error=g.cum_error,  # type: ignore[arg-type]
+                               spike_exp=g.spike_exp, state_exp=g.state_exp)
                    for g in net.groups)
     blocks = tuple(sb for b in net.blocks for sb in _synapse_blocks(net, b, target))
     cores = []

@@ -218,11 +218,19 @@ def run_netx(path: str | Path, spikes: Any, *, input_shape: tuple[int, ...] | No
 
 
 def to_graph(path: str | Path, *, dt: float = 1e-3,
-             input_shape: tuple[int, ...] | None = None) -> ir.Graph:
+             input_shape: tuple[int, ...] | None = None, sdnn_stand_in: bool = False
+             ) -> ir.Graph:
     """A float NIR graph of a ``.net`` file at scale 64 (v_float = v_int / 64). An input
     layer with neurons becomes a unit Scale into them (its inputs are the values netx
-    puts into ``a_in``, in weight units)."""
-    shape, body = netx_read.input_shape(read(path), input_shape)
+    puts into ``a_in``, in weight units). An SDNN file is refused (NIR has no sigma-delta
+    neuron) unless ``sdnn_stand_in``: then its neurons are marked IF stand-ins
+    (``netx_sdnn.stand_in``), a graph for its input shape and the compiled integers only."""
+    from snn2hw.backends import netx_sdnn
+
+    layers = read(path)
+    if netx_sdnn.is_sdnn(layers) and not sdnn_stand_in:
+        netx_sdnn.refuse_graph(path, layers)
+    shape, body = netx_read.input_shape(layers, input_shape)
     nodes: dict[str, nir.NIRNode] = {"input": nir.Input(np.array(shape))}
     edges, prev = [], "input"
     for layer in body:
@@ -255,6 +263,10 @@ def to_graph(path: str | Path, *, dt: float = 1e-3,
 
 
 def _neuron(name: str, nrn: dict[str, int], shape: tuple[int, ...], dt: float) -> nir.NIRNode:
+    if nrn["type"] == "SDNN":
+        from snn2hw.backends import netx_sdnn
+
+        return netx_sdnn.stand_in(name, nrn, shape)
     ones = np.ones(shape)
     theta = ones * nrn["vThMant"]
     a_syn, a_mem = nrn["iDecay"] / 4096, nrn["vDecay"] / 4096

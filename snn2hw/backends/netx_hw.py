@@ -115,8 +115,13 @@ def to_hwnet(path: str | Path, *, input_shape: tuple[int, ...] | None = None
              ) -> tuple[HwNet, dict[str, Any]]:
     """The file's integers as a hardware model, and what the program needs to know about
     netx (input lag, per-group notes) for :data:`META_KEY`."""
+    from snn2hw.backends import netx_sdnn
+
     p = Path(path)
-    shape, body = netx_read.input_shape(netx_read.read(p), input_shape)
+    layers = netx_read.read(p)
+    if netx_sdnn.is_sdnn(layers):                       # sigma-delta: netx_sdnn.py
+        return netx_sdnn.to_hwnet(p, layers, input_shape)
+    shape, body = netx_read.input_shape(layers, input_shape)
     port_shape, port_index = hw_layout(shape)
     groups: list[HwGroup] = []
     blocks: list[HwBlock] = []
@@ -146,6 +151,13 @@ def to_hwnet(path: str | Path, *, input_shape: tuple[int, ...] | None = None
     if not groups:
         raise UnsupportedError(f"'{p.name}' has no dense or conv layer",
                                hint="Export a network with at least one neuron layer.")
+    return assemble(groups, blocks, port_shape, port_index, info), info
+
+
+def assemble(groups: list[HwGroup], blocks: list[HwBlock], port_shape: tuple[int, ...],
+             port_index: np.ndarray, info: dict[str, Any]) -> HwNet:
+    """The hardware model of a netx file's groups and blocks (CUBA here, SDNN in
+    ``netx_sdnn``), with the file's integers as the quantise report."""
     layouts = {"input": port_index, **{g.name: g.index for g in groups}}
     shapes = {"input": port_shape, **{g.name: g.shape for g in groups}}
     layers = {g.name: {"neurons": g.size, "scale": g.scale, "limited_by": "netx file",
@@ -154,10 +166,9 @@ def to_hwnet(path: str | Path, *, input_shape: tuple[int, ...] | None = None
                                              "bits_used": b.num_weight_bits, "rms_error": 0.0,
                                              "delay": b.delay}
                                   for b in blocks if b.target == g.name}} for g in groups}
-    net = HwNet(tuple(groups), tuple(blocks), layouts, shapes, ("input",),
-                {"output": groups[-1].name},
-                {"source": "netx", "netx": info, "quantise": layers})
-    return net, info
+    return HwNet(tuple(groups), tuple(blocks), layouts, shapes, ("input",),
+                 {"output": groups[-1].name},
+                 {"source": "netx", "netx": info, "quantise": layers})
 
 
 def finish(program: Any, info: dict[str, Any]) -> Any:
@@ -175,9 +186,11 @@ def to_program(path: str | Path, target: Any, *,
                input_shape: tuple[int, ...] | None = None) -> Any:
     """The program netx would build from a ``.net`` file, one group per core, without the
     target's mapping rules (for comparing with netx; :func:`compile_file` maps it)."""
-    from snn2hw.backends import image
+    from snn2hw.backends import image, netx_sdnn
 
     net, info = to_hwnet(path, input_shape=input_shape)
+    if info.get("sdnn"):
+        netx_sdnn.check_target(target)
     net = net.with_(groups=tuple(dataclasses.replace(g, core=k, chip=0)
                                  for k, g in enumerate(net.groups)))
     program = image.build(net, target, record={"source": f"netx:{Path(path).name}"})
@@ -195,6 +208,10 @@ def compile_file(path: str | Path, options: Any = None) -> Any:
 
     options = options or compiler.Options()
     net, info = to_hwnet(path)
+    if info.get("sdnn"):                                # sigma-delta: netx_sdnn.py
+        from snn2hw.backends import netx_sdnn
+
+        return netx_sdnn.compile_file(path, net, info, options)
     limit = load(options.target).core.neurons_max
     big = [(g.name, g.size) for g in net.groups if g.size > limit and any(
         b.kind == "conv" for b in net.blocks_into(g.name))]
@@ -233,13 +250,17 @@ def run_program(program: Any, inputs: Any, steps: int | None, record: tuple[str,
                                     x.dtype)], axis=1)[:, :steps]
     if info["input_lag"]:
         x = np.concatenate([np.zeros_like(x[:, :1]), x[:, :-1]], axis=1)
+    if info.get("sdnn"):                                # sigma-delta: netx_sdnn.py
+        from snn2hw.backends import netx_sdnn
+
+        return netx_sdnn.run_program(program, x, record)
     shape = program.ports[0].shape
     got = netx.run_netx(info["source"], x, input_shape=shape if len(shape) == 3 else None)
     res = LavaResult(spikes={})
     for k, name in enumerate(info["groups"]):
         start = 0
         for g in (g for g in program.groups if g.name == name or g.name.startswith(name + "[")):
-            for var in record:
+            for var in (v for v in record if v in got):      # CUBA: spikes, u, v
                 arr = got[var][k][:, :, start:start + g.size]
                 if var == "u" and name in info["u_differs"]:
                     arr = np.diff(arr.astype(np.int64), axis=1, prepend=0)
@@ -248,5 +269,5 @@ def run_program(program: Any, inputs: Any, steps: int | None, record: tuple[str,
     res.outputs = {o.name: res.spikes[o.group] for o in program.outputs if o.group in res.spikes}
     return res
 
-__all__ = ["META_KEY", "compile_file", "finish", "hw_layout", "run_program", "to_hwnet",
+__all__ = ["META_KEY", "assemble", "compile_file", "finish", "hw_layout", "run_program", "to_hwnet",
            "to_program"]

@@ -15,8 +15,12 @@ is read the way netx builds it:
   vDecay 4096, vThMant ``1 << 18 - 1`` = 131072), which never spikes (v clips at
   2^23 - 1 < 131072 << 6).
 * ``refDelay`` and ``gradedSpike`` are ignored, as netx ignores them on the CPU.
+* SDNN (sigma-delta) neurons: ``{"type": "SDNN", "vThMant", "messageBits" (default 16, as
+  netx), "sigma_output", "activation"}`` (:func:`_sdnn`); an SDNN input layer is netx's
+  Delta, a ``sigma_output`` layer its Sigma, every other SDNN layer a SigmaDelta
+  (``backends/netx_sdnn.py`` builds them).
 
-Anything else (sigma-delta or RF neurons, graded output spikes, per-neuron thresholds or
+Anything else (RF neurons, graded output spikes on CUBA neurons, per-neuron thresholds or
 decays, recurrent/complex/pooling layers) is a one-line :class:`UnsupportedError` naming
 the layer and the feature.
 """
@@ -35,8 +39,6 @@ from snn2hw.errors import ModelFileError, UnsupportedError
 #: its vThMant is written ``1 << 18 - 1``, which Python reads as ``1 << 17``.
 DEFAULT_NEURON = {"type": "CUBA", "iDecay": 0, "vDecay": 4096, "vThMant": 1 << 17}
 MAX_DELAY = 62                     # netx clamps delays to 62 (DelayDense max_delay)
-SDNN_HINT = ("Sigma-delta (SDNN) networks need sigma-delta neurons, which snn2hw does not "
-             "compile yet; retrain with slayer's cuba blocks to deploy through snn2hw.")
 
 
 def _refuse(path: Path, k: int, what: str, hint: str = "") -> UnsupportedError:
@@ -67,7 +69,7 @@ def _neuron(path: Path, k: int, h: h5py.Group) -> dict[str, Any]:
     n = h["neuron"]
     kind = _text(n["type"]) if "type" in n else "?"
     if kind == "SDNN":
-        raise _refuse(path, k, "has SDNN (sigma-delta) neurons", SDNN_HINT)
+        return _sdnn(path, k, n)
     if kind not in ("CUBA", "LOIHI"):
         raise _refuse(path, k, f"has {kind} neurons; snn2hw reads CUBA (LIF) neurons")
     graded = "messageBits" in n and int(np.asarray(n["messageBits"][()])) > 0
@@ -80,6 +82,27 @@ def _neuron(path: Path, k: int, h: h5py.Group) -> dict[str, Any]:
                       hint="netx needs iDecay, vDecay and vThMant for CUBA neurons.")
     return {"type": "CUBA", **{key: _int(path, k, n, key)
                                for key in ("iDecay", "vDecay", "vThMant")}}
+
+
+def _sdnn(path: Path, k: int, n: h5py.Group) -> dict[str, Any]:
+    """netx's SDNN neuron (hdf5.py:164-189): ``vThMant``, ``messageBits`` (netx's default
+    16), ``sigma_output`` (a Sigma process, whose group netx reads no vThMant from).
+    ``activation`` is kept for display only: netx leaves SigmaDelta's act_mode at RELU
+    whatever it says."""
+    sigma = "sigma_output" in n
+    if "vThMant" not in n and not sigma:
+        raise _refuse(path, k, "has an SDNN neuron group without vThMant",
+                      hint="netx needs vThMant for SDNN neurons.")
+    vth = _int(path, k, n, "vThMant") if "vThMant" in n else 0
+    if vth < 0:
+        raise _refuse(path, k, f"has an SDNN threshold vThMant {vth} < 0",
+                      hint="Sigma-delta thresholds are magnitudes; export vThMant >= 0.")
+    bits = _int(path, k, n, "messageBits") if "messageBits" in n else 16
+    if not 0 < bits <= 32:
+        raise _refuse(path, k, f"has SDNN neurons with messageBits {bits}, outside 1..32",
+                      hint="Sigma-delta neurons send graded payloads of 1..32 bits.")
+    return {"type": "SDNN", "vThMant": vth, "messageBits": bits, "sigma_output": sigma,
+            "activation": _text(n["activation"]) if "activation" in n else "relu"}
 
 
 def _ints(h: h5py.Group, key: str) -> np.ndarray:

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+#: Group models that send graded payloads (Lava's SigmaDelta, Delta and Sigma).
+SIGMA_DELTA_MODELS = ("sigma_delta", "delta", "sigma")
 
 @dataclass(frozen=True, eq=False)
 class HwGroup:
@@ -26,7 +28,8 @@ class HwGroup:
     population: str
     index: np.ndarray            # NIR flat indices of the population, in hardware order
     shape: tuple[int, ...]       # hardware shape ((W, H, C) for convolution layouts)
-    model: str                   # "lif" or "readout"
+    model: str                   # "lif", "readout", or a sigma-delta model:
+                                 # "sigma_delta" | "delta" | "sigma" (SIGMA_DELTA_MODELS)
     du: int
     dv: int
     vth: int
@@ -39,6 +42,12 @@ class HwGroup:
     reset_offset: int = 0
     core: int = -1
     chip: int = -1
+    # sigma-delta groups only (the program's NeuronGroup fields; docs/sigma_delta.md §6):
+    # vth and bias_mant are then the process arguments, scaled by 2^(spike_exp + state_exp)
+    act_mode: str = "relu"
+    spike_exp: int = 0
+    state_exp: int = 0
+    cum_error: bool = False
 
     @property
     def size(self) -> int:
@@ -61,6 +70,7 @@ class HwBlock:
     recurrent: bool = False
     codebook: np.ndarray | None = None
     conv: dict[str, Any] | None = None
+    num_message_bits: int = 0    # 0: binary spikes from the source; > 0: graded payloads
 
     def full_scale(self) -> np.ndarray:
         """Full-scale integer weights (codebook indices looked up; -1 -> no synapse = 0)."""
@@ -141,4 +151,4 @@ def to_metadata(net: HwNet) -> dict[str, Any]:
             "outputs": dict(net.outputs)}
 
 
-__all__ = ["HwGroup", "HwBlock", "HwNet", "to_metadata", "dense", "values"]
+__all__ = ["HwGroup", "HwBlock", "HwNet", "SIGMA_DELTA_MODELS", "to_metadata", "dense", "values"]
