@@ -33,6 +33,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from snn2hw.backends import netx_check
 from snn2hw.errors import ModelFileError, UnsupportedError
 
 #: netx's neuron for a dense layer without a ``neuron`` group (hdf5.py ``create_dense``);
@@ -210,6 +211,7 @@ def read(path: str | Path) -> list[dict[str, Any]]:
     with h5py.File(p, "r") as f:
         if "layer" not in f or not len(f["layer"]):
             raise ModelFileError(f"'{p}' has no /layer group", hint="Not a netx network file.")
+        netx_check.check(p, f)                 # every field's type and range, before reading
         return [_layer(p, k, f["layer"][str(k)]) for k in range(len(f["layer"]))]
 
 
