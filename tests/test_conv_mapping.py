@@ -204,18 +204,29 @@ def test_event_cnn_fits_one_chip(target: str) -> None:
 
 
 @pytest.mark.slow
-def test_event_cnn_float_vs_emulator_agreement() -> None:
-    """Random event input (5% of pixels per step), per-layer identical-spike fraction
-    against the float reference. The conv layers reach 99%; the dense layers after them
-    receive the conv layers' few misplaced spikes (8-bit kernels, no leak to forget
-    them) and are held to 97% and to their spike counts."""
+@pytest.mark.parametrize("target", ["loihi2", "loihi1"])
+def test_event_cnn_float_vs_emulator_agreement(target: str) -> None:
+    """Random event input (5% of pixels per step; 8 samples x 30 steps: 983,040 spike
+    entries in if1 and if2, 122,880 in if3, 61,440 in if4, 2,400 in if5), per-layer
+    identical-spike fraction against the float reference. Fed the device's input spikes
+    (snn2hw/layerwise.py), every layer agrees >= 99% (measured 99.85% if1, >= 99.94%
+    the others). Closed loop the conv layers reach 99%; the dense layers below them
+    follow the conv layers' few misplaced spikes (IF neurons keep every input, no leak
+    forgets them) to 97.8% / 97.0%, which is what the float model with the compiled
+    8-bit weights and nothing else changed gives against itself (97.84% / 97.08%): the
+    closed-loop gap is the weights' rounding, held here to 97% and to spike counts."""
     from snn2hw import verify
 
-    graph, c = _compile_cnn("loihi2", gain=1.0, fc_gain=2.5)
+    graph, c = _compile_cnn(target, gain=1.0, fc_gain=2.5)
     x = conv_nets.events((2, 34, 34), 8, 30, 0.05, seed=2)
     rep, _ = verify.verify(graph, c.program, x)
     layers = {la.population: la for la in rep.layers}
-    assert all(la.spikes_reference > 20 for la in layers.values())
+    assert set(layers) == {"if1", "if2", "if3", "if4", "if5"}
+    assert all(la.spikes_reference > 40 for la in layers.values())
+    for pop, la in layers.items():
+        assert la.fed_fraction >= 0.99, rep.table()
+        entries = x.shape[0] * x.shape[1] * int(np.prod(graph.nodes[pop].r.shape))
+        assert (1 - la.fed_fraction) * entries < 0.15 * la.spikes_reference, rep.table()
     for pop in ("if1", "if2", "if3"):
         assert layers[pop].identical_fraction >= 0.99, rep.table()
     for pop in ("if4", "if5"):
