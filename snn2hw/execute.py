@@ -87,8 +87,10 @@ def states(program: Any) -> tuple[str, ...]:
 def run(program: Any, inputs: Any, *, device: str = "emulator", mode: str = "batch",
         record_v: bool = False, record_states: bool = False) -> AlignedResult:
     """Run on ``device`` ("emulator" or "lava") for T + latency steps; return aligned data
-    (``raw``: the device's own result, with u and v too when ``record_states``)."""
+    (``raw``: the device's own result, with every state variable its groups have,
+    :func:`states`, when ``record_states``)."""
     from snn2hw.runio import run_on_device
+    from snn2hw_emulator.kernels import GRADED_MODELS
 
     io = io_map(program)
     arrays, batch, steps = _port_arrays(program, io, inputs)
@@ -102,12 +104,15 @@ def run(program: Any, inputs: Any, *, device: str = "emulator", mode: str = "bat
                         mode=mode, progress=False)
     _check_recorded(res, io, device)
 
+    graded = {g.name for g in program.groups if g.model in GRADED_MODELS}
+
     def gather(info: dict[str, Any], source: dict[str, np.ndarray], scale: list[float] | None
                ) -> np.ndarray:
         off = int(info["offset"])
         parts = []
         for k, g in enumerate(info["groups"]):
-            part = source[g][:, off:off + steps].astype(float if scale else np.int8)
+            part = source[g][:, off:off + steps].astype(
+                float if scale else (np.int32 if g in graded else np.int8))   # payloads
             parts.append(part / scale[k] if scale else part)
         out = np.concatenate(parts, axis=2)
         ordered = np.empty_like(out)

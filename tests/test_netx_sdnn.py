@@ -19,7 +19,7 @@ from snn2hw import compiler, execute
 from snn2hw.backends import netx, netx_sdnn
 from snn2hw.cli import main
 from snn2hw.devices import DeviceError
-from snn2hw.errors import UnsupportedError
+from snn2hw.errors import Snn2hwError, UnsupportedError
 from snn2hw.targets import load
 from snn2hw_emulator import engine, kernels
 
@@ -229,16 +229,19 @@ def test_a_small_sdnn_file_compiles_for_loihi2_and_runs_as_unmapped(tmp_path: Pa
     ({"L1_neuron_type": "CUBA"}, "layer 1 .* has CUBA neurons in an SDNN network"),
     ({"L3_neuron_vThMant": 4096}, "layer 3 .* vThMant 4096, .* exceeds the 24-bit state"),
     ({"L1_bias": np.full(4, 3000.0)}, r"layer 1 .* \|bias\| 3000"),
-    ({"L3_neuron_vThMant": -1}, "layer 3 .* threshold vThMant -1 < 0"),
+    ({"L3_neuron_vThMant": -1}, "layer 3 .*vThMant.* -1"),
     ({"L3_neuron_messageBits": 40}, "layer 3 .* messageBits 40"),
     ({"L3_delay": np.ones(10)}, "layer 3 .* delays on SDNN neurons"),
+    ({"L4_bias": np.ones(1)}, "layer 4 .* bias on a sigma_output layer"),
+    ({"L0_neuron_type": "CUBA"}, "layer 0 .* has CUBA neurons in an SDNN network"),
 ])
 def test_what_cannot_be_represented_is_refused(tmp_path: Path, change: dict,
                                                match: str) -> None:
-    if change.get("L1_neuron_type") == "CUBA":
-        change = {**change, "L1_neuron_iDecay": 4096, "L1_neuron_vDecay": 0}
+    for k in (0, 1):
+        if change.get(f"L{k}_neuron_type") == "CUBA":
+            change = {**change, f"L{k}_neuron_iDecay": 4096, f"L{k}_neuron_vDecay": 0}
     path = small(tmp_path / "bad.net", **change)
-    with pytest.raises(UnsupportedError, match=match) as err:
+    with pytest.raises(Snn2hwError, match=match) as err:      # netx_check or netx_sdnn
         netx.to_program(path, load("loihi2"))
     assert "\n" not in str(err.value)
 
@@ -249,3 +252,4 @@ def test_netx_running_another_model_is_refused() -> None:
     with pytest.raises(DeviceError, match="PySigmaDeltaModelFixedCorrected for block 1"):
         netx_sdnn.check_models(["PyDeltaModelFixed", "PySigmaDeltaModelFixedCorrected"],
                                ["delta", "sigma_delta"])
+

@@ -104,8 +104,9 @@ def to_hwnet(path: Path, layers: list[dict[str, Any]],
 
     for layer in layers:
         nrn = layer.get("neuron")
-        if layer["type"] in ("dense", "conv") and (nrn is None or nrn["type"] != "SDNN"
-                                                   or layer.get("default_neuron")):
+        if layer["type"] == "flatten" or (layer["type"] == "input" and nrn is None):
+            continue
+        if nrn is None or nrn["type"] != "SDNN" or layer.get("default_neuron"):
             kind = "no" if nrn is None or layer.get("default_neuron") else nrn["type"]
             raise _refuse(path, layer, f"has {kind} neurons in an SDNN network",
                           "snn2hw reads networks whose layers are all SDNN or all CUBA; "
@@ -113,6 +114,9 @@ def to_hwnet(path: Path, layers: list[dict[str, Any]],
         if "delay" in layer:
             raise _refuse(path, layer, "has synaptic delays on SDNN neurons",
                           "Export the SDNN network without delays.")
+        if nrn["sigma_output"] and np.any(layer.get("bias", 0)):
+            raise _refuse(path, layer, "has a bias on a sigma_output layer (Lava's Sigma "
+                          "has none)", "Drop the bias or the sigma_output flag.")
     shape, body = netx_read.input_shape(layers, input_shape)
     if not body or body[0]["type"] != "input":
         raise UnsupportedError(f"'{path.name}' is an SDNN network without an SDNN input "
