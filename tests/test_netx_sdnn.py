@@ -19,7 +19,7 @@ from snn2hw import compiler, execute
 from snn2hw.backends import netx, netx_sdnn
 from snn2hw.cli import main
 from snn2hw.devices import DeviceError
-from snn2hw.errors import Snn2hwError, UnsupportedError
+from snn2hw.errors import DesignRuleError, Snn2hwError, UnsupportedError
 from snn2hw.targets import load
 from snn2hw_emulator import engine, kernels
 
@@ -125,22 +125,30 @@ def test_loihi1_is_refused_in_one_line(files: dict[str, Path], target: str, tmp_
     assert "\n" not in err and "loihi1 has no graded spikes; use --target loihi2" in err
 
 
-def test_pilotnet_refused_by_mapping_then_verify_uses_the_unmapped_program(
-        files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_runs_the_unmapped_program_where_compile_cannot_map(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A loihi2 whose cores take 40 input axons cannot hold a 64-input dense layer however
+    it is split: compile refuses it, and verify's program is the unmapped one, said in one
+    line (the same integers: equal to to_program's on the emulator)."""
+    toml = load("loihi2").toml.replace('name = "loihi2"', 'name = "loihi2-narrow"', 1)
+    toml = toml.replace("fan_in_axons_max = 4096 ", "fan_in_axons_max = 40 ", 1)
+    target = tmp_path / "narrow.toml"
+    target.write_text(toml)
+    path = small(tmp_path / "small.net")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            c = netx_sdnn.compile_for_verify(files["pilotnet_sdnn_square"],
-                                             compiler.Options(target="loihi2"))
-        except UnsupportedError:
-            raise
-    out = capsys.readouterr().out
-    if c.target.name == "loihi2":                       # the compiler maps it (unrolled)
-        assert out == ""
-        return
-    assert "verifying the unmapped program" in out and c.target.name == "loihi2-bigcore"
-    assert "\n" not in out.strip() and "fan-in" in out
-    assert [g.name for g in c.program.groups] == [f"layer{k}" for k in range(5)]
+        with pytest.raises(DesignRuleError, match="fan-in"):
+            netx.compile_file(path, compiler.Options(target=str(target)))
+        c = netx_sdnn.compile_for_verify(path, compiler.Options(target=str(target)))
+    out = capsys.readouterr().out.strip()
+    assert "\n" not in out and "fan-in" in out and "verifying the unmapped program" in out
+    assert c.target.name == "loihi2-narrow-bigcore" and c.target.core.neurons_max == 131072
+    unmapped = netx.to_program(path, netx_sdnn.big_core(load(target)))
+    x = frames(108, 6, seed=5)
+    a = engine.run(c.program, {"input": x}, record=list(VARS))
+    b = engine.run(unmapped, {"input": x}, record=list(VARS))
+    for g in unmapped.groups:
+        assert np.array_equal(a.spikes[g.name], b.spikes[g.name]) and a.spikes[g.name].any()
 
 
 def test_import_and_verify_against_the_float_reference_are_refused(
