@@ -161,7 +161,7 @@ def test_srnn_emulator_equals_lava() -> None:
 
 
 def test_shared_weights_leave_the_biases_their_values() -> None:
-    graph, x, _ = _srnn()
+    graph, _, _ = _srnn()
     c = compiler.compile(graph, compiler.Options(target="loihi2", share=4))
     kinds: dict[bool, set[str]] = {True: set(), False: set()}
     for b in c.net.blocks:
