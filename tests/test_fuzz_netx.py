@@ -53,7 +53,7 @@ CASES: dict[str, tuple[str, Edit, str]] = {
     "missing-layer-index": ("oxford", lambda f: f["layer"].move("1", "7"), "no layer 1"),
     "conv-no-neuron": ("tiny", _drop("1", "neuron"), "neuron"),
     "conv-no-stride": ("tiny", _drop("1", "stride"), "stride"),
-    "conv-no-groups": ("tiny", _drop("2", "groups"), "groups"),
+    "conv-no-dilation": ("tiny", _drop("2", "dilation"), "dilation"),
     "conv-padding-negative": ("tiny", _put("1", "padding", np.array([-5, -5])), "padding"),
     "conv-stride-zero": ("tiny", _put("1", "stride", np.array([0, 0])), "stride"),
     "conv-dilation-zero": ("tiny", _put("1", "dilation", np.array([0, 0])), "dilation"),

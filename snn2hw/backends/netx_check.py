@@ -5,8 +5,8 @@ one-line :class:`ModelFileError` naming the layer, the field, the limit and a wa
 
 * ``/layer`` entries that are not exactly ``0..n-1`` (a missing layer index);
 * a layer without ``type``, a ``dense``/``conv`` layer without ``shape`` or ``weight``, a
-  conv layer without ``neuron`` or without any of ``stride``, ``padding``, ``dilation``,
-  ``groups`` (netx reads all four);
+  conv layer without ``neuron`` or without any of ``stride``, ``padding``, ``dilation``
+  (netx reads them; a missing ``groups`` is taken as 1, as netx_read does);
 * numeric fields that are strings, NaN, infinite or not whole numbers (netx truncates
   with ``astype(int)``; snn2hw refuses rather than guess), or out of range: shape
   dimensions 1..2^24 with at most ``MAX_NEURONS`` neurons per layer, ``|weight|`` below
@@ -116,13 +116,13 @@ def _pair(path: Path, k: int, h: h5py.Group, key: str) -> tuple[int, int]:
 
 def _conv(path: Path, k: int, h: h5py.Group, shape: tuple[int, ...],
           prev: tuple[int, ...] | None) -> None:
-    missing = [key for key in ("stride", "padding", "dilation", "groups") if key not in h]
+    missing = [key for key in ("stride", "padding", "dilation") if key not in h]
     if missing:
         raise _fail(path, k, f"is a conv layer without {', '.join(missing)}",
-                    hint="netx reads stride, padding, dilation and groups on every conv "
-                         "layer; re-export it.")
+                    hint="netx reads stride, padding and dilation on every conv layer; "
+                         "re-export it.")
     stride, pad, dil = (_pair(path, k, h, key) for key in ("stride", "padding", "dilation"))
-    groups = int(_numbers(path, k, h, "groups").ravel()[0])
+    groups = int(_numbers(path, k, h, "groups").ravel()[0]) if "groups" in h else 1
     w = h["weight"].shape
     w = w[:4] if len(w) == 5 and w[4] == 1 else w
     if len(w) != 4 or len(shape) != 3:

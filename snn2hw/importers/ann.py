@@ -42,6 +42,7 @@ import numpy as np
 
 from snn2hw import ir
 from snn2hw.errors import ModelFileError, UnsupportedError, UserInputError
+from snn2hw.importers import onnx_check
 from snn2hw.reference import conv2d
 
 APPROXIMATIONS = ("maxpool-as-avgpool",)
@@ -159,6 +160,7 @@ def from_onnx(model: Any, *, approximate: tuple[str, ...] = ()) -> AnnModel:
 
     if isinstance(model, (str, Path)):
         model = load_onnx(model)
+    onnx_check.check(model)                        # opset, input dims, tensor types, geometry
     init = {t.name: numpy_helper.to_array(t).astype(float) for t in model.graph.initializer}
     for node in model.graph.node:                  # Constant nodes carry initialisers too
         if node.op_type == "Constant":
@@ -257,7 +259,7 @@ def _onnx_node(ann: AnnModel, op: str, name: str, node: Any, a: dict[str, Any],
                                node=name, hint="Supported: Gemm, MatMul+Add, Conv, Relu, "
                                "BatchNormalization, AveragePool, GlobalAveragePool, Flatten, "
                                "Reshape, Identity, Dropout.")
-    _size_global_pools(ann)
+    onnx_check.sized(ann, op, name)            # values per sample; weights fit their input
 
 
 def _size_global_pools(ann: AnnModel) -> None:
