@@ -50,8 +50,10 @@ demo: setup lava
 	$(BIN)/snn2hw verify examples/out/digits.nir --target loihi2 \
 		--data examples/out/digits_test.npz --device lava --against emulator --limit 20
 
+# -n auto: one pytest worker per core (the suite is mostly single-threaded: Lava and netx
+# subprocesses, one-thread training); worksteal balances the few minutes-long netx runs.
 test: setup lava-netx
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -rs -n auto --dist worksteal
 
 bench: setup lava
 	$(BIN)/python bench/bench_emulator.py
