@@ -8,6 +8,9 @@ give identical results:
   (|partial sums| < 2^24 resp. 2^53), else in int64.
 * ``event``: one sample at a time, summing only the weight columns of inputs that
   spiked (cost proportional to spikes: the single-stream, event-driven mode).
+
+A sparse block held as a csr matrix stays one: its effective weights are computed on
+the stored values and its product is csr @ x in int64 (exact; no float shortcut).
 """
 
 from __future__ import annotations
@@ -16,16 +19,28 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-
+import scipy.sparse as sp
 from snn2hw_emulator import cost as costmod
 from snn2hw_emulator import sigma_delta as sdmod
 from snn2hw_emulator.errors import InputError
 from snn2hw_emulator.image import limits, validate
 from snn2hw_emulator.inputs import check_inputs
-from snn2hw_emulator.kernels import (ACT_SHIFT, GRADED_MODELS, SD_STATE, STATE_BITS, STATE_VARS,
-                                     V_MAX)
-from snn2hw_emulator.program import (NeuronGroup, Program, SynapseBlock, expanded_weights,
-                                     synapse_mask)
+from snn2hw_emulator.kernels import (
+    ACT_SHIFT,
+    GRADED_MODELS,
+    SD_STATE,
+    STATE_BITS,
+    STATE_VARS,
+    V_MAX,
+)
+from snn2hw_emulator.program import (
+    NeuronGroup,
+    Program,
+    SynapseBlock,
+    expanded_weights,
+    is_sparse,
+    synapse_mask,
+)
 
 MODES = ("batch", "event")
 RECORDABLE = ("spikes", "u", "v", *SD_STATE)   # which groups have which: kernels.STATE_VARS
@@ -49,12 +64,20 @@ def floor_shift(x: np.ndarray, exp: int) -> np.ndarray:
 # --------------------------------------------------------------------------- preparation
 
 
-def effective_weights(block: SynapseBlock) -> np.ndarray:
+def effective_weights(block: SynapseBlock) -> np.ndarray | sp.csr_matrix:
     """Lava's clip_weights + truncate_weights, vectorised (see kernels.effective_weight),
-    applied to the full-scale matrix (a codebook block's looked-up weights)."""
+    applied to the full-scale matrix (a codebook block's looked-up weights); a csr
+    matrix's stored values are transformed in place of the matrix (zeros stay zeros)."""
     w = expanded_weights(block)
+    if is_sparse(w):
+        return sp.csr_matrix((_clip_truncate(w.data, block), w.indices, w.indptr),
+                             shape=w.shape)
+    return _clip_truncate(w, block)
+
+
+def _clip_truncate(w: np.ndarray, block: SynapseBlock) -> np.ndarray:
     mode = block.sign_mode
-    if mode == "auto":
+    if mode == "auto":       # implicit zeros of a csr matrix change nothing here
         mode = "exc" if w.size == 0 or w.min() >= 0 else ("inh" if w.max() <= 0 else "mixed")
     if mode == "inh":
         w = -w
@@ -91,13 +114,19 @@ def _prepare(block: SynapseBlock) -> _Block:
         buckets = [(int(k), np.where(d == k, w, 0)) for k in np.unique(d)]
         depth = int(d.max()) + 1 if d.size else 1
     # synops: non-zero effective weights; a codebook block: every existing synapse
-    present = synapse_mask(block) if block.kind == "codebook" else w != 0
-    return _Block(block, w, block.num_message_bits > 0, buckets, depth,
-                  np.count_nonzero(present, axis=0))
+    if is_sparse(w):
+        nnz = np.bincount(w.indices[w.data != 0], minlength=w.shape[1])
+    else:
+        present = synapse_mask(block) if block.kind == "codebook" else w != 0
+        nnz = np.count_nonzero(present, axis=0)
+    return _Block(block, w, block.num_message_bits > 0, buckets, depth, nnz)
 
 
 def _matmul(blk: _Block, k: int, w: np.ndarray, src: np.ndarray, bound: float) -> np.ndarray:
-    """src (B, n_in) @ w.T exactly: float BLAS when the bound proves it exact."""
+    """src (B, n_in) @ w.T exactly: float BLAS when the bound proves it exact; a csr
+    matrix in int64 (scipy's integer kernels)."""
+    if is_sparse(w):
+        return np.asarray(w @ src.T, dtype=np.int64).T
     if bound < 2**53:
         dtype = np.float32 if bound < 2**24 else np.float64
         key = k * 2 + (dtype is np.float32)
@@ -217,6 +246,18 @@ def _conv(blk: _Block, src: np.ndarray, size_in: tuple[int, ...], size_out: tupl
     return (((out + 2**23) & (2**24 - 1)) - 2**23).reshape(b, -1)
 
 
+def _columns(blk: _Block, k: int, w: np.ndarray | sp.csr_matrix
+             ) -> np.ndarray | sp.csc_matrix:
+    """The matrix for column selection by spiking inputs: csc where the weights are sparse
+    (its columns are contiguous), the matrix itself otherwise."""
+    if not is_sparse(w):
+        return w
+    key = -1 - k
+    if key not in blk.fast:
+        blk.fast[key] = w.tocsc()
+    return blk.fast[key]
+
+
 def _accumulate(blk: _Block, src: np.ndarray, mode: str, shapes: Mapping[str, tuple[int, ...]],
                 payload_max: int) -> list[tuple[int, np.ndarray]]:
     """(delay, activation) pairs for this step's source values ``src`` (B, n_in)."""
@@ -228,10 +269,11 @@ def _accumulate(blk: _Block, src: np.ndarray, mode: str, shapes: Mapping[str, tu
     for k, w in blk.matrices():
         if mode == "event":
             acc = np.zeros((x.shape[0], w.shape[0]), dtype=np.int64)
+            cols = _columns(blk, k, w)
             for i in range(x.shape[0]):
                 idx = np.flatnonzero(x[i])
                 if idx.size:
-                    acc[i] = w[:, idx] @ x[i, idx]
+                    acc[i] = cols[:, idx] @ x[i, idx]
         else:
             acc = _matmul(blk, k, w, x, 256.0 * payload_max * max(1, w.shape[1]))
         if blk.graded and spec.kind != "delay_dense":   # Lava: int32 weights.dot(s) wraps

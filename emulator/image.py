@@ -32,6 +32,7 @@ from typing import Any
 
 import h5py
 import numpy as np
+import scipy.sparse as sp
 from snn2hw_emulator.errors import ImageFormatError
 from snn2hw_emulator.image_check import check_file
 from snn2hw_emulator.kernels import GRADED_MODELS
@@ -44,6 +45,7 @@ from snn2hw_emulator.program import (
     Port,
     Program,
     SynapseBlock,
+    coo_entries,
 )
 from snn2hw_emulator.validate import GROUP_ARRAYS as _GROUP_ARRAYS
 from snn2hw_emulator.validate import KINDS, Limits, limits, validate
@@ -89,14 +91,12 @@ def _write(f: h5py.File, program: Program) -> None:
         h.attrs.update(order=k, kind=b.kind, source=b.source, target=b.target,
                        weight_exp=b.weight_exp, num_weight_bits=b.num_weight_bits,
                        sign_mode=b.sign_mode, num_message_bits=b.num_message_bits)
-        w = np.asarray(b.weights, dtype=np.int32)
         if b.kind == "sparse":
-            rows, cols = np.nonzero(w)
-            h.attrs["dense_shape"] = np.array(w.shape)
-            for name, arr in (("rows", rows), ("cols", cols), ("values", w[rows, cols])):
+            h.attrs["dense_shape"] = np.array(b.weights.shape)
+            for name, arr in zip(("rows", "cols", "values"), coo_entries(b.weights)):
                 _dataset(h, name, arr.astype(np.int32))
         else:
-            _dataset(h, "weights", w)
+            _dataset(h, "weights", np.asarray(b.weights, dtype=np.int32))
         if b.delays is not None:
             _dataset(h, "delays", np.asarray(b.delays, dtype=np.int32))
         if b.codebook is not None:
@@ -145,12 +145,11 @@ def _strs(value: Any) -> tuple[str, ...]:
     return tuple(s for s in (_s(v) for v in np.atleast_1d(value)) if s)
 
 
-def _read_block(name: str, h: h5py.Group) -> SynapseBlock:
+def _read_block(name: str, h: h5py.Group, sizes: dict[str, int]) -> SynapseBlock:
     a = h.attrs
     kind = _s(a["kind"])
     if kind == "sparse":
-        w = np.zeros(tuple(int(v) for v in a["dense_shape"]), dtype=np.int32)
-        w[h["rows"][()], h["cols"][()]] = h["values"][()]
+        w = _read_coo(name, h, (sizes.get(_s(a["target"]), -1), sizes.get(_s(a["source"]), -1)))
     else:
         w = h["weights"][()]
     conv = ({k: (tuple(int(v) for v in a[k]) if np.ndim(a[k]) else int(a[k]))
@@ -164,6 +163,28 @@ def _read_block(name: str, h: h5py.Group) -> SynapseBlock:
                         num_message_bits=int(a["num_message_bits"]),
                         delays=h["delays"][()] if "delays" in h else None, conv=conv,
                         codebook=h["codebook"][()] if "codebook" in h else None)
+
+
+def _read_coo(name: str, h: h5py.Group, expected: tuple[int, int]) -> sp.csr_matrix:
+    """A sparse block's COO datasets as a csr matrix (never a dense one: its dense_shape
+    may be far beyond memory). ``expected``: (target size, source size), checked before
+    anything of that shape is allocated. Bad shapes or indices are ValueErrors."""
+    shape = tuple(int(v) for v in np.ravel(h.attrs["dense_shape"]))
+    if shape != expected:
+        raise ValueError(f"block '{name}': dense_shape {shape} does not connect its source "
+                         f"({expected[1]}) to its target ({expected[0]})")
+    rows, cols, values = (h[k][()] for k in ("rows", "cols", "values"))
+    if not (rows.ndim == cols.ndim == values.ndim == 1 and rows.size == cols.size ==
+            values.size) or rows.dtype.kind not in "iu" or cols.dtype.kind not in "iu":
+        raise ValueError(f"block '{name}': rows, cols and values must be integer vectors of "
+                         "one length")
+    if rows.size and (rows.min() < 0 or cols.min() < 0 or rows.max() >= shape[0] or
+                      cols.max() >= shape[1]):
+        raise ValueError(f"block '{name}': COO indices outside dense_shape {shape}")
+    w = sp.csr_matrix((values, (rows.astype(np.int64), cols.astype(np.int64))), shape=shape)
+    if w.nnz != values.size:
+        raise ValueError(f"block '{name}': a synapse is listed twice in its COO entries")
+    return w
 
 
 def _sigma_delta_attrs(h: h5py.Group) -> dict[str, Any]:
@@ -185,7 +206,8 @@ def _read(f: h5py.File) -> Program:
         **{k: h[k][()] for k in _GROUP_ARRAYS},
         reset_interval=int(h.attrs["reset_interval"]), reset_offset=int(h.attrs["reset_offset"]),
         **_sigma_delta_attrs(h)) for n, h in _ordered(f["groups"]))
-    blocks = tuple(_read_block(n, h) for n, h in _ordered(f["blocks"]))
+    sizes = {p.name: p.size for p in ports} | {g.name: g.size for g in groups}
+    blocks = tuple(_read_block(n, h, sizes) for n, h in _ordered(f["blocks"]))
     cores = tuple(Core(int(n), int(h.attrs["chip"]), _strs(h.attrs["groups"]),
                        _strs(h.attrs["blocks"]))
                   for n, h in sorted(f["cores"].items(), key=lambda kv: int(kv[0])))

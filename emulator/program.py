@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+import scipy.sparse as sp
 
 FORMAT_NAME = "snn2hw-program"
 #: Version written by this emulator. Version 2 added codebook synapse blocks, version 3
@@ -100,8 +101,11 @@ class SynapseBlock:
     integers as Lava's Dense takes them (clipped and LSB-truncated by
     ``sign_mode`` and ``num_weight_bits`` when loaded, then shifted by
     ``weight_exp`` after summation).
-    sparse: ``weights`` dense (n_target, n_source) matrix in memory; only the
-    non-zero entries exist as synapses (stored as COO in the file).
+    sparse: ``weights`` a ``scipy.sparse.csr_matrix`` (n_target, n_source) of
+    full-scale ints (what :func:`load` gives), or a dense numpy matrix of that shape;
+    either way only the non-zero entries exist as synapses (stored as COO in the
+    file). Nothing here densifies a csr matrix (an unrolled PilotNet convolution would
+    take gigabytes).
     delay_dense: ``delays`` int (n_target, n_source), 0..62.
     conv: ``weights`` int (C_out, Kw, Kh, C_in) in Lava's layout (true
     convolution); ``conv`` holds stride, padding, dilation as (x, y) pairs and
@@ -130,13 +134,35 @@ class SynapseBlock:
     codebook: np.ndarray | None = None
 
 
-def expanded_weights(block: SynapseBlock) -> np.ndarray:
+def is_sparse(weights: object) -> bool:
+    """True where a block's ``weights`` are a scipy sparse matrix (kind "sparse")."""
+    return sp.issparse(weights)
+
+
+def coo_entries(w: np.ndarray | sp.spmatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, cols, values) of the non-zero entries of a weight matrix in row-major order:
+    from a scipy sparse matrix without densifying it, or from a dense matrix (the same
+    arrays for the same weights; the program file's COO layout)."""
+    if is_sparse(w):
+        m = sp.csr_matrix(w, copy=True)
+        m.sum_duplicates()                       # also sorts the indices within rows
+        m.eliminate_zeros()
+        rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+        return rows, m.indices, m.data
+    w = np.asarray(w)
+    rows, cols = np.nonzero(w)
+    return rows, cols, w[rows, cols]
+
+
+def expanded_weights(block: SynapseBlock) -> np.ndarray | sp.csr_matrix:
     """The block's full-scale (n_target, n_source) int64 weight matrix, before Lava's clip
     and truncation: a codebook block's indices looked up in its table (-1 -> 0, no
-    synapse); dense, sparse and delay_dense blocks' ``weights`` as they are. Conv blocks
-    have no such matrix (ValueError)."""
+    synapse); dense, sparse and delay_dense blocks' ``weights`` as they are (a csr
+    matrix stays a csr matrix). Conv blocks have no such matrix (ValueError)."""
     if block.kind == "conv":
         raise ValueError(f"block '{block.name}' is a convolution: it has no dense matrix")
+    if is_sparse(block.weights):
+        return sp.csr_matrix(block.weights, dtype=np.int64)
     w = np.asarray(block.weights, dtype=np.int64)
     if block.kind != "codebook":
         return w
@@ -151,11 +177,15 @@ def expanded_weights(block: SynapseBlock) -> np.ndarray:
     return np.where(w >= 0, np.take_along_axis(rows, np.maximum(w, 0), axis=1), 0)
 
 
-def synapse_mask(block: SynapseBlock) -> np.ndarray:
+def synapse_mask(block: SynapseBlock) -> np.ndarray | sp.csr_matrix:
     """Bool (n_target, n_source): where a synapse exists (non-conv blocks). Codebook:
-    index >= 0; dense, sparse, delay_dense: a non-zero full-scale weight."""
+    index >= 0; dense, sparse, delay_dense: a non-zero full-scale weight (a csr bool
+    matrix for csr weights)."""
     if block.kind == "conv":
         raise ValueError(f"block '{block.name}' is a convolution: it has no dense matrix")
+    if is_sparse(block.weights):
+        w = sp.csr_matrix(block.weights)
+        return sp.csr_matrix((w.data != 0, w.indices, w.indptr), shape=w.shape)
     w = np.asarray(block.weights)
     return w >= 0 if block.kind == "codebook" else w != 0
 
@@ -181,7 +211,7 @@ def synapse_memory_bits(block: SynapseBlock, n_source: int | None = None,
     ``n_source``/``n_target`` default to the weight matrix's shape; when given for a
     non-conv block they must match it (ValueError otherwise).
     """
-    w = np.asarray(block.weights)
+    w = block.weights if is_sparse(block.weights) else np.asarray(block.weights)
     nwb = int(block.num_weight_bits)
     if block.kind == "conv":
         return int(w.size) * nwb
@@ -192,7 +222,8 @@ def synapse_memory_bits(block: SynapseBlock, n_source: int | None = None,
             (n_target is not None and int(n_target) != n_t):
         raise ValueError(f"block '{block.name}': weights {w.shape} do not connect "
                          f"{n_source} sources to {n_target} targets")
-    nnz = int(np.count_nonzero(synapse_mask(block)))
+    mask = synapse_mask(block)
+    nnz = int(np.count_nonzero(mask.data if is_sparse(mask) else mask))
     if block.kind == "dense":
         return n_t * n_s * nwb
     if block.kind == "sparse":

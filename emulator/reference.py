@@ -1,6 +1,7 @@
 """A slow, obviously correct run of a program image built only from kernels.py.
 
-One sample, Python integers, neuron by neuron. The engine must agree with it on
+One sample, Python integers, neuron by neuron (a csr block is densified here: it is
+meant for small test programs). The engine must agree with it on
 every state variable at every step (tests/test_emulator_engine.py).
 """
 
@@ -9,9 +10,8 @@ from __future__ import annotations
 from typing import Mapping
 
 import numpy as np
-
 from snn2hw_emulator import kernels as k
-from snn2hw_emulator.program import NeuronGroup, Program
+from snn2hw_emulator.program import NeuronGroup, Program, is_sparse
 
 
 def run_one(program: Program, inputs: Mapping[str, np.ndarray], steps: int
@@ -25,7 +25,7 @@ def run_one(program: Program, inputs: Mapping[str, np.ndarray], steps: int
     shapes = {p.name: p.shape for p in program.ports} | {g.name: g.shape for g in program.groups}
     weights, buffers = {}, {}
     for b in program.blocks:
-        w = np.asarray(b.weights).tolist()
+        w = (b.weights.toarray() if is_sparse(b.weights) else np.asarray(b.weights)).tolist()
         if b.kind == "codebook":
             w = k.codebook_weights(w, np.asarray(b.codebook).tolist())
         if b.kind != "conv":

@@ -22,6 +22,7 @@ from snn2hw_emulator.program import (
     NeuronGroup,
     Program,
     SynapseBlock,
+    is_sparse,
 )
 
 GROUP_ARRAYS = ("bias_mant", "bias_exp", "u0", "v0")
@@ -173,7 +174,10 @@ def _check_block(b: SynapseBlock, sizes: dict[str, int], groups: set[str],
     _limit(b.sign_mode in ("auto", "mixed", "exc", "inh"),
            f"block '{b.name}': unknown sign_mode '{b.sign_mode}'")
     _check_ints(f"block '{b.name}'", b, ("weight_exp", "num_weight_bits", "num_message_bits"))
-    w = np.asarray(b.weights)
+    if is_sparse(b.weights):
+        w = _check_csr(b)
+    else:
+        w = np.asarray(b.weights)
     _limit(w.dtype.kind in "iu", f"block '{b.name}': weights must be integers",
            hint="Quantise the weights first.")
     if b.kind == "codebook":
@@ -181,7 +185,8 @@ def _check_block(b: SynapseBlock, sizes: dict[str, int], groups: set[str],
     else:
         _limit(b.codebook is None, f"block '{b.name}': a {b.kind} block has a codebook "
                "table; only kind 'codebook' uses one", hint="Rebuild the program image.")
-        _limit(bool(np.all(np.abs(w.astype(np.int64)) < 2**15)),
+        stored = w.data if is_sparse(w) else w
+        _limit(bool(np.all(np.abs(stored.astype(np.int64)) < 2**15)),
                f"block '{b.name}': weights outside the 16-bit range")
     _limit(num["weight_exp_min"] <= b.weight_exp <= num["weight_exp_max"],
            f"block '{b.name}': weight_exp={b.weight_exp} outside "
@@ -246,6 +251,22 @@ def _check_conv(b: SynapseBlock, w: np.ndarray, shapes: dict[str, tuple[int, ...
         out = conv_output(src[axis], w.shape[1 + axis], s, p, d)
         _limit(dst[axis] == out, f"{where}: conv target has {dst[axis]} along {'xy'[axis]}; "
                f"stride {s}, padding {p}, dilation {d} give {out}", hint=hint)
+
+
+def _check_csr(b: SynapseBlock) -> Any:
+    """A scipy sparse weight matrix: only kind "sparse" holds one; a 2-D csr matrix with
+    its index arrays consistent and inside its shape (shape itself: with the others)."""
+    w = b.weights
+    _limit(b.kind == "sparse", f"block '{b.name}': a {b.kind} block has scipy sparse "
+           "weights; only kind 'sparse' holds them", hint="Use kind 'sparse' or a dense array.")
+    _limit(w.format == "csr" and len(w.shape) == 2, f"block '{b.name}': sparse weights must "
+           f"be a 2-D scipy csr matrix, not {w.format}", hint="Convert with .tocsr().")
+    try:
+        w.check_format(full_check=True)
+    except ValueError as exc:
+        _limit(False, f"block '{b.name}': its csr weights are malformed ({exc})",
+               hint="Rebuild the program image.")
+    return w
 
 
 def _check_codebook(b: SynapseBlock, w: np.ndarray, sizes: dict[str, int]) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from snn2hw_emulator.program import synapse_mask, synapse_memory_bits
+from snn2hw_emulator.program import is_sparse, synapse_mask, synapse_memory_bits
 
 #: Bytes of neuron state per compartment (Loihi 1: 24 B per neuron, spec §3).
 NEURON_STATE_BYTES = 24
@@ -17,7 +17,8 @@ def synapse_count(block: Any) -> int:
     """Synapses that exist in memory (the shared kernel for conv)."""
     if block.kind == "conv":
         return int(np.asarray(block.weights).size)
-    return int(np.count_nonzero(synapse_mask(block)))
+    mask = synapse_mask(block)
+    return int(np.count_nonzero(mask.data if is_sparse(mask) else mask))
 
 
 def _core_rows(program: Any) -> list[str]:

@@ -246,3 +246,64 @@ def test_synapse_memory_bits() -> None:
     assert synapse_memory_bits(k1) == 4 * (1 + 3) + 6
     with pytest.raises(ValueError, match="do not connect"):
         synapse_memory_bits(blk, 3, 5)
+
+
+def _sparse_program(seed: int = 5):  # noqa: ANN202
+    return programs.random_program(seed, kinds=("sparse",), recurrent=False)
+
+
+def test_sparse_blocks_are_read_as_csr_and_written_from_csr(tmp_path: Path) -> None:
+    """A sparse block reads back as a csr matrix (never densified); written from that
+    csr matrix, the file's COO datasets are those the dense matrix gave."""
+    import scipy.sparse as sp
+
+    program = _sparse_program()
+    image.save(program, tmp_path / "dense.h5")
+    back = image.load(tmp_path / "dense.h5")
+    assert all(sp.issparse(b.weights) and b.weights.format == "csr" for b in back.blocks)
+    for a, b in zip(program.blocks, back.blocks, strict=True):
+        assert np.array_equal(b.weights.toarray(), a.weights) and np.count_nonzero(a.weights)
+    image.save(back, tmp_path / "csr.h5")
+    with h5py.File(tmp_path / "dense.h5") as f, h5py.File(tmp_path / "csr.h5") as g:
+        for b in program.blocks:
+            for name in ("rows", "cols", "values"):
+                assert np.array_equal(f["blocks"][b.name][name][()],
+                                      g["blocks"][b.name][name][()]), (b.name, name)
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda h: h.attrs.__setitem__("dense_shape", np.array([2**40, 2**40])),
+     r"dense_shape \(1099511627776, 1099511627776\) does not connect"),
+    (lambda h: _replace(h, "rows", h["rows"][()] + 10**6), "COO indices outside"),
+    (lambda h: _replace(h, "cols", np.zeros_like(h["cols"][()])) or
+     _replace(h, "rows", np.zeros_like(h["rows"][()])), "listed twice"),
+    (lambda h: _replace(h, "values", h["values"][()][:-1]), "one length"),
+])
+def test_bad_sparse_blocks_in_files_are_one_line_errors(tmp_path: Path, edit, match: str
+                                                        ) -> None:
+    program = _sparse_program()
+    path = tmp_path / "p.h5"
+    image.save(program, path)
+    with h5py.File(path, "a") as f:
+        edit(f["blocks"][program.blocks[0].name])
+    with pytest.raises(ImageFormatError, match=match):
+        image.load(path)
+
+
+def _replace(h: h5py.Group, name: str, data: np.ndarray) -> None:
+    del h[name]
+    h.create_dataset(name, data=data)
+
+
+def test_csr_weights_only_on_sparse_blocks_and_well_formed() -> None:
+    import scipy.sparse as sp
+
+    program = _sparse_program()
+    b = program.blocks[0]
+    for change, match in ((dict(kind="dense"), "only kind 'sparse'"),
+                          (dict(weights=sp.csc_matrix(b.weights)), "csr matrix"),
+                          (dict(weights=sp.csr_matrix(b.weights.astype(float))), "integers")):
+        bad = dataclasses.replace(program, blocks=(dataclasses.replace(
+            b, **{"weights": sp.csr_matrix(b.weights), **change}), *program.blocks[1:]))
+        with pytest.raises(ProgramLimitError, match=match):
+            image.validate(bad)

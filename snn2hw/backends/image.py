@@ -4,7 +4,9 @@ Each group becomes a ``NeuronGroup``; each block is cut by the source population
 groups (or its input port) into ``SynapseBlock``s. Shared weights become codebook
 blocks where the target's synaptic memory stores indices (``connectivity.codebook``);
 elsewhere the looked-up weights are written (dense or sparse; the values are the shared
-ones). How the host talks to the
+ones). A block held as a csr matrix (an unrolled convolution) is written as a csr
+``sparse`` block, sliced by source group without ever being densified (where the target
+stores it dense, the mapper has shown it small). How the host talks to the
 program (which NIR index each port/group position holds, and how many steps each
 population runs behind the float reference) goes into ``metadata["snn2hw.io"]``
 as JSON, read back by :func:`io_map`.
@@ -16,14 +18,14 @@ import json
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
+from snn2hw_emulator.program import Core, NeuronGroup, OutputPort, Port, Program, SynapseBlock
 
 from snn2hw.errors import DesignRuleError
 from snn2hw.passes import current_bias
 from snn2hw.passes.hwmodel import SIGMA_DELTA_MODELS, HwBlock, HwGroup, HwNet, dense
 from snn2hw.passes.mapping import storage
 from snn2hw.targets import Target
-from snn2hw_emulator.program import (Core, NeuronGroup, OutputPort, Port, Program,
-                                     SynapseBlock)
 
 IO_KEY = "snn2hw.io"
 
@@ -35,10 +37,36 @@ def _columns(net: HwNet, b: HwBlock) -> list[tuple[str, np.ndarray]]:
     return [(g.name, g.index) for g in net.groups_of(b.source)]
 
 
+def _csr_parts(w: sp.spmatrix, columns: list[tuple[str, np.ndarray]]
+               ) -> dict[str, sp.csr_matrix | None]:
+    """The csr matrix cut by source: for each (source, NIR indices), the int64 csr matrix
+    of those columns in that order, zeros dropped (None: no synapse from that source);
+    one pass over the entries, never dense."""
+    m = sp.coo_matrix(w)
+    keep = m.data != 0
+    rows, cols, data = m.row[keep], m.col[keep], m.data[keep].astype(np.int64)
+    owner = np.full(w.shape[1], -1, dtype=np.int64)
+    local = np.zeros(w.shape[1], dtype=np.int64)
+    for k, (_, idx) in enumerate(columns):
+        owner[idx], local[idx] = k, np.arange(len(idx))
+    who = owner[cols]
+    order = np.argsort(who, kind="stable")
+    edges = np.searchsorted(who[order], np.arange(len(columns) + 1))
+    out = {}
+    for k, (src, idx) in enumerate(columns):
+        mine = order[edges[k]:edges[k + 1]]
+        out[src] = sp.csr_matrix((data[mine], (rows[mine], local[cols[mine]])),
+                                 shape=(w.shape[0], len(idx))) if mine.size else None
+    return out
+
+
 def _synapse_blocks(net: HwNet, b: HwBlock, target: Target) -> list[SynapseBlock]:
     kind, _ = storage(b, target)
     out = []
-    for src, cols in _columns(net, b):
+    columns = _columns(net, b)
+    parts = _csr_parts(b.weights, columns) if sp.issparse(b.weights) and kind == "sparse" \
+        else {}
+    for src, cols in columns:
         common: dict[str, Any] = dict(source=src, target=b.target, weight_exp=b.weight_exp,
                                       num_weight_bits=b.num_weight_bits, sign_mode=b.sign_mode,
                                       num_message_bits=b.num_message_bits)
@@ -46,11 +74,16 @@ def _synapse_blocks(net: HwNet, b: HwBlock, target: Target) -> list[SynapseBlock
             out.append(SynapseBlock(name=b.name, kind="conv", weights=b.weights,
                                     conv=dict(b.conv), **common))
             continue
-        w = np.ascontiguousarray(dense(b.weights[:, cols]))       # unrolled conv: csr
+        name = b.name if src == b.source else f"{b.name}<{src}"
+        if src in parts:                      # an unrolled convolution: stays csr
+            part = parts[src]
+            if part is not None:
+                out.append(SynapseBlock(name=name, kind="sparse", weights=part, **common))
+            continue
+        w = np.ascontiguousarray(dense(b.weights[:, cols]))
         present = (w >= 0) if b.codebook is not None else (w != 0)
         if not present.any():
             continue
-        name = b.name if src == b.source else f"{b.name}<{src}"
         if kind == "codebook":
             out.append(SynapseBlock(name=name, kind="codebook", weights=w, codebook=b.codebook,
                                     **common))

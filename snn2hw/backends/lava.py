@@ -12,7 +12,9 @@ payloads as spikes and their state variables (kernels.STATE_VARS).
 
 Lava has no codebook synapse memory: a codebook block is emitted as a ``Dense`` with its
 looked-up full-scale matrix (``expanded_weights``; -1 -> 0), which Lava clips, truncates
-and sign-mode-checks exactly as the emulator does the expanded matrix.
+and sign-mode-checks exactly as the emulator does the expanded matrix. A sparse block
+travels as COO arrays (rows, cols, values; never a dense matrix) and becomes Lava's
+``Sparse`` over the csr matrix built from them.
 """
 
 from __future__ import annotations
@@ -25,12 +27,12 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+from snn2hw_emulator.engine import RECORDABLE, check_inputs
+from snn2hw_emulator.kernels import GRADED_MODELS, STATE_VARS
+from snn2hw_emulator.program import Program, coo_entries, expanded_weights
 
 from snn2hw import lava_env
 from snn2hw.errors import UserInputError
-from snn2hw_emulator.engine import RECORDABLE, check_inputs
-from snn2hw_emulator.kernels import GRADED_MODELS, STATE_VARS
-from snn2hw_emulator.program import Program, expanded_weights
 
 RUNNER = Path(__file__).with_name("lava_runner.py")
 
@@ -70,15 +72,22 @@ def _job(program: Program, inputs: Mapping[str, np.ndarray], steps: int,
     blocks = []
     for b in program.blocks:
         kind = "dense" if b.kind == "codebook" else b.kind   # Lava: expanded, as Dense
-        weights = expanded_weights(b) if b.kind == "codebook" else b.weights
-        arrays[f"j{j}/{b.name}/weights"] = np.asarray(weights, dtype=np.int32)
+        if b.kind == "sparse":        # COO, never densified (an unrolled convolution)
+            rows, cols, values = coo_entries(b.weights)
+            arrays[f"j{j}/{b.name}/rows"] = rows.astype(np.int32)
+            arrays[f"j{j}/{b.name}/cols"] = cols.astype(np.int32)
+            arrays[f"j{j}/{b.name}/weights"] = values.astype(np.int32)
+        else:
+            weights = expanded_weights(b) if b.kind == "codebook" else b.weights
+            arrays[f"j{j}/{b.name}/weights"] = np.asarray(weights, dtype=np.int32)
         if b.delays is not None:
             arrays[f"j{j}/{b.name}/delays"] = np.asarray(b.delays, dtype=np.int32)
         conv = {k: (list(v) if isinstance(v, tuple) else v) for k, v in (b.conv or {}).items()}
         blocks.append(dict(name=b.name, kind=kind, source=b.source, target=b.target,
                            weight_exp=b.weight_exp, num_weight_bits=b.num_weight_bits,
                            sign_mode=b.sign_mode, num_message_bits=b.num_message_bits,
-                           conv=conv, source_shape=list(shapes[b.source])))
+                           conv=conv, source_shape=list(shapes[b.source]),
+                           shape=[int(n) for n in np.shape(b.weights)]))
     ports = [dict(name=p.name, size=p.size, shape=list(p.shape)) for p in program.ports]
     batch = next(iter(inputs.values())).shape[0]
     return dict(ports=ports, groups=groups, blocks=blocks, steps=steps, batch=batch,

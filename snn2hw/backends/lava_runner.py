@@ -99,9 +99,12 @@ def _synapse(L, b, arrays, j):
     kw.update(weight_exp=int(b["weight_exp"]), num_weight_bits=int(b["num_weight_bits"]))
     if b["sign_mode"] in SIGN:
         kw["sign_mode"] = getattr(L["SignMode"], SIGN[b["sign_mode"]])
-    if b["kind"] == "sparse":
+    if b["kind"] == "sparse":          # COO arrays: the matrix is never dense here
         from scipy.sparse import csr_matrix
-        return L["Sparse"](weights=csr_matrix(w), **kw)
+        rows = arrays["j%d/%s/rows" % (j, b["name"])]
+        cols = arrays["j%d/%s/cols" % (j, b["name"])]
+        return L["Sparse"](weights=csr_matrix((w, (rows, cols)), shape=tuple(b["shape"])),
+                           **kw)
     if b["kind"] == "delay_dense":
         delays = arrays["j%d/%s/delays" % (j, b["name"])].astype(int)
         return L["DelayDense"](weights=w, delays=delays, **kw)

@@ -199,12 +199,11 @@ def to_program(path: str | Path, target: Any, *,
 
 def compile_file(path: str | Path, options: Any = None) -> Any:
     """``snn2hw compile MODEL.net``: the file's own integers, range-checked (as
-    information: netx runs them as they are), mapped onto the target and emitted."""
+    information: netx runs them as they are), mapped onto the target and emitted. A
+    convolution whose layer does not fit a core is unrolled to an exact sparse block by
+    the map pass (``passes/unroll.py``; lava-dl's PilotNet)."""
     from snn2hw import compiler
     from snn2hw.backends import netx
-
-    from snn2hw.errors import DesignRuleError
-    from snn2hw.targets import load
 
     options = options or compiler.Options()
     net, info = to_hwnet(path)
@@ -212,17 +211,8 @@ def compile_file(path: str | Path, options: Any = None) -> Any:
         from snn2hw.backends import netx_sdnn
 
         return netx_sdnn.compile_file(path, net, info, options)
-    limit = load(options.target).core.neurons_max
-    big = [(g.name, g.size) for g in net.groups if g.size > limit and any(
-        b.kind == "conv" for b in net.blocks_into(g.name))]
-    if big:
-        raise DesignRuleError(
-            f"'{Path(path).name}' does not fit target '{options.target}': "
-            + ", ".join(f"{name} holds {n} neurons" for name, n in big)
-            + f" behind a convolution, a core holds {limit}, and snn2hw does not split a "
-              "convolution across cores",
-            hint="Use smaller feature maps (a stride or a crop of the input), or a target "
-                 "with larger cores.")
+    if info["input_lag"]:          # the graded input synapse (finish), for passes/unroll.py
+        net = net.with_(report={**net.report, "message_bits": {"input": INPUT_BITS}})
     compiled = compiler.compile_integer(net, netx.to_graph(path), options)
     compiled.program = finish(compiled.program, info)
     return compiled
@@ -257,17 +247,38 @@ def run_program(program: Any, inputs: Any, steps: int | None, record: tuple[str,
     shape = program.ports[0].shape
     got = netx.run_netx(info["source"], x, input_shape=shape if len(shape) == 3 else None)
     res = LavaResult(spikes={})
+    where = _positions(program, info)
     for k, name in enumerate(info["groups"]):
-        start = 0
         for g in (g for g in program.groups if g.name == name or g.name.startswith(name + "[")):
             for var in (v for v in record if v in got):      # CUBA: spikes, u, v
-                arr = got[var][k][:, :, start:start + g.size]
+                arr = got[var][k][:, :, where[g.name]]
                 if var == "u" and name in info["u_differs"]:
                     arr = np.diff(arr.astype(np.int64), axis=1, prepend=0)
                 getattr(res, var)[g.name] = arr.astype(np.int8 if var == "spikes" else np.int32)
-            start += g.size
     res.outputs = {o.name: res.spikes[o.group] for o in program.outputs if o.group in res.spikes}
     return res
+
+
+def _positions(program: Any, info: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Per program group: where its neurons sit in its netx layer's output (the layer's
+    hardware order). A layer cut into spatial tiles (an unrolled convolution) holds
+    positions that are not contiguous; the program's io map gives each part's NIR
+    indices."""
+    from snn2hw.backends.image import io_map
+
+    net, _ = to_hwnet(info["source"])
+    pops = io_map(program)["populations"]
+    sizes = {q.name: q.size for q in program.groups}
+    out: dict[str, np.ndarray] = {}
+    for g in net.groups:
+        pos = np.argsort(g.index)                       # NIR index -> position
+        nir = np.asarray(pops[g.name]["index"], dtype=np.int64)
+        start = 0
+        for part in pops[g.name]["groups"]:
+            out[part] = pos[nir[start:start + sizes[part]]]
+            start += sizes[part]
+    return out
+
 
 __all__ = ["META_KEY", "assemble", "compile_file", "finish", "hw_layout", "run_program", "to_hwnet",
            "to_program"]

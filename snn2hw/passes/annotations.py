@@ -16,7 +16,7 @@ import numpy as np
 
 from snn2hw import ir
 from snn2hw.passes import structure
-from snn2hw.passes.hwmodel import HwBlock, HwGroup, HwNet
+from snn2hw.passes.hwmodel import HwBlock, HwGroup, HwNet, from_csr_fields
 from snn2hw.passes.quantise import whc_perm
 
 _INT_GROUP = ("du", "dv", "vth", "offset", "reset_interval", "reset_offset", "core", "chip")
@@ -32,13 +32,20 @@ def _group(name: str, d: dict[str, Any]) -> HwGroup:
                    model=str(d["model"]), scale=float(d["scale"]), **arrays, **ints)
 
 
+def _weights(w: Any) -> Any:
+    """A block's weights: an array, or a csr matrix's fields (hwmodel.csr_fields)."""
+    if isinstance(w, dict):
+        return from_csr_fields(w)
+    return np.asarray(w, dtype=np.int64)
+
+
 def _block(name: str, d: dict[str, Any]) -> HwBlock:
     conv = None
     if "conv" in d:
         conv = {k: (int(v) if np.ndim(v) == 0 else tuple(int(x) for x in np.ravel(v)))
                 for k, v in d["conv"].items()}
     return HwBlock(name=name, source=str(d["source"]), target=str(d["target"]),
-                   kind=str(d["kind"]), weights=np.asarray(d["weights"], dtype=np.int64),
+                   kind=str(d["kind"]), weights=_weights(d["weights"]),
                    sign_mode=str(d["sign_mode"]), recurrent=bool(d.get("recurrent", False)),
                    codebook=None if "codebook" not in d else np.asarray(d["codebook"],
                                                                         dtype=np.int64),

@@ -101,6 +101,21 @@ def dense(w: np.ndarray | sp.spmatrix) -> np.ndarray:
     return w.toarray() if sp.issparse(w) else w
 
 
+def csr_fields(w: sp.spmatrix) -> dict[str, np.ndarray]:
+    """A csr weight matrix as NIR-storable arrays (read back by :func:`from_csr_fields`):
+    an unrolled convolution is never stored densely."""
+    m = sp.csr_matrix(w)
+    return {"csr_data": m.data, "csr_indices": m.indices, "csr_indptr": m.indptr,
+            "csr_shape": np.asarray(m.shape)}
+
+
+def from_csr_fields(d: dict[str, Any]) -> sp.csr_matrix:
+    shape = tuple(int(n) for n in np.ravel(d["csr_shape"]))
+    return sp.csr_matrix((np.asarray(d["csr_data"], dtype=np.int64),
+                          np.asarray(d["csr_indices"]), np.asarray(d["csr_indptr"])),
+                         shape=shape)
+
+
 def values(w: np.ndarray | sp.spmatrix) -> np.ndarray:
     """The stored values of a weight matrix (a sparse matrix's non-zeros)."""
     return w.data if sp.issparse(w) else np.asarray(w)
@@ -140,8 +155,8 @@ def to_metadata(net: HwNet) -> dict[str, Any]:
         return {k: v for k, v in vars(g).items() if k != "name"}
 
     def block(b: HwBlock) -> dict[str, Any]:
-        out = {k: dense(v) if k == "weights" else v for k, v in vars(b).items()
-               if k != "name" and v is not None}
+        out = {k: csr_fields(v) if k == "weights" and sp.issparse(v) else v
+               for k, v in vars(b).items() if k != "name" and v is not None}
         if b.conv is not None:
             out["conv"] = {k: np.asarray(v) if np.ndim(v) else int(v) for k, v in b.conv.items()}
         return out

@@ -1,5 +1,8 @@
 """Map: neuron groups onto cores and cores onto chips, within the target's limits.
 
+0. Unroll (``passes/unroll.py``): a kept convolution into or out of a group that
+   exceeds a core becomes an exact csr block (same effective integers), so that group
+   can be split; which and why goes into the report (``unrolled``, and per layer).
 1. Split (``passes/partition.py``): every group is cut into as few parts as keep each
    part's neurons, synaptic memory, fan-in axons (distinct source neurons reaching it)
    and fan-out axons (destination cores its neurons actually reach) within a core;
@@ -24,7 +27,7 @@ import scipy.sparse as sp
 from snn2hw_emulator.program import SynapseBlock, synapse_memory_bits
 
 from snn2hw.errors import DesignRuleError
-from snn2hw.passes import partition
+from snn2hw.passes import partition, unroll
 from snn2hw.passes.hwmodel import HwBlock, HwGroup, HwNet
 from snn2hw.targets import Target
 
@@ -180,7 +183,8 @@ def check_rules(cores: list[CoreUse], target: Target) -> list[Violation]:
 
 
 def map_to_cores(net: HwNet, target: Target) -> HwNet:
-    net, plans = partition.Partitioner(net, target, storage).run()
+    net, planner = unroll.unroll_and_plan(net, target)
+    net, plans = planner.run()
     cores = partition.pack(net, target, storage)
     chips = _chips(_traffic(net, cores), target.chip.cores_max)
     placed: dict[int, tuple[int, int]] = {}
@@ -204,7 +208,8 @@ def map_to_cores(net: HwNet, target: Target) -> HwNet:
     report = dict(net.report)
     report["mapping"] = {"cores": len(uses), "chips": len({c.chip for c in uses}),
                          "per_core": [vars(c) | {"groups": list(c.groups)} for c in uses],
-                         "layers": layers(net, plans, uses)}
+                         "layers": layers(net, plans, uses),
+                         "unrolled": dict(net.report.get("unrolled", {}))}
     return net.with_(report=report)
 
 
@@ -238,7 +243,9 @@ def usage(net: HwNet, target: Target) -> list[CoreUse]:
 def layers(net: HwNet, plans: dict[str, partition.Plan], uses: list[CoreUse]
            ) -> list[dict[str, object]]:
     """Per population: neurons, parts, cores used, the limit that set the number of
-    parts, and a lower bound on cores (neurons and synaptic memory alone)."""
+    parts, and a lower bound on cores (neurons and synaptic memory alone); ``unrolled``:
+    why a convolution into it was unrolled ("" where none was)."""
+    unrolled = net.report.get("unrolled", {})
     out = []
     for pop in dict.fromkeys(g.population for g in net.groups):
         mine = [p for p in plans.values() if p.population == pop]
@@ -249,7 +256,9 @@ def layers(net: HwNet, plans: dict[str, partition.Plan], uses: list[CoreUse]
                     "lower_bound": sum(p.lower_bound for p in mine),
                     "binding": ", ".join(binding),
                     "fan_out_max": max(c.fan_out for c in uses if c.index in cores),
-                    "fan_in_max": max(c.fan_in for c in uses if c.index in cores)})
+                    "fan_in_max": max(c.fan_in for c in uses if c.index in cores),
+                    "unrolled": "; ".join(u["reason"] for u in unrolled.values()
+                                          if u["population"] == pop)})
     return out
 
 

@@ -11,7 +11,12 @@ hardware spends them, and pack parts onto cores.
 * Parts are chosen downstream first: a group's fan-out depends on how its targets are
   cut, so every group is cut into as few parts as keep neurons, synaptic memory,
   fan-in and fan-out of every part within the core's limits.
-* A group fed by a kept convolution stays whole (one shared kernel per group).
+* A group fed by a kept convolution stays whole (one shared kernel per group), and so
+  does a group a kept convolution reads. Where such a group exceeds a core
+  (:meth:`Partitioner.kept_whole_over_limits`), ``passes/unroll.py`` first unrolls those
+  convolutions into exact csr blocks, which are then cut like any unrolled layer.
+* Blocks held as scipy csr matrices (unrolled convolutions) are counted and sliced as
+  csr matrices, never densified.
 """
 
 from __future__ import annotations
@@ -51,8 +56,38 @@ def present_columns(b: HwBlock, n_source: int) -> np.ndarray:
     return present.any(axis=0)
 
 
+def _entries(w: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in ``w.data``/``w.indices`` of the entries of ``rows`` (in that order),
+    and each row's entry count."""
+    starts = w.indptr[rows]
+    lens = w.indptr[np.asarray(rows) + 1] - starts
+    before = np.cumsum(lens) - lens
+    return np.arange(int(lens.sum())) + np.repeat(starts - before, lens), lens
+
+
+def rows_of(w: np.ndarray | sp.spmatrix, rows: np.ndarray | slice) -> np.ndarray | sp.spmatrix:
+    """``w[rows]``; for a csr matrix gathered directly (scipy's fancy indexing is slow
+    for the thousands of candidate parts the partitioner measures)."""
+    if not sp.issparse(w) or isinstance(rows, slice):
+        return w[rows]
+    pos, lens = _entries(w, np.asarray(rows))
+    indptr = np.concatenate([[0], np.cumsum(lens)])
+    return sp.csr_matrix((w.data[pos], w.indices[pos], indptr), shape=(len(rows), w.shape[1]))
+
+
+def _columns_of_rows(b: HwBlock, rows: np.ndarray, n_source: int) -> np.ndarray:
+    """present_columns of ``b`` restricted to ``rows``."""
+    if b.kind == "conv":
+        return np.ones(n_source, dtype=bool)
+    if sp.issparse(b.weights):
+        used = np.zeros(n_source, dtype=bool)
+        used[b.weights.indices[_entries(b.weights, np.asarray(rows))[0]]] = True
+        return used
+    return present_columns(replace(b, weights=b.weights[rows]), n_source)
+
+
 def slice_block(b: HwBlock, rows: np.ndarray | slice, name: str, k: int) -> HwBlock:
-    return replace(b, name=f"{b.name}[{k}]", target=name, weights=b.weights[rows],
+    return replace(b, name=f"{b.name}[{k}]", target=name, weights=rows_of(b.weights, rows),
                    codebook=b.codebook[rows] if b.codebook is not None
                    and b.codebook.shape[0] > 1 else b.codebook)
 
@@ -87,8 +122,7 @@ def cut(g: HwGroup, parts: int, spatial: tuple[int, ...] | None) -> tuple[np.nda
 def _fan_in(blocks: list[HwBlock], rows: np.ndarray, sizes: dict[str, int]) -> int:
     used: dict[str, np.ndarray] = {}
     for b in blocks:
-        cols = np.ones(sizes[b.source], dtype=bool) if b.kind == "conv" else \
-            present_columns(replace(b, weights=b.weights[rows]), sizes[b.source])
+        cols = _columns_of_rows(b, rows, sizes[b.source])
         used[b.source] = used.get(b.source, np.zeros(cols.size, dtype=bool)) | cols
     return int(sum(int(c.sum()) for c in used.values()))
 
@@ -142,21 +176,21 @@ class Partitioner:
         whole = self._measure(g, np.arange(g.size))
         lower = max(1, math.ceil(whole["neurons"] / limits["neurons"]),
                     math.ceil(whole["synaptic memory"] / limits["synaptic memory"]))
-        if any(b.kind == "conv" for b in self.net.blocks_into(g.name)) or \
-                g.population in self.conv_sources:
+        if self._conv_bound(g):
             over = [k for k, v in whole.items() if v > limits[k]]
             return Plan(g.name, g.population, (np.arange(g.size),),
                         over[0] if over else _tightest(whole, limits), lower)
         single = max((self._measure(g, np.array([r]))["fan-in"] for r in
                       _widest_rows(self.net.blocks_into(g.name))), default=0)
-        spatial = self.net.spatial.get(g.population) if len(g.shape) == 1 else None
+        spatial = self.net.spatial.get(g.population)
         parts, binding = lower, "neurons" if lower > 1 else _tightest(whole, limits)
         if lower > 1 and whole["synaptic memory"] / limits["synaptic memory"] > \
                 whole["neurons"] / limits["neurons"]:
             binding = "synaptic memory"
         while True:
             rows = cut(g, parts, spatial)
-            worst = {k: max(self._measure(g, r)[k] for r in rows) for k in limits}
+            measured = [self._measure(g, r) for r in rows]
+            worst = {k: max(m[k] for m in measured) for k in limits}
             over = [k for k in limits if worst[k] > limits[k]]
             if not over or parts >= g.size or single > limits["fan-in"]:
                 return Plan(g.name, g.population, rows, binding, lower)
@@ -164,16 +198,36 @@ class Partitioner:
             parts = max(parts + 1, math.ceil(parts * max(worst[k] / limits[k] for k in over)))
             parts = min(parts, g.size)
 
+    def _conv_bound(self, g: HwGroup) -> bool:
+        return any(b.kind == "conv" for b in self.net.blocks_into(g.name)) or \
+            g.population in self.conv_sources
+
+    def kept_whole_over_limits(self) -> dict[str, tuple[str, float, float]]:
+        """Plan every group (as :meth:`run` does) and return the groups kept whole by a
+        kept convolution that exceed a core: name -> (limit, measured, allowed)."""
+        limits, out = self._limits(), {}
+        for g in reversed(self.net.groups):
+            plan = self.plan(g)
+            self.plans[g.name] = plan
+            self._add_reach(g, plan)
+            if self._conv_bound(g):
+                whole = self._measure(g, np.arange(g.size))
+                over = [k for k in limits if whole[k] > limits[k]]
+                if over:
+                    out[g.name] = (over[0], whole[over[0]], limits[over[0]])
+        return out
+
     def _add_reach(self, g: HwGroup, plan: Plan) -> None:
         for b in self.net.blocks_into(g.name):
             n = self.sizes[b.source]
             acc = self.reach.setdefault(b.source, np.zeros(n))
             for rows in plan.rows:
-                acc += present_columns(replace(b, weights=b.weights[rows])
-                                       if b.kind != "conv" else b, n)
+                acc += _columns_of_rows(b, rows, n)
 
     def run(self) -> tuple[HwNet, dict[str, Plan]]:
         for g in reversed(self.net.groups):          # targets are cut before their sources
+            if g.name in self.plans:                 # planned by kept_whole_over_limits
+                continue
             plan = self.plan(g)
             self.plans[g.name] = plan
             self._add_reach(g, plan)
