@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # (otherwise `snn2hw lava install` looks for one: PATH, then pyenv).
 LAVA_PYTHON310 ?=
 
-.PHONY: setup lava lava-netx demo test bench clean
+.PHONY: setup lava lava-netx chromium demo test bench clean
 
 setup: $(VENV)/.installed
 
@@ -50,9 +50,16 @@ demo: setup lava
 	$(BIN)/snn2hw verify examples/out/digits.nir --target loihi2 \
 		--data examples/out/digits_test.npz --device lava --against emulator --limit 20
 
+# The browser test of report.html (tests/test_report_browser.py) needs Debian's chromium:
+# installed here when missing and run as root, else that test is skipped, saying so.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+		>/dev/null; } || echo "chromium not installed (not root): the report browser test will be skipped"
+
 # -n auto: one pytest worker per core (the suite is mostly single-threaded: Lava and netx
 # subprocesses, one-thread training); worksteal balances the few minutes-long netx runs.
-test: setup lava-netx
+test: setup lava-netx chromium
 	$(BIN)/python -m pytest -q -rs -n auto --dist worksteal
 
 bench: setup lava
