@@ -213,10 +213,13 @@ def test_a_small_sdnn_file_compiles_for_loihi2_and_runs_as_unmapped(tmp_path: Pa
     """compile (ranges, map, emit) keeps the integers: the compiled program on the
     emulator equals to_program's, every payload and state variable, every step."""
     path = small(tmp_path / "small.net")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         c = netx.compile_file(path, compiler.Options(target="loihi2"))
     assert c.passes == ("ranges", "map", "emit") and c.target.name == "loihi2"
+    assert not [w for w in caught if "range analysis" in str(w.message)]   # no u, v bounds
+    assert set(c.report["ranges"]) == {"layer0", "layer1", "layer3", "layer4"} and all(
+        "graded" in r for r in c.report["ranges"].values())
     unmapped = netx.to_program(path, load("loihi2"))
     x = frames(108, 10, seed=4)
     a = engine.run(c.program, {"input": x}, record=list(VARS))
@@ -261,3 +264,66 @@ def test_netx_running_another_model_is_refused() -> None:
         netx_sdnn.check_models(["PyDeltaModelFixed", "PySigmaDeltaModelFixedCorrected"],
                                ["delta", "sigma_delta"])
 
+
+def _by_population(program, result, var: str) -> dict[str, np.ndarray]:
+    """Each population's (B, T, n) values of ``var`` in NIR order, from its groups."""
+    from snn2hw.backends.image import io_map
+
+    out = {}
+    for pop, info in io_map(program)["populations"].items():
+        parts = [getattr(result, var)[g] for g in info["groups"] if g in getattr(result, var)]
+        if parts:
+            arr = np.concatenate(parts, axis=2)
+            ordered = np.empty_like(arr)
+            ordered[:, :, np.asarray(info["index"])] = arr
+            out[pop] = ordered
+    return out
+
+
+@pytest.mark.parametrize("name", ["pilotnet_sdnn_square", "pilotnet_sdnn_gts"])
+def test_pilotnet_sdnn_compiles_for_loihi2_and_runs_as_the_unmapped_program(
+        files: dict[str, Path], name: str) -> None:
+    """compile_integer maps PilotNet SDNN onto loihi2's cores (convolutions that do not fit
+    a core unrolled to exact sparse blocks, graded message bits kept): the compiled program
+    on the emulator equals the unmapped to_program's, every payload and state variable of
+    every layer, every step (12 steps: the gts net's last layer is reached at step 10)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        c = netx.compile_file(files[name], compiler.Options(target="loihi2"))
+    unmapped = netx.to_program(files[name], netx_sdnn.big_core(load("loihi2")))
+    assert c.target.name == "loihi2" and c.report["cores"] > len(unmapped.groups)  # split
+    x = frames(unmapped.ports[0].size, 12, seed=2)
+    a = engine.run(c.program, {"input": x}, record=list(VARS))
+    b = engine.run(unmapped, {"input": x}, record=list(VARS))
+    compared = 0
+    for var in VARS:
+        mine, want = _by_population(c.program, a, var), _by_population(unmapped, b, var)
+        assert set(mine) == set(want) and want, var
+        for pop in want:
+            assert np.array_equal(mine[pop], want[pop]), (pop, var)
+            compared += 1
+    assert compared == sum(1 + len(kernels.STATE_VARS[g.model]) for g in unmapped.groups)
+    assert all((b.spikes[g.name] != 0).any() for g in unmapped.groups)
+
+
+def test_the_netx_device_reads_each_compiled_group_from_its_own_positions(
+        files: dict[str, Path]) -> None:
+    """netx's arrays are whole layers in Lava's (x, y, c) order, which the unmapped
+    program's groups hold; each group of the compiled (split) program is given
+    ``netx_sdnn.columns`` of them, checked here with the unmapped program's emulator run
+    standing for netx's (tests/test_lava_sdnn_netx.py checks that one against netx)."""
+    path = files["pilotnet_sdnn_square"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        c = netx.compile_file(path, compiler.Options(target="loihi2"))
+    unmapped = netx.to_program(path, netx_sdnn.big_core(load("loihi2")))
+    x = frames(unmapped.ports[0].size, 8, seed=6)
+    a = engine.run(c.program, {"input": x}, record=list(VARS))
+    b = engine.run(unmapped, {"input": x}, record=list(VARS))
+    cols = netx_sdnn.columns(c.program)
+    assert set(cols) == {g.name for g in c.program.groups} and len(cols) > len(unmapped.groups)
+    for g in c.program.groups:
+        k, where = cols[g.name]
+        layer = unmapped.groups[k].name
+        for var in ("spikes", *kernels.STATE_VARS[g.model]):
+            assert np.array_equal(getattr(a, var)[g.name], getattr(b, var)[layer][:, :, where])

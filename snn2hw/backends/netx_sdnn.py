@@ -221,38 +221,49 @@ def check_models(ran: list[str], models: list[str]) -> None:
                                "install --netx), whose models docs/sigma_delta.md describes.")
 
 
+def columns(program: Any) -> dict[str, tuple[int, np.ndarray]]:
+    """Per program group: its netx block and the block's flat positions (Lava's C order of
+    (x, y, c)) it holds, in the group's order (a layer the mapper split into groups or
+    tiles gets each group's own positions)."""
+    from snn2hw.backends.image import io_map
+    from snn2hw.backends.netx_hw import META_KEY, hw_layout
+
+    info = json.loads(str(program.metadata[META_KEY]))
+    io = io_map(program)
+    sizes = {g.name: g.size for g in program.groups}
+    out = {}
+    for k, name in enumerate(info["groups"]):
+        pop = io["populations"][name]
+        netx_pos = np.argsort(hw_layout(tuple(info["shapes"][k]))[1])   # NIR index -> column
+        nir_index, start = np.asarray(pop["index"]), 0
+        for g in pop["groups"]:
+            out[g] = (k, netx_pos[nir_index[start:start + sizes[g]]])
+            start += sizes[g]
+    return out
+
+
 def run_program(program: Any, x: np.ndarray, record: tuple[str, ...]) -> Any:
     """The netx device for an SDNN program: ``x`` (B, T, n) already delayed by the input
-    lag. Each program group gets its layer's netx columns (a layer the mapper split gets
-    the positions its group holds) of every recorded variable its model has."""
-    from snn2hw.backends.image import io_map
+    lag. Each program group gets its :func:`columns` of every recorded variable its model
+    has."""
     from snn2hw.backends.lava import LavaResult
-    from snn2hw.backends.netx_hw import META_KEY, hw_layout
+    from snn2hw.backends.netx_hw import META_KEY
     from snn2hw_emulator.kernels import STATE_VARS
 
     info = json.loads(str(program.metadata[META_KEY]))
     got = run_netx(info["source"], x)
     check_models(got["model"], info["models"])
-    io = io_map(program)
-    groups = {g.name: g for g in program.groups}
+    models = {g.name: g.model for g in program.groups}
     res = LavaResult(spikes={})
-    for k, name in enumerate(info["groups"]):
-        pop = io["populations"][name]
-        netx_pos = np.argsort(hw_layout(tuple(info["shapes"][k]))[1])   # NIR index -> column
-        nir_index, start = np.asarray(pop["index"]), 0
-        for gname in pop["groups"]:
-            g = groups[gname]
-            cols = netx_pos[nir_index[start:start + g.size]]
-            start += g.size
-            for var in record:
-                if var != "spikes" and var not in STATE_VARS[g.model]:
-                    continue
-                arr = got[var][k]
-                if arr is not None:
-                    getattr(res, var)[gname] = arr[:, :, cols].astype(np.int32)
+    for g, (k, cols) in columns(program).items():
+        for var in record:
+            if var != "spikes" and var not in STATE_VARS[models[g]]:
+                continue
+            arr = got[var][k]
+            if arr is not None:
+                getattr(res, var)[g] = arr[:, :, cols].astype(np.int32)
     res.outputs = {o.name: res.spikes[o.group] for o in program.outputs if o.group in res.spikes}
     return res
-
 
 def compile_file(path: str | Path, net: HwNet, info: dict[str, Any], options: Any) -> Any:
     """``snn2hw compile SDNN.net --target loihi2``: the file's integers through
@@ -292,7 +303,7 @@ def refuse_graph(path: str | Path, layers: list[dict[str, Any]]) -> None:
                                 "emulator).")
 
 
-__all__ = ["big_core", "check_models", "check_target", "compile_file", "compile_for_verify", "is_file", "is_sdnn", "model", "refuse_graph",
+__all__ = ["big_core", "check_models", "check_target", "columns", "compile_file", "compile_for_verify", "is_file", "is_sdnn", "model", "refuse_graph",
            "run_netx", "run_program", "stand_in", "table", "to_hwnet"]
 
 

@@ -11,6 +11,10 @@ When the source is already in the target's integers (``integer=True``: a netx fi
 netx runs as it is), the worst-case bounds are information (a warning and the report);
 refused is only what overflows in one step from rest, every input spiking once: the
 input sum shifted into u (``a << 6``) beyond u's range.
+
+Sigma-delta groups (``delta``, ``sigma_delta``, ``sigma``) have no u or v and take graded
+payloads, which a 0/1 worst case does not bound: they are reported as not bounded (their
+state is int32 and wraps as in Lava, docs/sigma_delta.md §3).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from snn2hw.errors import DesignRuleError
-from snn2hw.passes.hwmodel import HwBlock, HwGroup, HwNet
+from snn2hw.passes.hwmodel import SIGMA_DELTA_MODELS, HwBlock, HwGroup, HwNet
 from snn2hw.passes.quantise import Stats
 from snn2hw.targets import Target
 
@@ -92,6 +96,9 @@ def check(net: HwNet, target: Target, stats: dict[str, Stats] | None,
     problems: list[str] = []
     report: dict[str, Any] = {}
     for g in net.groups:
+        if g.model in SIGMA_DELTA_MODELS:     # no u or v: nothing this analysis bounds
+            report[g.name] = {"graded": "not bounded: sigma-delta state, int32 as in Lava"}
+            continue
         b = bounds(net, g, (stats or {}).get(g.population))
         report[g.name] = b
         if _over(b["input_sum"], acc_max):
@@ -105,7 +112,8 @@ def check(net: HwNet, target: Target, stats: dict[str, Stats] | None,
                             f"{num.state_bits}-bit range ({state_max}) and saturate")
         if g.model == "readout" and _over(b["v_high"], g.vth * 64):
             problems.append(f"'{g.name}': readout voltage can reach the threshold and reset")
-    overflow = [m for g in net.groups if integer for m in [_one_step(net, g, state_max)] if m]
+    overflow = [m for g in net.groups if integer and g.model not in SIGMA_DELTA_MODELS
+                for m in [_one_step(net, g, state_max)] if m]
     if overflow and not allow_saturation:
         raise DesignRuleError(f"range analysis: {'; '.join(overflow)}",
                               hint="The integers overflow on this target in a single step; "
