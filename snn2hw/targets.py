@@ -252,7 +252,13 @@ def load(name_or_path: str | Path) -> Target:
     if text_path.suffix == ".toml" or text_path.exists():
         if not text_path.is_file():
             raise TargetError(f"target file '{text_path}' does not exist")
-        return parse(text_path.read_text(encoding="utf-8"), str(text_path))
+        try:
+            text = text_path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError) as exc:
+            raise TargetError(f"target file '{text_path}' cannot be read as UTF-8 text "
+                              f"({type(exc).__name__})", hint="Save it as a UTF-8 TOML file.") \
+                from None
+        return parse(text, str(text_path))
     name = str(name_or_path)
     if name not in available():
         raise TargetError(f"unknown target '{name}'",

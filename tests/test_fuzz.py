@@ -245,3 +245,12 @@ def test_loader_reads_what_numpy_writes(tmp_path: Path) -> None:
     np.savez_compressed(tmp_path / "z.npz", spikes=cases[4], labels=cases[5])
     loaded = arrays.load(tmp_path / "z.npz")
     assert set(loaded) == {"spikes", "labels"} and np.array_equal(loaded["spikes"], cases[4])
+
+
+def test_target_file_that_is_not_utf8(files: dict[str, Path], tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "latin.toml"
+    bad.write_bytes(b"\xff\xfe[target]\nname = 'x'\n")
+    err = _refused(["compile", files["nir"], "--target", bad, "-o", tmp_path / "out"],
+                   tmp_path, capsys)
+    assert "latin.toml" in err and "UTF-8" in err, err

@@ -115,3 +115,30 @@ def test_netx_field_surgery_is_refused(nets: dict[str, Path], tmp_path: Path,
             err = _refused(argv, tmp_path, capsys)
             assert word in err and bad.name in err, (name, err)
         bad.unlink()
+
+
+def test_damaged_net_files_are_one_line_errors(nets: dict[str, Path], tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Flipped bytes and truncations (seeded): read, or refused in one line; never a
+    traceback (h5py's own KeyError/OSError on a corrupt object header included)."""
+    from snn2hw.cli import main
+
+    rng = random.Random(SEED)
+    refused = 0
+    for k in range(16):
+        data = bytearray(nets["tiny" if k % 2 else "oxford"].read_bytes())
+        if k % 4 == 3:
+            data = data[:rng.randrange(1, len(data))]
+        else:
+            for _ in range(rng.randint(1, 10)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+        path = tmp_path / f"flip{k}.net"
+        path.write_bytes(bytes(data))
+        code = main(["inspect", str(path)])
+        out = capsys.readouterr()
+        assert code in (0, 2) and "Traceback" not in out.err and "internal" not in out.err, \
+            out.err
+        if code == 2:
+            refused += 1
+            assert out.err.count("\n") == 1, out.err
+    assert refused >= 4                                # every truncation at least

@@ -193,7 +193,17 @@ def _layer(path: Path, k: int, h: Any, prev: tuple[int, ...] | None
 
 
 def check(path: Path, f: h5py.File) -> None:
-    """Raise ModelFileError for the first field netx_read must not read (module doc)."""
+    """Raise ModelFileError for the first field netx_read must not read (module doc); a
+    file whose HDF5 structure or data cannot be read (flipped bytes) is one too."""
+    try:
+        _check(path, f)
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
+        raise _fail(path, None, f"cannot be read as a netx file: it is truncated or corrupt "
+                    f"({' '.join(str(exc).split())[:120]})",
+                    hint="Copy or export the file again.") from None
+
+
+def _check(path: Path, f: h5py.File) -> None:
     layers = f["layer"]
     if not isinstance(layers, h5py.Group):
         raise _fail(path, None, "has a /layer dataset where netx reads a group")
