@@ -39,7 +39,8 @@ from snn2hw.backends.netx_read import read
 from snn2hw.backends.image import io_map
 from snn2hw.errors import DesignRuleError, UnsupportedError, UserInputError
 from snn2hw.files import atomic_write
-from snn2hw_emulator.program import NeuronGroup, Program, SynapseBlock, expanded_weights
+from snn2hw_emulator.program import (NeuronGroup, Program, SynapseBlock, expanded_weights,
+                                     is_sparse)
 
 BIAS_EXP = 6          # netx's implied bias exponent
 
@@ -52,6 +53,8 @@ def _not_netx(what: str) -> DesignRuleError:
 
 def _effective(block: SynapseBlock) -> np.ndarray:
     w = expanded_weights(block)
+    if is_sparse(w):                 # a netx dense layer stores the whole matrix anyway
+        w = w.toarray()
     e = block.weight_exp
     if e < 0 and np.any(w % (1 << -e)):
         raise _not_netx(f"block '{block.name}' has weights that are not whole after "
