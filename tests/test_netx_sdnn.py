@@ -236,6 +236,21 @@ def test_a_small_sdnn_file_compiles_for_loihi2_and_runs_as_unmapped(tmp_path: Pa
     assert (out / "program.h5").is_file()
 
 
+def test_quantised_nir_of_an_sdnn_file_is_not_recompiled(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    """OUT/quantised.nir holds the sigma-delta layers under marked IF stand-ins; compiling
+    it would treat them as IF neurons, so it is refused in one line."""
+    out = tmp_path / "out"
+    assert main(["compile", str(small(tmp_path / "s.net")), "--target", "loihi2", "-o",
+                 str(out)]) == 0
+    capsys.readouterr()
+    assert main(["compile", str(out / "quantised.nir"), "--target", "loihi2", "-o",
+                 str(tmp_path / "again")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "stands in for a netx SDNN" in err
+
+
 @pytest.mark.parametrize("change, match", [
     ({"L1_neuron_type": "CUBA"}, "layer 1 .* has CUBA neurons in an SDNN network"),
     ({"L3_neuron_vThMant": 4096}, "layer 3 .* vThMant 4096, .* exceeds the 24-bit state"),

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from snn2hw import ir
+from snn2hw.errors import UnsupportedError
 from snn2hw.passes import structure
 from snn2hw.passes.hwmodel import HwBlock, HwGroup, HwNet, from_csr_fields
 from snn2hw.passes.quantise import whc_perm
@@ -55,6 +56,13 @@ def _block(name: str, d: dict[str, Any]) -> HwBlock:
 def hwnet(graph: ir.Graph, target: str) -> HwNet | None:
     """The annotated hardware model for ``target``, or None when the graph carries none
     (or carries one for another target: then it is requantised, with a warning)."""
+    stand_in = [name for name, node in graph.nodes.items()
+                if "snn2hw.stand_in" in (getattr(node, "metadata", None) or {})]
+    if stand_in:                     # backends/netx_sdnn.py: no NIR node models the layer
+        raise UnsupportedError(f"node '{stand_in[0]}' stands in for a netx SDNN "
+                               "(sigma-delta) layer, which NIR has no node for",
+                               node=stand_in[0], hint="Compile the .net file itself "
+                               "(snn2hw compile FILE.net --target loihi2).")
     meta = graph.metadata
     if meta.get("snn2hw.pass") != "map":
         return None
