@@ -307,3 +307,26 @@ def test_csr_weights_only_on_sparse_blocks_and_well_formed() -> None:
             b, **{"weights": sp.csr_matrix(b.weights), **change}), *program.blocks[1:]))
         with pytest.raises(ProgramLimitError, match=match):
             image.validate(bad)
+
+
+@pytest.mark.lava
+@pytest.mark.slow
+def test_csr_sparse_blocks_run_on_lava_as_on_the_emulator() -> None:
+    """Sparse blocks read from a file (csr) travel to Lava as COO arrays and become
+    Lava's Sparse: every spike, u and v equal (binary and graded input)."""
+    import scipy.sparse as sp
+
+    from snn2hw.backends import lava
+    from snn2hw.compare import first_divergence
+
+    runs = []
+    for seed, graded in ((11, False), (12, True)):
+        program = programs.random_program(seed, kinds=("sparse",), graded=graded)
+        program = dataclasses.replace(program, blocks=tuple(
+            dataclasses.replace(b, weights=sp.csr_matrix(b.weights)) for b in program.blocks))
+        runs.append((program, programs.random_inputs(program, seed, 2, 16), 18))
+    for (program, x, steps), got in zip(runs, lava.run_many(runs, record=("spikes", "u", "v")),
+                                        strict=True):
+        want = engine.run(program, x, steps=steps, record=("spikes", "u", "v"))
+        assert first_divergence(want, got) is None, first_divergence(want, got)
+        assert any(want.u[g].any() for g in want.u)
