@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from snn2hw_emulator import engine, kernels
+from test_netx_sdnn import frames, unpack
 
 from snn2hw.backends import netx, netx_hw, netx_sdnn
 from snn2hw.cli import main
 from snn2hw.targets import load
-from snn2hw_emulator import engine, kernels
-from test_netx_sdnn import frames, unpack
 
 pytestmark = [pytest.mark.lava, pytest.mark.slow]
 STEPS = 16

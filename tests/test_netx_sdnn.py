@@ -14,6 +14,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from snn2hw_emulator import engine, kernels
 
 from snn2hw import compiler, execute
 from snn2hw.backends import netx, netx_sdnn
@@ -21,7 +22,6 @@ from snn2hw.cli import main
 from snn2hw.devices import DeviceError
 from snn2hw.errors import DesignRuleError, Snn2hwError, UnsupportedError
 from snn2hw.targets import load
-from snn2hw_emulator import engine, kernels
 
 DATA = Path(__file__).with_name("data") / "netx"
 SDNN = ("pilotnet_sdnn_square", "pilotnet_sdnn_gts", "pilotnet_sdnn_slayer",

@@ -246,9 +246,10 @@ def run_program(program: Any, x: np.ndarray, record: tuple[str, ...]) -> Any:
     """The netx device for an SDNN program: ``x`` (B, T, n) already delayed by the input
     lag. Each program group gets its :func:`columns` of every recorded variable its model
     has."""
+    from snn2hw_emulator.kernels import STATE_VARS
+
     from snn2hw.backends.lava import LavaResult
     from snn2hw.backends.netx_hw import META_KEY
-    from snn2hw_emulator.kernels import STATE_VARS
 
     info = json.loads(str(program.metadata[META_KEY]))
     got = run_netx(info["source"], x)
