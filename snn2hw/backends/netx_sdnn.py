@@ -15,8 +15,12 @@ netx builds, for an SDNN file (``Network(spike_exp=6)``):
   ``activation`` says), or ``sigma`` groups for ``sigma_output`` layers (``Sigma``).
 
 Refused in one line, naming the layer: SDNN networks without an SDNN input layer, SDNN
-layers mixed with CUBA ones, delays on SDNN layers, thresholds or biases that do not fit
-the 24-bit state once scaled by 2^12, and targets without graded spikes (loihi1).
+layers mixed with CUBA ones (the input layer included), delays on SDNN layers, a bias on a
+``sigma_output`` layer, thresholds or biases that do not fit the 24-bit state once scaled
+by 2^12, and targets without graded spikes (loihi1). NIR has no sigma-delta node: the
+graph that goes with a compiled SDNN file holds marked IF stand-ins (:func:`stand_in`),
+never read as a model (import, ``verify --against reference`` and recompiling
+``quantised.nir`` are refused).
 """
 
 from __future__ import annotations
