@@ -209,7 +209,8 @@ def compare_devices(program: Any, data: np.ndarray, labels: np.ndarray | None, *
     steps = max((s.shape[1] for r in runs.values() for s in (r.raw.spikes or {}).values()),
                 default=int(data.shape[1]))
     detail = explain(program, runs[against].raw, div, runs[against].ports) if div else ""
-    layers = [(pop, int(s.sum()), int(runs[device].spikes[pop].sum()),
+    layers = [(pop, int(np.count_nonzero(s)),                # spikes sent (graded or not)
+               int(np.count_nonzero(runs[device].spikes[pop])),
                float((s == runs[device].spikes[pop]).mean()))
               for pop, s in runs[against].spikes.items() if pop in runs[device].spikes]
     return DeviceComparison(device, against, int(data.shape[0]), int(steps),
