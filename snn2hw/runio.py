@@ -130,7 +130,8 @@ def result_summary(result: Any, program: Any, path: str | Path) -> str:
     lines = []
     for out in program.outputs:
         spikes = np.asarray(result.spikes[out.group])
-        lines.append(f"output '{out.name}' (group {out.group}): {int(spikes.sum())} spikes over "
+        sent = int(np.count_nonzero(spikes))          # graded payloads: spikes sent, not summed
+        lines.append(f"output '{out.name}' (group {out.group}): {sent} spikes over "
                      f"{spikes.shape[0]} sample(s) x {spikes.shape[1]} steps")
     cost = getattr(result, "cost", None)
     if cost is not None and hasattr(cost, "summary"):
