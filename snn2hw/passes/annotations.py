@@ -82,6 +82,7 @@ def hwnet(graph: ir.Graph, target: str) -> HwNet | None:
     s = structure.analyse(graph)
     convy = {p for b in blocks if b.kind == "conv" for p in (b.source, b.target)} | \
         {g.population for g in groups if len(g.shape) == 3}
+    convy = {p for p in convy if p in s.shapes and len(s.shapes[p]) == 3}  # netx (N, 1, 1)
     layouts = {p: whc_perm(s.shapes[p]) if p in convy else np.arange(s.size(p))
                for p in s.populations}
     shapes = {p: tuple(reversed(s.shapes[p])) if p in convy else (s.size(p),)
