@@ -244,7 +244,7 @@ def load(path: str | Path) -> Program:
         raise ImageFormatError(f"'{path}' cannot be read as a program image: it is not HDF5, "
                                f"or truncated or corrupt ({str(exc).split('(')[-1].rstrip(')')})",
                                hint="Recompile or copy the file again.") from None
-    except (KeyError, ValueError, TypeError) as exc:
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:   # h5py: corrupt headers
         raise ImageFormatError(f"'{path}' is a malformed program image (missing or bad entry: "
                                f"{exc})", hint="Recompile the model.") from None
     validate(program)

@@ -49,7 +49,7 @@ def sniff(path: str | Path) -> FileKind:
                 return "nir"
             if "layer" in f:
                 return "netx"
-    except OSError as exc:
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:   # h5py on corrupt headers
         raise ModelFileError(f"file '{path}' could not be read as HDF5 ({exc})",
                              hint="The file may be truncated; write it again.") from None
     raise ModelFileError(f"file '{path}' is HDF5 but neither a NIR graph (no 'node' group) nor "

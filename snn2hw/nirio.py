@@ -91,7 +91,7 @@ def _open_checked(path: Path) -> None:
                 raise ModelFileError(f"file '{path}' has no 'node' group: it is HDF5 but not "
                                      "a NIR graph", hint="Export the model with nir.write().")
             _scan(f["node"], "", path)
-    except (OSError, KeyError, ValueError, TypeError) as exc:
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:  # h5py: all four
         raise ModelFileError(f"file '{path}' is damaged or truncated ({exc})",
                              hint="Export the model again.") from None
 
@@ -103,7 +103,7 @@ def read(path: str | Path) -> Graph:
     try:
         raw = nir.read(path, type_check=False)
     except (OSError, KeyError, ValueError, TypeError, AttributeError, IndexError,
-            AssertionError, ArithmeticError, RecursionError, NotImplementedError) as exc:
+            AssertionError, ArithmeticError, RuntimeError) as exc:  # Recursion, NotImplemented
         raise ModelFileError(f"file '{path}' could not be decoded as NIR "
                              f"({type(exc).__name__}: {exc})",
                              hint="A parameter is missing or malformed; export it again.") from None

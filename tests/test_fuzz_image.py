@@ -229,3 +229,31 @@ def test_conv_geometry_is_refused(programs: dict[str, Path], tmp_path: Path,
         err = _check(bad, programs["conv-spikes"], tmp_path, capsys)
         assert conv in err and key in err, err
         bad.unlink()
+
+
+def test_damaged_program_images_are_one_line_errors(programs: dict[str, Path],
+                                                    tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """Flipped bytes and truncations (seeded): loaded, or refused in one line; h5py's
+    RuntimeError on a corrupt local heap ('Link iteration failed') included."""
+    from snn2hw.cli import main
+
+    rng = random.Random(SEED)
+    data = programs["dense"].read_bytes()
+    refused = 0
+    for k in range(24):
+        b = bytearray(data)
+        if k % 4 == 3:
+            b = b[:rng.randrange(1, len(b))]
+        else:
+            for _ in range(rng.randint(1, 12)):
+                b[rng.randrange(len(b))] = rng.randrange(256)
+        path = tmp_path / f"flip{k}.h5"
+        path.write_bytes(bytes(b))
+        code = main(["inspect", str(path)])
+        out = capsys.readouterr()
+        assert code in (0, 2) and "Traceback" not in out.err and "internal" not in out.err, \
+            out.err
+        refused += code == 2
+        assert code == 0 or out.err.count("\n") == 1, out.err
+    assert refused >= 6                                # every truncation at least
