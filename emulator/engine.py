@@ -1,11 +1,14 @@
 """The vectorised engine: runs a program image on batches of input spikes.
 
-Numerics are those of kernels.py (tested against it and against Lava). Two modes
+Numerics are those of kernels.py (tested against it and against Lava). Three modes
 give identical results:
 
-* ``batch``: every sample at once; synaptic sums as one matrix product per block
-  and step, done in float32/float64 BLAS only where the sum is provably exact
-  (|partial sums| < 2^24 resp. 2^53), else in int64.
+* ``batch``: every sample at once; where no cycle runs through several groups, each
+  block once for all steps (timebatch.py: one product over batch x time, only the
+  neuron recurrence stepping), otherwise as ``step``.
+* ``step``: every sample at once, one matrix product per block and step. Products are
+  done in float32/float64 BLAS only where the sum is provably exact (|partial sums| <
+  2^24 resp. 2^53), else in int64.
 * ``event``: one sample at a time, summing only the weight columns of inputs that
   spiked (cost proportional to spikes: the single-stream, event-driven mode).
 
@@ -15,8 +18,10 @@ the stored values and its product is csr @ x in int64 (exact; no float shortcut)
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -42,7 +47,8 @@ from snn2hw_emulator.program import (
     synapse_mask,
 )
 
-MODES = ("batch", "event")
+MODES = ("batch", "step", "event")
+_VALIDATED: weakref.WeakSet[Program] = weakref.WeakSet()
 RECORDABLE = ("spikes", "u", "v", *SD_STATE)   # which groups have which: kernels.STATE_VARS
 __all__ = ["MODES", "RECORDABLE", "Result", "check_inputs", "concatenate", "run"]
 _HALF = 2 ** (STATE_BITS - 1)
@@ -315,8 +321,16 @@ def run(program: Program, inputs: Any, *, steps: int | None = None,
     if bad:
         raise InputError(f"cannot record '{bad[0]}'",
                          hint=f"Record any of {', '.join(RECORDABLE)}.")
-    validate(program)
+    if program not in _VALIDATED:           # a program object is checked once, not per run
+        validate(program)
+        _VALIDATED.add(program)
     data, batch, steps = check_inputs(program, inputs, steps)
+    if mode == "batch":
+        from snn2hw_emulator import timebatch
+
+        groups = timebatch.order(program)
+        if groups is not None:
+            return timebatch.run(program, data, batch, steps, record, cost, groups)
     blocks = [_prepare(b) for b in program.blocks]
     into: dict[str, list[int]] = {g.name: [] for g in program.groups}
     for i, blk in enumerate(blocks):

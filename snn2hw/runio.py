@@ -7,20 +7,21 @@ port -> int array (B, T, size); results hold spikes/u/v dicts of (B, T, n).
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
+from snn2hw_emulator.engine import RECORDABLE
 
 from snn2hw.errors import UserInputError
 from snn2hw.files import atomic_write
-from snn2hw_emulator.engine import RECORDABLE
-
 
 
 def load_program(path: str | Path) -> Any:
-    from snn2hw import files
     from snn2hw_emulator import image
+
+    from snn2hw import files
 
     if files.sniff(path) != "program":
         raise UserInputError(f"'{path}' is a NIR model, not a program image",
@@ -85,7 +86,11 @@ def run_emulator(program: Any, inputs: Mapping[str, np.ndarray], steps: int | No
                   record: tuple[str, ...], mode: str, progress: bool) -> Any:
     from snn2hw_emulator import engine
 
-    batch = next(iter(inputs.values())).shape[0]
+    if not isinstance(inputs, Mapping):       # a bare array for a one-port program
+        if len(program.ports) != 1:
+            return engine.run(program, inputs, steps=steps, record=record, mode=mode)
+        inputs = {program.ports[0].name: inputs}
+    batch = np.shape(next(iter(inputs.values())))[0]
     show = progress and sys.stderr.isatty() and batch >= 8
     if not show:
         return engine.run(program, inputs, steps=steps, record=record, mode=mode)

@@ -1,0 +1,141 @@
+"""The time-batched engine (emulator/timebatch.py, lifloop.py) against the step engine and
+the normative kernels: every recorded variable, saturation count and cost count equal,
+on random programs of every block kind, LIF, LIFReset and sigma-delta groups, recurrence
+and delays; with and without the compiled LIF loop."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import programs
+import pytest
+import sd_programs
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from snn2hw_emulator import engine, lifloop, reference, timebatch
+from snn2hw_emulator.program import SynapseBlock
+
+ALL = tuple(engine.RECORDABLE)
+
+
+def assert_same(a: engine.Result, b: engine.Result) -> int:
+    """Equal in everything; returns how many recorded values were compared."""
+    compared = 0
+    for var in ALL:
+        da, db = getattr(a, var), getattr(b, var)
+        assert da.keys() == db.keys(), var
+        for k in da:
+            assert da[k].dtype == db[k].dtype, (var, k)
+            np.testing.assert_array_equal(da[k], db[k], err_msg=f"{var}[{k}]")
+            compared += da[k].size
+    assert a.saturation == b.saturation
+    assert a.cost is not None and b.cost is not None
+    for e in a.cost.counts:
+        np.testing.assert_array_equal(a.cost.counts[e], b.cost.counts[e], err_msg=e)
+    np.testing.assert_array_equal(a.cost.energy_pj, b.cost.energy_pj)
+    return compared
+
+
+def _both(program, x, steps: int) -> int:
+    got = engine.run(program, x, steps=steps, record=ALL, mode="batch")
+    want = engine.run(program, x, steps=steps, record=ALL, mode="step")
+    return assert_same(got, want)
+
+
+PROGRAMS = {
+    "random": lambda s: programs.random_program(s),
+    "codebook": lambda s: programs.codebook_program(s),
+    "conv": lambda s: programs.conv_program(s),
+    "sigma-delta": lambda s: sd_programs.sigma_delta_program(s, conv=s % 2 == 0),
+}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), kind=st.sampled_from(sorted(PROGRAMS)),
+       batch=st.integers(1, 3), compiled=st.booleans())
+def test_time_batched_equals_step_engine(seed: int, kind: str, batch: int,
+                                         compiled: bool) -> None:
+    """``compiled`` False: LIF groups step with engine.lif_update (no numba)."""
+    program = PROGRAMS[kind](seed)
+    x = programs.random_inputs(program, seed, batch, 14, rate=0.4)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(lifloop, "AVAILABLE", compiled and lifloop.numba is not None)
+        assert _both(program, x, 18) > 0
+
+
+def test_the_compiled_loop_is_there() -> None:
+    """make setup installs the ``fast`` extra: the compiled LIF loop is what runs."""
+    assert lifloop.AVAILABLE
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_time_batched_equals_the_kernels(seed: int) -> None:
+    program = programs.random_program(seed, recurrent=seed % 2 == 0)
+    x = programs.random_inputs(program, seed, 2, 10)
+    got = engine.run(program, x, steps=12, record=("spikes", "u", "v"), mode="batch")
+    for b in range(x.shape[0]):
+        xb = np.asarray(x[b], np.int64)
+        bits = program.ports[0].message_bits     # graded payloads saturate at the port
+        xb = np.clip(xb, -(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if bits else xb
+        want = reference.run_one(program, {"in": xb}, 12)
+        for var in ("spikes", "u", "v"):
+            for g, arr in want[var].items():
+                np.testing.assert_array_equal(getattr(got, var)[g][b], arr,
+                                              err_msg=f"{var} {g}")
+
+
+def test_a_cycle_through_two_groups_runs_step_by_step() -> None:
+    program = programs.random_program(3, layers=3, recurrent=False)
+    back = SynapseBlock("Wback", "dense", "L2", "L0",
+                        np.full((program.groups[0].size, program.groups[2].size), 40, np.int32))
+    cyclic = dataclasses.replace(program, blocks=program.blocks + (back,))
+    assert timebatch.order(cyclic) is None and timebatch.order(program) is not None
+    x = programs.random_inputs(cyclic, 1, 2, 12)
+    assert _both(cyclic, x, 14) > 0
+
+
+@pytest.mark.parametrize("n, exp, bits, dtype", [
+    (1 << 17, 0, 0, np.float64),      # |sum| up to 255 * 2^17: beyond float32's 2^24
+    (64, 7, 0, np.float32),           # shifted left by 7, still below 2^31
+    (64, 0, 16, np.float64),          # graded 16-bit payloads: |sum| < 2^29
+    (64, 0, 24, None),                # graded 24-bit payloads may wrap: the integer path
+])
+def test_the_float_product_is_used_only_where_exact(n: int, exp: int, bits: int,
+                                                    dtype: object) -> None:
+    block = SynapseBlock("W", "dense", "in", "L0", np.full((3, n), 255, np.int32),
+                         weight_exp=exp, num_message_bits=bits)
+    program = programs.one_block_program(block, n, 3, message_bits=bits)
+    blk = engine._prepare(block)
+    chosen = timebatch._float_product(blk, 0, blk.weights, 2 ** (bits - 1) if bits else 1)
+    assert (chosen and chosen[0]) is dtype or (chosen is None and dtype is None)
+    rng = np.random.default_rng(0)
+    x = (rng.random((1, 4, n)) < 0.9).astype(np.int32)
+    if bits:
+        x = x * rng.integers(-(2 ** (bits - 1)), 2 ** (bits - 1), x.shape)
+    assert _both(program, x, 6) > 0
+
+
+def test_a_wrong_rule_is_caught() -> None:
+    """Negative control: with a planted one-step-longer latency the time-batched engine
+    no longer equals the step engine, and the comparison says so."""
+    program = programs.random_program(5, recurrent=False, graded=False)
+    x = programs.random_inputs(program, 5, 2, 12, rate=0.6)
+    assert _both(program, x, 14) > 0
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(timebatch, "LATENCY", 2)
+        with pytest.raises(AssertionError):
+            _both(program, x, 14)
+
+
+def test_the_device_takes_a_bare_array_for_a_one_port_program() -> None:
+    """devices' documented contract (issue 16: it raised AttributeError)."""
+    from snn2hw import devices
+
+    program = programs.random_program(1)
+    x = programs.random_inputs(program, 1, 2, 5)
+    bare = devices.get("emulator").load(program).run(x, record=("spikes", "v"))
+    named = engine.run(program, {"in": x}, record=("spikes", "v"), mode="step")
+    for g in program.groups:
+        np.testing.assert_array_equal(bare.spikes[g.name], named.spikes[g.name])
+        np.testing.assert_array_equal(bare.v[g.name], named.v[g.name])
