@@ -137,8 +137,8 @@ Rule = Callable[[list[CoreUse], Target], list[Violation]]
 
 def neurons_per_core(cores: list[CoreUse], t: Target) -> list[Violation]:
     return [Violation("neurons per core", f"core {c.index} ({', '.join(c.groups)})", c.neurons,
-                      t.core.neurons_max, "a convolution layer cannot be split; unroll it with "
-                      "--no-conv or use smaller feature maps")
+                      t.core.neurons_max, "this group could not be cut into parts that fit; "
+                      "use smaller layers or a target with larger cores")
             for c in cores if c.neurons > t.core.neurons_max]
 
 
