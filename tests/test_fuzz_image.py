@@ -13,8 +13,8 @@ import hashlib
 import random
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import h5py
 import numpy as np
@@ -29,7 +29,7 @@ from snn2hw import compiler
 def _retarget(f: h5py.File, pattern: str, repl: str) -> None:
     """Edit the embedded target text and rehash it, so that only the value is wrong."""
     text = f["target_toml"][()].decode()
-    new = re.sub(pattern, repl, text, count=1, flags=re.M)
+    new = re.sub(pattern, repl, text, count=1, flags=re.MULTILINE)
     assert new != text, pattern
     del f["target_toml"]
     f.create_dataset("target_toml", data=new)
@@ -174,7 +174,8 @@ def programs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = {"dir": d}
     for name, conv in (("dense", False), ("conv", True)):
         graph = exact_graph(rng, 6, 10, 4, recurrent=False, conv=conv)
-        image.save(compiler.compile(graph, compiler.Options(target="loihi2")).program, d / f"{name}.h5")
+        program = compiler.compile(graph, compiler.Options(target="loihi2")).program
+        image.save(program, d / f"{name}.h5")
         x = spikes_in(rng, graph, 2, 6)
         np.save(d / f"{name}.npy", x.reshape(2, 6, -1))   # run takes (B, T, n)
         out[name], out[f"{name}-spikes"] = d / f"{name}.h5", d / f"{name}.npy"
@@ -225,7 +226,7 @@ def test_conv_geometry_is_refused(programs: dict[str, Path], tmp_path: Path,
         conv = next(n for n, h in f["blocks"].items() if h.attrs["kind"] == "conv")
     for name, (key, value) in sorted(CONV_CASES.items()):
         bad = _surgery(programs["conv"], tmp_path / f"conv-{name}.h5",
-                       lambda f: f["blocks"][conv].attrs.__setitem__(key, value))
+                       lambda f, k=key, v=value: f["blocks"][conv].attrs.__setitem__(k, v))
         err = _check(bad, programs["conv-spikes"], tmp_path, capsys)
         assert conv in err and key in err, err
         bad.unlink()

@@ -16,7 +16,7 @@ from test_fuzz import SEED, _refused
 from snn2hw.cli import main
 
 onnx = pytest.importorskip("onnx")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper
 
 
 def _dense(*, opset: int = 13, dims: list[Any] | None = None, w1: Any = None,

@@ -44,7 +44,7 @@ class Browser:
         args = [exe, "--headless", "--remote-debugging-pipe", "--no-sandbox", "--disable-gpu",
                 "--no-first-run", "--no-default-browser-check", "--disable-extensions",
                 f"--user-data-dir={profile}", "--window-size=1280,1024", "about:blank"]
-        self.proc = subprocess.Popen(args, preexec_fn=fds, close_fds=False,
+        self.proc = subprocess.Popen(args, preexec_fn=fds, close_fds=False,  # noqa: PLW1509
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(to_child)
         os.close(from_child)
