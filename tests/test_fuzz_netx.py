@@ -85,6 +85,10 @@ CASES: dict[str, tuple[str, Edit, str]] = {
     "no-type": ("oxford", _drop("1", "type"), "type"),
     "type-number": ("oxford", _put("1", "type", np.array([3])), "type"),
     "delay-nan": ("oxford", _put("0", "delay", np.full(256, np.nan)), "delay"),
+    "weight-empty": ("tiny", _put("1", "weight", np.zeros(0)), "empty"),
+    "groups-empty": ("tiny", _put("2", "groups", np.zeros(0)), "empty"),
+    "neuron-type-empty": ("tiny", _put("2/neuron", "type", np.zeros(0)), "neuron/type"),
+    "dense-weight-one-value": ("oxford", _put("0", "weight", np.array([0.0])), "flat"),
     "neuron-dataset": ("oxford", lambda f: (_drop("0", "neuron")(f),
                                             _put("0", "neuron", 1)(f)), "neuron"),
 }

@@ -68,6 +68,8 @@ def _numbers(path: Path, k: int, h: h5py.Group, key: str, name: str | None = Non
     if ds.dtype.kind not in "biuf":
         raise _fail(path, k, f"has a {ds.dtype} '{name}'; netx reads numbers there")
     raw = np.asarray(ds[()])
+    if raw.size == 0:
+        raise _fail(path, k, f"has an empty '{name}'; netx reads at least one value there")
     values = raw.astype(np.float64) if raw.dtype.kind == "f" else raw
     if raw.dtype.kind == "f" and not np.all(np.isfinite(values)):
         raise _fail(path, k, f"has NaN or infinite values in '{name}'")
@@ -82,12 +84,21 @@ def _numbers(path: Path, k: int, h: h5py.Group, key: str, name: str | None = Non
     return values.astype(np.int64)
 
 
+def _string(path: Path, k: int, h: h5py.Group, key: str, name: str) -> str:
+    """A text field (netx decodes it): a non-empty string dataset."""
+    ds = h[key]
+    if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in "SOU" or ds.size == 0:
+        raise _fail(path, k, f"has a '{name}' that is not a string")
+    value = np.ravel(ds[()])[0]
+    if not isinstance(value, (bytes, str)):
+        raise _fail(path, k, f"has a '{name}' that is not a string")
+    return value.decode("ascii", "replace") if isinstance(value, bytes) else value
+
+
 def _neuron(path: Path, k: int, n: h5py.Group) -> None:
     if not isinstance(n, h5py.Group):
         raise _fail(path, k, "has a 'neuron' dataset where netx reads a group")
-    kind = n["type"][()] if "type" in n and isinstance(n["type"], h5py.Dataset) else b"?"
-    kind = np.ravel(kind)[0] if np.ndim(kind) else kind
-    kind = kind.decode("ascii", "replace") if isinstance(kind, bytes) else str(kind)
+    kind = _string(path, k, n, "type", "neuron/type") if "type" in n else "?"
     for key in ("vThMant", "iDecay", "vDecay", "refDelay", "messageBits"):
         if key in n:
             v = _numbers(path, k, n, key, f"neuron/{key}")
@@ -153,8 +164,7 @@ def _layer(path: Path, k: int, h: Any, prev: tuple[int, ...] | None
             h["type"].dtype.kind not in "SOU":
         raise _fail(path, k, "has no 'type' string", hint="netx needs every layer's type "
                     "(input, dense, conv, flatten, ...).")
-    kind = np.ravel(h["type"][()])[0]
-    kind = kind.decode("ascii", "replace") if isinstance(kind, bytes) else str(kind)
+    kind = _string(path, k, h, "type", "type")
     shape = _shape(path, k, h) if "shape" in h else None
     if "neuron" in h:
         _neuron(path, k, h["neuron"])
@@ -180,7 +190,10 @@ def _layer(path: Path, k: int, h: Any, prev: tuple[int, ...] | None
         if len(w) == 2 and w[0] != size:
             raise _fail(path, k, f"has dense weights {w} for {size} neurons (netx needs "
                         "(out, in); transposed?)")
-        n_in = w[1] if len(w) == 2 else (h["weight"].size // size if size else 0)
+        if len(w) != 2 and (len(w) != 1 or h["weight"].size % size):
+            raise _fail(path, k, f"has dense weights {w} for {size} neurons (netx needs "
+                        "(out, in), or a flat out * in vector)")
+        n_in = w[1] if len(w) == 2 else h["weight"].size // size
         if prev is not None and int(np.prod(prev)) != n_in:
             raise _fail(path, k, f"has dense weights {w} taking {n_in} inputs after a layer "
                         f"of {int(np.prod(prev))} neurons (netx needs (out, in); transposed?)")
