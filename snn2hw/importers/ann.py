@@ -192,6 +192,8 @@ def from_onnx(model: Any, *, approximate: tuple[str, ...] = ()) -> AnnModel:
         except KeyError as exc:
             raise UnsupportedError(f"{op} node '{name}' refers to {exc} which is not a "
                                    "constant initializer", node=name) from None
+        except (ValueError, IndexError, TypeError) as exc:     # weights of the wrong rank
+            raise onnx_check.misfit(op, name, exc) from None
     if not any(layer.kind in ("dense", "conv") for layer in ann.layers):
         raise UnsupportedError("the ONNX graph has no Gemm, MatMul or Conv layer")
     del onnx

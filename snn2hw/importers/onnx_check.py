@@ -16,7 +16,8 @@ the thing, the limit and a way out:
 
 :func:`sized` runs after each node is added: the values per sample after it stay within
 ``MAX_INPUT``, and the weights fit the shape flowing into them (a Gemm or MatMul weight of
-the wrong shape is named, not a numpy ValueError).
+the wrong shape is named, not a numpy ValueError); :func:`misfit` is the error for a node
+whose initializers do not fit it at all (a 1-D Gemm weight, a bias of the wrong length).
 """
 
 from __future__ import annotations
@@ -150,3 +151,11 @@ def sized(ann: Any, op: str, name: str) -> None:
         raise UnsupportedError(f"{op} node '{name}' {what}", node=name,
                                hint="Check the exported weight shapes (a transposed weight?) "
                                     "and re-export the model.") from None
+
+
+def misfit(op: str, name: str, exc: Exception) -> UnsupportedError:
+    """The error for a node whose initializers do not fit it (a 1-D Gemm weight, a bias of
+    the wrong length): numpy's message, shortened, with the node's name."""
+    return UnsupportedError(f"{op} node '{name}' has initializers whose shapes do not fit it "
+                            f"({' '.join(str(exc).split())[:100]})", node=name,
+                            hint="Check the exported weight shapes and re-export the model.")
