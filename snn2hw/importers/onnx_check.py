@@ -130,6 +130,12 @@ def sized(ann: Any, op: str, name: str) -> None:
     from snn2hw.importers.ann import _size_global_pools
     from snn2hw.importers.torch_export import _values_after
 
+    last = ann.layers[-1] if ann.layers else None
+    if last is not None and last.kind == "dense" and np.ndim(last.weight) != 2:
+        raise UnsupportedError(f"{op} node '{name}' has a {np.ndim(last.weight)}-D weight; a "
+                               "dense layer needs a 2-D matrix", node=name,
+                               hint="Export the layer as Gemm or MatMul with a 2-D weight.")
+
     try:
         n = _values_after(ann)
     except (ValueError, IndexError, ZeroDivisionError):
