@@ -51,7 +51,7 @@ def _without_batch(raw: nir.NIRGraph) -> tuple[nir.NIRGraph, list[str]]:
     for name, node in raw.nodes.items():
         if isinstance(node, (nir.Input, nir.Output)):
             shape = np.asarray(node.input_type.get("input", []))
-            if shape.size >= 2 and int(shape[0]) == 1:
+            if shape.ndim == 1 and shape.size >= 2 and int(shape[0]) == 1:
                 nodes[name] = type(node)(shape[1:], metadata=dict(node.metadata or {}))
                 notes.append(f"'{name}' {shape.tolist()} -> {shape[1:].tolist()}")
     return nir.NIRGraph(nodes, list(raw.edges), metadata=dict(raw.metadata or {}),

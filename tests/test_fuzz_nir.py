@@ -60,6 +60,7 @@ CASES: dict[str, tuple[str, str, object, str]] = {
     "tau-length": ("lif", "tau", np.full(5, 2e-3), "unequal shapes (tau [5], r [4]"),
     "r-length": ("lif", "r", np.ones(3), "LIF node 'lif': parameters have unequal shapes"),
     "conv-stride-0": ("conv", "stride", np.array([0, 0]), "stride [0, 0] must be whole"),
+    "input-shape-3d": ("input", "shape", np.ones((2, 2, 2)), "input"),
     "conv-stride-neg": ("conv", "stride", np.array([-1, 1]), "stride [-1, 1]"),
     "conv-stride-frac": ("conv", "stride", np.array([1.5, 1.0]), "stride [1.5, 1.0]"),
     "conv-dilation-0": ("conv", "dilation", np.array([0, 0]), "dilation [0, 0]"),
