@@ -26,6 +26,19 @@ from typing import Any, Callable, Sequence
 from snn2hw.errors import Snn2hwError, UserInputError
 
 
+def _netx_info_ok(text: Any) -> bool:
+    """The netx metadata a program compiled from a .net file carries (netx_hw.to_hwnet)."""
+    import json
+
+    try:
+        info = json.loads(str(text))
+    except ValueError:
+        return False
+    return (isinstance(info, dict) and isinstance(info.get("source"), str)
+            and isinstance(info.get("input_lag"), int) and isinstance(info.get("groups"), list)
+            and isinstance(info.get("u_differs"), list))
+
+
 class DeviceError(Snn2hwError):
     """A device is not installed, or cannot run this program."""
 
@@ -162,6 +175,11 @@ class NetxDevice(Device):
                               "from, and this program was not compiled from one",
                               hint="Pass the .net file itself (snn2hw verify MODEL.net "
                                    "--device netx), or choose another --device.")
+        if not _netx_info_ok(program.metadata[META_KEY]):
+            raise DeviceError(f"the program's '{META_KEY}' metadata is not what compiling a "
+                              ".net file writes (JSON with source, input_lag, groups, "
+                              "u_differs)", hint="Recompile the .net file (snn2hw compile "
+                                                 "MODEL.net).")
         super().check(program)
 
     def _run(self, inputs: Any, steps: int | None, record: tuple[str, ...],

@@ -258,3 +258,18 @@ def test_damaged_program_images_are_one_line_errors(programs: dict[str, Path],
         refused += code == 2
         assert code == 0 or out.err.count("\n") == 1, out.err
     assert refused >= 6                                # every truncation at least
+
+
+def test_netx_metadata_that_compile_did_not_write(programs: dict[str, Path], tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """`run --device netx` reads the program's netx metadata (JSON): bad JSON or missing
+    keys are refused in one line before anything runs."""
+    from snn2hw.backends.netx_hw import META_KEY
+
+    for k, text in enumerate(("{not json", "[1, 2]", '{"source": 3}')):
+        bad = _surgery(programs["dense"], tmp_path / f"netx-meta{k}.h5",
+                       lambda f, t=text: f["metadata"].attrs.__setitem__(META_KEY, t))
+        err = _refused(["run", bad, "--input", programs["dense-spikes"], "--output",
+                        tmp_path / "out.npz", "--device", "netx"], tmp_path, capsys)
+        assert META_KEY in err or "lava" in err.lower(), err      # lava-dl missing: said so
+        bad.unlink()
