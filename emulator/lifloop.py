@@ -1,9 +1,15 @@
-"""A whole run of one LIF group in one compiled loop (numba, the ``fast`` extra).
+"""Compiled loops of the time-batched engine (numba, the ``fast`` extra).
 
-The same arithmetic as ``engine.lif_update`` (and so kernels.lif_step), step by step for
-every neuron of every sample, with the group's synaptic input for all steps given: the
-time-batched engine (timebatch.py) uses it for LIF groups that do not feed themselves.
-Without numba the time-batched engine steps the group with ``engine.lif_update``.
+* :func:`run_group`: a whole run of one LIF group, the same arithmetic as
+  ``engine.lif_update`` (and so kernels.lif_step), step by step for every neuron of every
+  sample, with the group's synaptic input for all steps given (LIF groups that do not
+  feed themselves).
+* :func:`gather`: a dense block's activations for many (sample, step) rows at once,
+  adding only the weight rows of inputs that are non-zero (spikes are mostly zeros), in
+  int32 where the caller's bound proves the sum and its weight-exponent shift fit.
+
+Without numba the time-batched engine uses numpy (``engine.lif_update``, BLAS).
+Samples (rows) run in parallel threads; every thread writes only its own rows.
 """
 
 from __future__ import annotations
@@ -12,8 +18,10 @@ import numpy as np
 
 try:                                  # optional: `pip install snn2hw[fast]`
     import numba
+    from numba import prange
 except ImportError:                   # pragma: no cover - exercised where numba is absent
     numba = None
+    prange = range
 
 HALF = 2 ** 23                        # u wraps into (-2^23, 2^23]
 V_MAX = 2 ** 23 - 1
@@ -30,68 +38,103 @@ def _decay(x, keep):
 
 def _run(a, u0, v0, bias, keep_u, keep_v, vth, reset_interval, reset_offset,
          rec_u, rec_v, rec_s, n_active, n_spikes, counts):
-    """a (B, T, n) int64 input (already wrapped); writes spikes, u, v (when rec_u/rec_v
-    have T columns), per (b, t) active and spiking counts, and counts = [u wraps, v clips,
-    first step with either (0: none)]."""
+    """a (B, T, n) input (already wrapped); writes spikes, u, v (when rec_u/rec_v have T
+    columns), per (b, t) active and spiking counts, and per sample counts[b] = [u wraps,
+    v clips, first step with either (0: none)]."""
     batch, steps, n = a.shape
     thr = vth << 6
     record = rec_u.shape[1] == steps
-    first = 0
-    wraps = 0
-    clips = 0
-    for b in range(batch):
+    for b in prange(batch):
         u_state = u0.copy()
         v_state = v0.copy()
+        first = 0
+        wraps = 0
+        clips = 0
         for t in range(steps):
-            due = reset_interval > 0 and (t + 1) % reset_interval == reset_offset % reset_interval
-            for i in range(n):
+            if reset_interval > 0 and (t + 1) % reset_interval == reset_offset % reset_interval:
+                reset = 0
+            else:
+                reset = 1
+            active = 0
+            fired = 0
+            events = 0
+            for i in range(n):                 # branch-free, so that it vectorises
                 u = u_state[i]
                 v = v_state[i]
-                x = a[b, t, i]
-                if x != 0 or u != 0 or v != 0:        # before a reset, as the engine counts
-                    n_active[b, t] += 1
-                if due:
-                    u = 0
-                    v = 0
+                x = np.int64(a[b, t, i])
+                active += (x != 0) | (u != 0) | (v != 0)      # before a reset, as the engine
+                u = u * reset
+                v = v * reset
                 u = _wrap32(_decay(u, keep_u) + _wrap32(x << 6))
-                event = False
-                if u > HALF:
-                    u -= 2 * HALF
-                    wraps += 1
-                    event = True
-                elif u <= -HALF:
-                    u += 2 * HALF
-                    wraps += 1
-                    event = True
+                hi = u > HALF
+                lo = u <= -HALF
+                u = u - (2 * HALF) * hi + (2 * HALF) * lo
                 v = _wrap32(_decay(v, keep_v) + u + bias[i])
-                if v > V_MAX:
-                    v = V_MAX
-                    clips += 1
-                    event = True
-                elif v < -V_MAX:
-                    v = -V_MAX
-                    clips += 1
-                    event = True
-                if event and (first == 0 or t + 1 < first):
-                    first = t + 1
-                if v > thr:
-                    v = 0
-                    rec_s[b, t, i] = 1
-                    n_spikes[b, t] += 1
+                over = v > V_MAX
+                under = v < -V_MAX
+                v = min(max(v, -V_MAX), V_MAX)
+                spike = v > thr
+                v = v * (1 - spike)
+                wraps += hi + lo
+                clips += over + under
+                events += hi + lo + over + under
+                fired += spike
+                rec_s[b, t, i] = spike
                 if record:
                     rec_u[b, t, i] = u
                     rec_v[b, t, i] = v
                 u_state[i] = u
                 v_state[i] = v
-    counts[0] = wraps
-    counts[1] = clips
-    counts[2] = first
+            n_active[b, t] = active
+            n_spikes[b, t] = fired
+            if events and first == 0:
+                first = t + 1
+        counts[b, 0] = wraps
+        counts[b, 1] = clips
+        counts[b, 2] = first
+
+
+def _gather(x, wt, exp, graded, nnz, out, syn):
+    """out[r] = (sum over j with x[r, j] != 0 of (x[r, j] if graded else 1) * wt[j])
+    shifted by ``exp`` (floor); syn[r] = sum of nnz[j] over those j."""
+    rows, n_in = x.shape
+    n_out = wt.shape[1]
+    for r in prange(rows):
+        acc = out[r]
+        count = 0
+        for j in range(n_in):
+            v = x[r, j]
+            if v != 0:
+                count += nnz[j]
+                if graded:
+                    m = np.int32(v)
+                    for k in range(n_out):
+                        acc[k] += m * wt[j, k]
+                else:
+                    for k in range(n_out):
+                        acc[k] += wt[j, k]
+        if exp > 0:
+            for k in range(n_out):
+                acc[k] = acc[k] << exp
+        elif exp < 0:
+            for k in range(n_out):
+                acc[k] = acc[k] >> -exp
+        syn[r] = count
 
 
 if numba is not None:
     _wrap32 = numba.njit(cache=True, inline="always")(_wrap32)
     _decay = numba.njit(cache=True, inline="always")(_decay)
+    # threads pay off on many samples; a few are faster in one (no thread start-up)
+    _run_threads = numba.njit(cache=True, nogil=True, parallel=True)(_run)
+    _gather_threads = numba.njit(cache=True, nogil=True, parallel=True)(_gather)
     _run = numba.njit(cache=True, nogil=True)(_run)
+    _gather = numba.njit(cache=True, nogil=True)(_gather)
+else:
+    _run_threads, _gather_threads = _run, _gather
+
+#: samples (LIF) and rows (gather) from which the threaded loops are used
+THREADS_FROM = {"samples": 8, "rows": 4096}
 
 AVAILABLE = numba is not None
 
@@ -107,11 +150,27 @@ def run_group(g, a: np.ndarray, bias: np.ndarray, want_uv: bool
     u, v = np.zeros(shape, np.int32), np.zeros(shape, np.int32)
     active = np.zeros((batch, steps), np.int64)
     fired = np.zeros((batch, steps), np.int64)
-    counts = np.zeros(3, np.int64)
+    counts = np.zeros((batch, 3), np.int64)
     reset = (int(g.reset_interval), int(g.reset_offset)) if g.model == "lif_reset" else (0, 0)
-    _run(np.ascontiguousarray(a, np.int64), np.asarray(g.u0, np.int64),
+    loop = _run_threads if batch >= THREADS_FROM["samples"] else _run
+    loop(np.ascontiguousarray(a), np.asarray(g.u0, np.int64),
          np.asarray(g.v0, np.int64), np.ascontiguousarray(bias, np.int64),
          4096 - (int(g.du) + 1), 4096 - int(g.dv), int(g.vth), reset[0], reset[1],
          u, v, spikes, active, fired, counts)
+    firsts = counts[:, 2][counts[:, 2] > 0]
     return (spikes, u if want_uv else None, v if want_uv else None, active, fired,
-            (int(counts[0]), int(counts[1]), int(counts[2])))
+            (int(counts[:, 0].sum()), int(counts[:, 1].sum()),
+             int(firsts.min()) if firsts.size else 0))
+
+
+def gather(x: np.ndarray, wt: np.ndarray, exp: int, graded: bool, nnz: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """(activations int32 (R, n_out), synaptic events per row) of the effective weights
+    ``wt`` (n_in, n_out) int32 for inputs ``x`` (R, n_in); the caller guarantees that
+    |sum| << max(exp, 0) < 2^31 (no wrap-around)."""
+    out = np.zeros((x.shape[0], wt.shape[1]), np.int32)
+    syn = np.zeros(x.shape[0], np.int64)
+    loop = _gather_threads if x.shape[0] >= THREADS_FROM["rows"] else _gather
+    loop(np.ascontiguousarray(x), wt, int(exp), bool(graded),
+            np.ascontiguousarray(nnz, np.int64), out, syn)
+    return out, syn

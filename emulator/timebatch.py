@@ -49,50 +49,120 @@ def order(program: Any) -> list[Any] | None:
     return done
 
 
-def _float_product(blk: Any, k: int, w: np.ndarray, payload: int) -> Any:
-    """The float dtype in which this dense matrix's product, weight exponent and sum need
-    no wrap and are exact (a bound on |sum| and on it shifted below 2^31), else None."""
-    bound = 256.0 * payload * max(1, w.shape[1])
-    if bound * 2.0 ** max(0, blk.spec.weight_exp) >= 2**31:
+#: input density below which a dense block adds weight rows of non-zero inputs (gather)
+#: instead of one float matrix product
+GATHER_DENSITY = 0.2
+
+
+def _bound(blk: Any, w: Any, payload: int) -> float:
+    """|activation| bound of one matrix: 256 * payload * inputs, shifted by weight_exp."""
+    return 256.0 * payload * max(1, w.shape[1]) * 2.0 ** max(0, blk.spec.weight_exp)
+
+
+def _float_product(blk: Any, k: int, w: np.ndarray, payload: int,
+                   nnz: np.ndarray | None = None) -> Any:
+    """(dtype, [W.T | nnz]) in which this dense matrix's product, weight exponent and sum
+    need no wrap and are exact (a bound on |sum| and on it shifted below 2^31), else None.
+    With ``nnz`` (binary input) one more column holds each input's synapse count, so the
+    same product counts synaptic events (exact: the counts sum below 2^24)."""
+    if _bound(blk, w, payload) >= 2**31:
         return None
-    dtype = np.float32 if bound < 2**24 else np.float64
-    key = 1000 + 2 * k + (dtype is np.float32)
+    dtype = np.float32 if 256.0 * payload * max(1, w.shape[1]) < 2**24 else np.float64
+    extra = nnz is not None and float(nnz.sum()) < 2**24
+    key = 1000 + 4 * k + 2 * extra + (dtype is np.float32)
     if key not in blk.fast:
-        blk.fast[key] = np.ascontiguousarray(w.T, dtype=dtype)
+        cols = [w.T] + ([nnz[:, None]] if extra else [])
+        blk.fast[key] = np.ascontiguousarray(np.hstack(cols), dtype=dtype)
     return dtype, blk.fast[key]
 
 
-def _activation(blk: Any, x: np.ndarray, shapes: dict, payload: int) -> list[tuple[int, np.ndarray]]:
-    """(delay, activation (B, T, n_target)) of block ``blk`` for its source's values
-    ``x`` (B, T, n_source) at every step, in chunks of rows: the engine's exact products
-    (``_accumulate``), or, where a bound proves it exact and free of wrap-around, one
-    float product and a power-of-two scaling with floor (equal to the integer shift)."""
+#: multiply-adds per product from which torch's float matmul (oneDNN/MKL; float32 is
+#: IEEE on CPUs, no TF32 or bf16) is used in place of numpy's BLAS where torch is installed
+TORCH_FROM = 5e7
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError:                        # the torch extra is optional
+        return None
+    return torch
+
+
+def _gather_matrix(blk: Any, k: int, w: np.ndarray) -> np.ndarray:
+    key = 3000 + k
+    if key not in blk.fast:
+        blk.fast[key] = np.ascontiguousarray(w.T, dtype=np.int32)
+    return blk.fast[key]
+
+
+def _activation(blk: Any, x: np.ndarray, shapes: dict, payload: int
+                ) -> tuple[list[tuple[int, np.ndarray]], float | None, np.ndarray | None]:
+    """Block ``blk`` on its source's values ``x`` (B, T, n_source) at every step:
+    ([(delay, activation (B, T, n_target))], a bound on |activation| where one proves it
+    wrap-free (else None: the engine's wrapped values), synaptic events per (b, t) where
+    they came for free (else None)). Products: the engine's exact ones (``_accumulate``),
+    or, where the bound proves them exact and wrap-free, a gather of the weight rows of
+    non-zero inputs (sparse inputs, compiled) or one float product and a power-of-two
+    scaling with floor (equal to the integer shift)."""
+    from snn2hw_emulator import lifloop
     from snn2hw_emulator.engine import _accumulate, is_sparse
 
     b, t, n = x.shape
     flat = x.reshape(b * t, n)
-    parts: dict[int, list[np.ndarray]] = {}
-    fast = None
-    if blk.spec.kind != "conv" and not any(is_sparse(w) for _, w in blk.matrices()):
-        fast = [(k, _float_product(blk, k, w, payload)) for k, w in blk.matrices()]
-        fast = None if any(f is None for _, f in fast) else fast
+    mats = blk.matrices()
+    plain = blk.spec.kind != "conv" and not any(is_sparse(w) for _, w in mats)
+    bound = max(_bound(blk, w, payload) for _, w in mats) * len(mats) if plain else None
+    if bound is not None and bound >= 2**31:
+        bound = None
     e = blk.spec.weight_exp
+    counts = [np.asarray(w != 0, np.int64).sum(axis=0) for _, w in mats] \
+        if len(mats) > 1 else [np.asarray(blk.nnz_col, np.int64)]
+    torch = _torch() if bound is not None and \
+        flat.shape[0] * n * mats[0][1].shape[0] >= TORCH_FROM else None
+    density = GATHER_DENSITY if torch is None else GATHER_DENSITY / 2   # torch: ~2x BLAS
+    if bound is not None and lifloop.AVAILABLE and \
+            np.count_nonzero(flat) < density * flat.size:
+        syn = np.zeros(b * t, np.int64)
+        acts = []
+        for (k, w), part in zip(mats, counts):
+            act, count = lifloop.gather(flat, _gather_matrix(blk, k, w), e, blk.graded, part)
+            acts.append((k, act.reshape(b, t, -1)))
+            syn += count
+        return acts, bound, syn.reshape(b, t)
+    out: dict[int, np.ndarray] = {}
+    syn_all = None if bound is None or blk.graded else np.zeros(b * t, np.int64)
     for lo in range(0, b * t, CHUNK_ROWS):
         chunk = flat[lo:lo + CHUNK_ROWS]
-        if fast is None:
+        rows = slice(lo, lo + chunk.shape[0])
+        if bound is None:
             for k, act in _accumulate(blk, np.asarray(chunk, np.int64), "batch", shapes,
                                       payload):
-                parts.setdefault(k, []).append(act)
+                out.setdefault(k, np.zeros((b * t, act.shape[1]), act.dtype))
+                out[k][rows] = act
             continue
-        for k, (dtype, wt) in fast:
+        for (k, w), c in zip(mats, counts):
+            n_out = w.shape[0]
+            dtype, wt = _float_product(blk, k, w, payload, None if blk.graded else c)
             src = chunk.astype(dtype) if blk.graded else (chunk != 0).astype(dtype)
-            acc = src @ wt
+            if torch is not None:
+                acc = (torch.from_numpy(src) @ torch.from_numpy(wt)).numpy()
+            else:
+                acc = src @ wt
+            if syn_all is not None:
+                if wt.shape[1] > n_out:
+                    syn_all[rows] += acc[:, n_out].astype(np.int64)
+                else:
+                    syn_all = None
+            act = acc[:, :n_out]
             if e:
-                acc *= dtype(2.0 ** e)
+                act *= dtype(2.0 ** e)
                 if e < 0:
-                    np.floor(acc, out=acc)
-            parts.setdefault(k, []).append(acc)
-    return [(k, np.concatenate(v).reshape(b, t, -1)) for k, v in parts.items()]
+                    np.floor(act, out=act)
+            dest = out.setdefault(k, np.zeros((b * t, n_out), np.int32))
+            dest[rows] = act
+    syn_bt = None if syn_all is None else syn_all.reshape(b, t)
+    return [(k, v.reshape(b, t, -1)) for k, v in sorted(out.items())], bound, syn_bt
 
 
 def run(program: Any, data: dict[str, np.ndarray], batch: int, steps: int,
@@ -118,26 +188,38 @@ def run(program: Any, data: dict[str, np.ndarray], batch: int, steps: int,
     counter = costmod.Counter(program, limits(program), batch, steps, blocks) if cost else None
     sent: dict[str, np.ndarray] = {}
     for name, arr in data.items():            # port values at steps 1..steps
-        x = np.zeros((batch, steps, arr.shape[2]), np.int64)
-        x[:, :min(steps, arr.shape[1])] = arr[:, :steps]
-        sent[name] = x
+        if arr.shape[1] >= steps:
+            sent[name] = arr[:, :steps]
+        else:
+            x = np.zeros((batch, steps, arr.shape[2]), arr.dtype)
+            x[:, :arr.shape[1]] = arr
+            sent[name] = x
+    synops: dict[int, np.ndarray] = {}
     for g in groups:
-        a_all = np.zeros((batch, steps, g.size), np.int64)
-        own = []
-        for i, blk in enumerate(blocks):
-            if blk.spec.target != g.name:
-                continue
-            if blk.spec.source == g.name:
-                own.append(blk)
-                continue
-            for k, act in _activation(blk, sent[blk.spec.source], shapes,
-                                      payload[blk.spec.source]):
+        into = [(i, blk) for i, blk in enumerate(blocks) if blk.spec.target == g.name]
+        own = [blk for _, blk in into if blk.spec.source == g.name]
+        results = []
+        for i, blk in into:
+            if blk.spec.source != g.name:
+                acts, bound, syn = _activation(blk, sent[blk.spec.source], shapes,
+                                               payload[blk.spec.source])
+                results.append((acts, bound))
+                if syn is not None:
+                    synops[i] = syn
+        total = sum(bound for _, bound in results) if all(
+            bound is not None for _, bound in results) else None
+        small = total is not None and total < 2**31          # no wrap-around possible
+        a_all = np.zeros((batch, steps, g.size), np.int32 if small else np.int64)
+        for acts, _ in results:
+            for k, act in acts:
                 lag = LATENCY + k
                 if lag < steps:
                     view = a_all[:, lag:]
                     np.add(view, act[:, :steps - lag], out=view, casting="unsafe")
+        if not small:
+            a_all = engine.wrap32(a_all)
         if not own and g.model in ("lif", "lif_reset") and lifloop.AVAILABLE:
-            sent[g.name] = _lif_group(g, engine.wrap32(a_all), st, rec, sat[g.name], counter)
+            sent[g.name] = _lif_group(g, a_all, st, rec, sat[g.name], counter)
             continue
         ring = np.zeros((batch, steps + 64, g.size), np.int64) if own else None
         out = np.zeros((batch, steps, g.size), np.int32)    # spikes or int32 payloads
@@ -145,7 +227,8 @@ def run(program: Any, data: dict[str, np.ndarray], batch: int, steps: int,
             a = a_all[:, t - 1]
             if ring is not None:
                 a = a + ring[:, t - 1]
-            s = engine._step_group(g, st, engine.wrap32(a), t, sat[g.name], counter, rec)
+            s = engine._step_group(g, st, engine.wrap32(a.astype(np.int64)), t, sat[g.name],
+                                   counter, rec)
             out[:, t - 1] = s
             for blk in own:
                 for k, act in engine._accumulate(blk, s, "batch", shapes, payload[g.name]):
@@ -153,6 +236,9 @@ def run(program: Any, data: dict[str, np.ndarray], batch: int, steps: int,
         sent[g.name] = out
     if counter is not None:
         for i, blk in enumerate(blocks):
+            if i in synops:
+                counter.counts["synops"][:, :, counter.block_core[i]] += synops[i]
+                continue
             nnz = np.asarray(counter.nnz[i])           # synapses per source neuron
             dtype = np.float32 if float(nnz.sum()) < 2**24 else np.float64   # exact sums
             nz = (sent[blk.spec.source] != 0).astype(dtype)

@@ -51,17 +51,46 @@ PROGRAMS = {
 }
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: how dense blocks are evaluated: (GATHER_DENSITY, TORCH_FROM) forcing each product
+PATHS = {"auto": (timebatch.GATHER_DENSITY, timebatch.TORCH_FROM),
+         "gather": (1.1, float("inf")),        # weight rows of non-zero inputs (numba)
+         "torch": (0.0, 0.0),                  # torch's float matmul
+         "numpy": (0.0, float("inf"))}         # numpy's float32/64 BLAS
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10**6), kind=st.sampled_from(sorted(PROGRAMS)),
-       batch=st.integers(1, 3), compiled=st.booleans())
-def test_time_batched_equals_step_engine(seed: int, kind: str, batch: int,
-                                         compiled: bool) -> None:
-    """``compiled`` False: LIF groups step with engine.lif_update (no numba)."""
+       batch=st.integers(1, 3), compiled=st.booleans(), path=st.sampled_from(sorted(PATHS)),
+       rate=st.sampled_from([0.05, 0.4]))
+def test_time_batched_equals_step_engine(seed: int, kind: str, batch: int, compiled: bool,
+                                         path: str, rate: float) -> None:
+    """``compiled`` False: no numba (LIF groups step with engine.lif_update, no gather)."""
     program = PROGRAMS[kind](seed)
-    x = programs.random_inputs(program, seed, batch, 14, rate=0.4)
+    x = programs.random_inputs(program, seed, batch, 14, rate=rate)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(lifloop, "AVAILABLE", compiled and lifloop.numba is not None)
+        mp.setattr(timebatch, "GATHER_DENSITY", PATHS[path][0])
+        mp.setattr(timebatch, "TORCH_FROM", PATHS[path][1])
         assert _both(program, x, 18) > 0
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+def test_every_product_path_on_a_wide_net(path: str) -> None:
+    """784-96-10 at batch 8 with sparse and dense input, each product path."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
+    from bench_emulator import ff_program
+
+    program = ff_program((784, 96, 10))
+    rng = np.random.default_rng(3)
+    for rate in (0.02, 0.5):
+        x = (rng.random((8, 30, 784)) < rate).astype(np.int8)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(timebatch, "GATHER_DENSITY", PATHS[path][0])
+            mp.setattr(timebatch, "TORCH_FROM", PATHS[path][1])
+            assert _both(program, x, 32) > 0
 
 
 def test_the_compiled_loop_is_there() -> None:
