@@ -211,6 +211,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
                                     calibration=_calibration(args, graph))
     print(f"compiled for {compiled.target.name}: {compiled.report['cores']} core(s)")
     _netx_notes(compiled.program, args)
+    if args.workers > 1:
+        from snn2hw import shard
+
+        return shard.cli_verify(args, graph, compiled.program, data, labels)
     if args.against != "reference":
         if args.against == args.device:
             raise UserInputError(f"--device and --against are both '{args.device}'",
@@ -400,6 +404,9 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
                    help="compare with the float reference (default) or run the same program "
                    "on another device: bit-identical, or the first divergence (exit 1)")
     p.add_argument("--limit", type=cli_args.LIMIT, help="use only the first N samples")
+    p.add_argument("--workers", type=cli_args.WORKERS, default=1, metavar="N",
+                   help="split the samples into N shards verified in N processes (the same "
+                   "report as 1, the default)")
     p.add_argument("--png", metavar="FILE.png", help="write a figure comparing them")
     p.add_argument("--report", metavar="DIR", help="write DIR/report.html (self-contained) "
                    "with rasters, agreement, weight errors, core utilisation and cost figures")

@@ -58,6 +58,7 @@ WEIGHT_BITS = integer("--weight-bits", 2, 32, "a signed mantissa needs two bits;
 SHARE = integer("--share", 1, 65536, "shared weight values per codebook")
 SCALE_GROUPS = integer("--scale-groups", 1, 65536, "groups per population")
 LIMIT = integer("--limit", 1, None, "samples")
+WORKERS = integer("--workers", 1, 1024, "processes that verify shards of the samples")
 
 
 class Parser(argparse.ArgumentParser):
@@ -70,4 +71,4 @@ class Parser(argparse.ArgumentParser):
 
 
 __all__ = ["DT", "LIMIT", "MAX_STEPS", "PERCENTILE", "SCALE_GROUPS", "SHARE", "STEPS",
-           "WEIGHT_BITS", "Parser", "integer", "real"]
+           "WEIGHT_BITS", "WORKERS", "Parser", "integer", "real"]

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from snn2hw import arrays, execute, layerwise, reference
+from snn2hw import arrays, execute, reference
 from snn2hw.errors import UserInputError
 from snn2hw.files import atomic_write
 
@@ -102,12 +102,6 @@ def decode(output: np.ndarray, readout: bool) -> np.ndarray:
     return (flat.mean(axis=1) if readout else flat.sum(axis=1)).argmax(axis=-1)
 
 
-def _corr(a: np.ndarray, b: np.ndarray) -> float:
-    if a.std() == 0 or b.std() == 0:
-        return 1.0 if np.array_equal(a, b) else 0.0
-    return float(np.corrcoef(a, b)[0, 1])
-
-
 def verify(graph: Any, program: Any, data: np.ndarray, labels: np.ndarray | None = None, *,
            device: str = "emulator", dt: float | None = None) -> tuple[VerifyReport, dict]:
     """Run the float reference and ``program`` on ``data`` (B, T, *shape); compare."""
@@ -115,29 +109,14 @@ def verify(graph: Any, program: Any, data: np.ndarray, labels: np.ndarray | None
         raise UserInputError(f"{len(labels)} labels for {len(data)} samples")
     ref = reference.simulate(graph, data.astype(float), dt=dt, record=("spikes",))
     hw = execute.run(program, data, device=device)
+    from snn2hw import shard
     from snn2hw.backends.image import io_map
 
     io = io_map(program)
     out_name = next(iter(io["outputs"]))
-    readout = bool(io["outputs"][out_name]["readout"])
-    pred_ref = decode(ref.outputs[out_name], readout)
-    pred_hw = decode(hw.outputs[out_name], readout)
-    _same_populations(ref.spikes, hw.spikes, io, device)
-    layers = []
-    spiking = {pop: s for pop, s in hw.spikes.items() if pop in ref.spikes}
-    fed = layerwise.fed_agreement(graph, spiking, data.astype(float), dt=dt)
-    for pop, s_hw in hw.spikes.items():
-        if pop not in ref.spikes:                    # a readout: voltages, no spikes
-            continue
-        s_ref = ref.spikes[pop].reshape(s_hw.shape)
-        layers.append(LayerAgreement(pop, int(s_ref.sum()), int(s_hw.sum()),
-                                     float((s_ref == s_hw).mean()),
-                                     _corr(s_ref.sum(axis=1).ravel(), s_hw.sum(axis=1).ravel()),
-                                     fed[pop][0]))
-    acc = (lambda p: float((p == labels).mean())) if labels is not None else (lambda p: None)
-    rep = VerifyReport(device, int(data.shape[0]), int(data.shape[1]), acc(pred_ref),
-                       acc(pred_hw), float((pred_ref == pred_hw).mean()), layers,
-                       dict(hw.saturation), hw.cost.summary() if hw.cost is not None else None)
+    # the same exact sums and reduction as `--workers N` (snn2hw.shard), one shard
+    rep = shard.verify_report([shard.verify_sums(graph, ref, hw, io, data, labels, dt,
+                                                 device)], device)
     traces = {"reference": ref, "device": hw, "output": out_name}
     return rep, traces
 
@@ -190,32 +169,14 @@ class DeviceComparison:
 def compare_devices(program: Any, data: np.ndarray, labels: np.ndarray | None, *,
                     device: str, against: str) -> DeviceComparison:
     """Run the same program and inputs on two devices; every state variable, every step."""
-    from snn2hw.backends.image import io_map
-    from snn2hw.compare import explain, first_divergence
-
     if device == against:                       # one run compared with itself: always equal
         raise UserInputError(f"comparing device '{device}' with itself",
                              hint="Compare two different devices, or against the reference.")
-    runs = {d: execute.run(program, data, device=d, record_states=True)
-            for d in (device, against)}
-    div = first_divergence(runs[against].raw, runs[device].raw, execute.states(program),
-                           names=(against, device))
-    out_name = next(iter(io_map(program)["outputs"]))
-    readout = bool(io_map(program)["outputs"][out_name]["readout"])
-    acc = {}
-    if labels is not None:
-        acc = {d: float((decode(r.outputs[out_name], readout) == labels).mean())
-               for d, r in runs.items()}
-    steps = max((s.shape[1] for r in runs.values() for s in (r.raw.spikes or {}).values()),
-                default=int(data.shape[1]))
-    detail = explain(program, runs[against].raw, div, runs[against].ports) if div else ""
-    layers = [(pop, int(np.count_nonzero(s)),                # spikes sent (graded or not)
-               int(np.count_nonzero(runs[device].spikes[pop])),
-               float((s == runs[device].spikes[pop]).mean()))
-              for pop, s in runs[against].spikes.items() if pop in runs[device].spikes]
-    return DeviceComparison(device, against, int(data.shape[0]), int(steps),
-                            len(program.groups), div, acc, detail, layers,
-                            execute.states(program))
+    from snn2hw import shard
+
+    # the same sums and reduction as `--workers N` (snn2hw.shard), one shard
+    return shard.compare_report([shard.compare_sums(program, data, labels, device, against)],
+                                program, device, against)
 
 
 def plot(report: VerifyReport, traces: dict, path: str | Path) -> None:
