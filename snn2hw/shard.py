@@ -48,7 +48,8 @@ def _total(parts: list[list[float]]) -> float:
     return math.fsum(p for part in parts for p in part)
 
 
-def corr_stats(a: np.ndarray, b: np.ndarray) -> tuple[int, list[float], ...]:
+def corr_stats(a: np.ndarray, b: np.ndarray) -> tuple[Any, ...]:
+    """(n, and the exact sums of a, b, a², b², ab) of two equal-sized arrays."""
     a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
     return (a.size, exact_sum(a), exact_sum(b), exact_sum(a * a), exact_sum(b * b),
             exact_sum(a * b))
@@ -367,5 +368,5 @@ def cli_verify(args: Any, graph: Any, program: Any, data: np.ndarray,
     return 0
 
 
-__all__ = ["cli_verify", "compare_devices", "compare_report", "compare_sums", "correlation", "corr_stats",
-           "exact_sum", "ranges", "verify", "verify_report", "verify_sums"]
+__all__ = ["cli_verify", "compare_devices", "compare_report", "compare_sums", "corr_stats",
+           "correlation", "exact_sum", "ranges", "verify", "verify_report", "verify_sums"]

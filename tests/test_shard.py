@@ -76,7 +76,8 @@ class _Perturbed(devices.EmulatorDevice):
 
     name = "emulator-perturbed"
 
-    def _run(self, inputs, steps, record, progress):         # noqa: ANN001, ANN202
+    def _run(self, inputs: object, steps: object, record: object,
+             progress: object) -> object:
         program = self.program
         block = program.blocks[0]
         w = np.array(block.weights)
