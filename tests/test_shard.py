@@ -164,3 +164,12 @@ def test_exact_sums_do_not_depend_on_the_split() -> None:
     whole = shard._total([shard.exact_sum(v)])
     assert whole == shard._total([shard.exact_sum(v[:317]), shard.exact_sum(v[317:])])
     assert whole == math.fsum(v)                 # the correctly rounded sum
+
+
+def test_figures_with_workers_are_refused_in_one_line(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    model, x, _ = _files(tmp_path, samples=2)
+    code, out, err = _cli(capsys, "verify", str(model), "--data", str(x), "--workers", "2",
+                          "--png", str(tmp_path / "v.png"))
+    assert code == 2 and err.count("\n") == 1 and "--workers 1" in err
+    assert not (tmp_path / "v.png").exists()
