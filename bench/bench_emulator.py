@@ -6,8 +6,8 @@ Feed-forward LIF nets with int8 weights, input spike rate 0.1, T=100 (the table 
 issue 15), the emulator through the device interface with its cost model, as
 ``snn2hw run`` uses it, in its default (time-batched) mode and in the per-step and
 event modes. Prints timesteps/s (batch 1) or sample-steps/s (batch 256) and the ratios
-to snnTorch from this one run (best of 3); absolute times on a shared 2-core machine
-are noisy. Lava's rate excludes its start-up: two runs of different length.
+to snnTorch from this one run (best of 3), with numba's loops and torch loaded first (as
+in a long-running process); absolute times on a shared 2-core machine are noisy. Lava's rate excludes its start-up: two runs of different length.
 """
 
 from __future__ import annotations
@@ -102,7 +102,15 @@ def main() -> None:
     steps = 100
     cases = [((784, 256, 10), 256)] + ([] if args.quick else [((784, 1024, 1024, 10), 256)]) \
         + [((784, 256, 10), 1), ((16, 128, 8), 1)]
-    engine.run(ff_program((16, 128, 8)), spikes(16, 1, 2))      # numba's one-time load
+    # a long-running process (a data-set verify) has numba's loops and torch loaded; their
+    # one-time import (~1 s and ~2 s) is not in the rates
+    from snn2hw_emulator import lifloop
+    lifloop._jit()
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        pass
+    engine.run(ff_program((16, 128, 8)), spikes(16, 256, 2))
     print(f"{'net':<16} {'batch':>5} {'engine':<22} {'rate':>12}  ratio")
     for sizes, batch in cases:
         program = ff_program(sizes)

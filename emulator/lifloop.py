@@ -14,14 +14,12 @@ Samples (rows) run in parallel threads; every thread writes only its own rows.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+
 import numpy as np
 
-try:                                  # optional: `pip install snn2hw[fast]`
-    import numba
-    from numba import prange
-except ImportError:                   # pragma: no cover - exercised where numba is absent
-    numba = None
-    prange = range
+prange = range                        # numba compiles it as a parallel range
 
 HALF = 2 ** 23                        # u wraps into (-2^23, 2^23]
 V_MAX = 2 ** 23 - 1
@@ -122,21 +120,35 @@ def _gather(x, wt, exp, graded, nnz, out, syn):
         syn[r] = count
 
 
-if numba is not None:
-    _wrap32 = numba.njit(cache=True, inline="always")(_wrap32)
-    _decay = numba.njit(cache=True, inline="always")(_decay)
-    # threads pay off on many samples; a few are faster in one (no thread start-up)
-    _run_threads = numba.njit(cache=True, nogil=True, parallel=True)(_run)
-    _gather_threads = numba.njit(cache=True, nogil=True, parallel=True)(_gather)
-    _run = numba.njit(cache=True, nogil=True)(_run)
-    _gather = numba.njit(cache=True, nogil=True)(_gather)
-else:
-    _run_threads, _gather_threads = _run, _gather
+#: numba is optional (`pip install snn2hw[fast]`); importing it and loading the compiled
+#: loops costs about a second, so a process imports it only for work of at least
+#: LOAD_FROM neuron updates or multiply-adds (or once something else has imported it)
+AVAILABLE = importlib.util.find_spec("numba") is not None
+LOAD_FROM = 5e6
+_JIT: dict = {}
 
 #: samples (LIF) and rows (gather) from which the threaded loops are used
 THREADS_FROM = {"samples": 8, "rows": 4096}
 
-AVAILABLE = numba is not None
+
+def ready(work: float) -> bool:
+    """Whether to run ``work`` (neuron updates, multiply-adds) in the compiled loops."""
+    return AVAILABLE and (bool(_JIT) or "numba" in sys.modules or work >= LOAD_FROM)
+
+
+def _jit() -> dict:
+    if not _JIT:
+        import numba
+
+        glb = globals()
+        glb["prange"] = numba.prange
+        glb["_wrap32"] = numba.njit(cache=True, inline="always")(_wrap32)
+        glb["_decay"] = numba.njit(cache=True, inline="always")(_decay)
+        for name, fn in (("run", _run), ("gather", _gather)):
+            # threads pay off on many samples; a few run faster in one (no thread start-up)
+            _JIT[name] = numba.njit(cache=True, nogil=True)(fn)
+            _JIT[name + "_threads"] = numba.njit(cache=True, nogil=True, parallel=True)(fn)
+    return _JIT
 
 
 def run_group(g, a: np.ndarray, bias: np.ndarray, want_uv: bool
@@ -152,7 +164,7 @@ def run_group(g, a: np.ndarray, bias: np.ndarray, want_uv: bool
     fired = np.zeros((batch, steps), np.int64)
     counts = np.zeros((batch, 3), np.int64)
     reset = (int(g.reset_interval), int(g.reset_offset)) if g.model == "lif_reset" else (0, 0)
-    loop = _run_threads if batch >= THREADS_FROM["samples"] else _run
+    loop = _jit()["run_threads" if batch >= THREADS_FROM["samples"] else "run"]
     loop(np.ascontiguousarray(a), np.asarray(g.u0, np.int64),
          np.asarray(g.v0, np.int64), np.ascontiguousarray(bias, np.int64),
          4096 - (int(g.du) + 1), 4096 - int(g.dv), int(g.vth), reset[0], reset[1],
@@ -170,7 +182,7 @@ def gather(x: np.ndarray, wt: np.ndarray, exp: int, graded: bool, nnz: np.ndarra
     |sum| << max(exp, 0) < 2^31 (no wrap-around)."""
     out = np.zeros((x.shape[0], wt.shape[1]), np.int32)
     syn = np.zeros(x.shape[0], np.int64)
-    loop = _gather_threads if x.shape[0] >= THREADS_FROM["rows"] else _gather
+    loop = _jit()["gather_threads" if x.shape[0] >= THREADS_FROM["rows"] else "gather"]
     loop(np.ascontiguousarray(x), wt, int(exp), bool(graded),
             np.ascontiguousarray(nnz, np.int64), out, syn)
     return out, syn

@@ -77,11 +77,17 @@ def _float_product(blk: Any, k: int, w: np.ndarray, payload: int,
 
 
 #: multiply-adds per product from which torch's float matmul (oneDNN/MKL; float32 is
-#: IEEE on CPUs, no TF32 or bf16) is used in place of numpy's BLAS where torch is installed
+#: IEEE on CPUs, no TF32 or bf16) is used in place of numpy's BLAS where torch is
+#: installed: once torch is imported, or from TORCH_IMPORT_FROM (importing it takes ~2 s)
 TORCH_FROM = 5e7
+TORCH_IMPORT_FROM = 2e10
 
 
-def _torch() -> Any:
+def _torch(work: float) -> Any:
+    import sys
+
+    if work < TORCH_FROM or ("torch" not in sys.modules and work < TORCH_IMPORT_FROM):
+        return None
     try:
         import torch
     except ImportError:                        # the torch extra is optional
@@ -118,10 +124,10 @@ def _activation(blk: Any, x: np.ndarray, shapes: dict, payload: int
     e = blk.spec.weight_exp
     counts = [np.asarray(w != 0, np.int64).sum(axis=0) for _, w in mats] \
         if len(mats) > 1 else [np.asarray(blk.nnz_col, np.int64)]
-    torch = _torch() if bound is not None and \
-        flat.shape[0] * n * mats[0][1].shape[0] >= TORCH_FROM else None
+    work = float(flat.shape[0]) * n * mats[0][1].shape[0]
+    torch = _torch(work) if bound is not None else None
     density = GATHER_DENSITY if torch is None else GATHER_DENSITY / 2   # torch: ~2x BLAS
-    if bound is not None and lifloop.AVAILABLE and \
+    if bound is not None and lifloop.ready(work) and \
             np.count_nonzero(flat) < density * flat.size:
         syn = np.zeros(b * t, np.int64)
         acts = []
@@ -218,7 +224,7 @@ def run(program: Any, data: dict[str, np.ndarray], batch: int, steps: int,
                     np.add(view, act[:, :steps - lag], out=view, casting="unsafe")
         if not small:
             a_all = engine.wrap32(a_all)
-        if not own and g.model in ("lif", "lif_reset") and lifloop.AVAILABLE:
+        if not own and g.model in ("lif", "lif_reset") and lifloop.ready(a_all.size):
             sent[g.name] = _lif_group(g, a_all, st, rec, sat[g.name], counter)
             continue
         ring = np.zeros((batch, steps + 64, g.size), np.int64) if own else None

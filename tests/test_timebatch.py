@@ -58,6 +58,15 @@ PATHS = {"auto": (timebatch.GATHER_DENSITY, timebatch.TORCH_FROM),
          "numpy": (0.0, float("inf"))}         # numpy's float32/64 BLAS
 
 
+def _force(mp: pytest.MonkeyPatch, path: str, compiled: bool = True) -> None:
+    """Small test programs take the path ``path`` (and the compiled loops, or not)."""
+    mp.setattr(lifloop, "AVAILABLE", compiled and lifloop.AVAILABLE)
+    mp.setattr(lifloop, "LOAD_FROM", 0)
+    mp.setattr(timebatch, "GATHER_DENSITY", PATHS[path][0])
+    mp.setattr(timebatch, "TORCH_FROM", PATHS[path][1])
+    mp.setattr(timebatch, "TORCH_IMPORT_FROM", PATHS[path][1])
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10**6), kind=st.sampled_from(sorted(PROGRAMS)),
        batch=st.integers(1, 3), compiled=st.booleans(), path=st.sampled_from(sorted(PATHS)),
@@ -68,9 +77,7 @@ def test_time_batched_equals_step_engine(seed: int, kind: str, batch: int, compi
     program = PROGRAMS[kind](seed)
     x = programs.random_inputs(program, seed, batch, 14, rate=rate)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(lifloop, "AVAILABLE", compiled and lifloop.numba is not None)
-        mp.setattr(timebatch, "GATHER_DENSITY", PATHS[path][0])
-        mp.setattr(timebatch, "TORCH_FROM", PATHS[path][1])
+        _force(mp, path, compiled)
         assert _both(program, x, 18) > 0
 
 
@@ -88,14 +95,13 @@ def test_every_product_path_on_a_wide_net(path: str) -> None:
     for rate in (0.02, 0.5):
         x = (rng.random((8, 30, 784)) < rate).astype(np.int8)
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(timebatch, "GATHER_DENSITY", PATHS[path][0])
-            mp.setattr(timebatch, "TORCH_FROM", PATHS[path][1])
+            _force(mp, path)
             assert _both(program, x, 32) > 0
 
 
 def test_the_compiled_loop_is_there() -> None:
-    """make setup installs the ``fast`` extra: the compiled LIF loop is what runs."""
-    assert lifloop.AVAILABLE
+    """make setup installs the ``fast`` extra: the compiled loops run for large work."""
+    assert lifloop.AVAILABLE and lifloop.ready(lifloop.LOAD_FROM)
 
 
 @pytest.mark.parametrize("seed", range(6))
