@@ -10,16 +10,16 @@ import shutil
 import warnings
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
+from netx_files import write_net
+from snn2hw_emulator import engine
 
 from snn2hw import compiler, devices
 from snn2hw.backends import netx, netx_hw
 from snn2hw.cli import main
 from snn2hw.compare import first_divergence
 from snn2hw.errors import DesignRuleError, ModelFileError, UnsupportedError
-from snn2hw_emulator import engine
 
 DATA = Path(__file__).with_name("data") / "netx"
 CUBA = ("tiny", "oxford", "trained_mnist", "bootstrap_mnist")     # compile for loihi2
@@ -148,7 +148,7 @@ def pilotnet(files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
     return out, json.loads((out / "report.json").read_text())
 
 
-def _bigcore(tmp_path: Path):  # noqa: ANN202
+def _bigcore(tmp_path: Path):
     """loihi2 with cores large enough for PilotNet's layers unmapped (netx's own build)."""
     from snn2hw.targets import load
 
@@ -281,19 +281,7 @@ def test_cli_verify_against_netx_and_run_a_net_file(files: dict[str, Path], tmp_
 
 
 def _file(path: Path, layers: list[dict]) -> Path:
-    with h5py.File(path, "w") as f:
-        for k, layer in enumerate(layers):
-            h = f.create_group(f"layer/{k}")
-            h.create_dataset("type", (1,), "S10", [layer.pop("type").encode()])
-            neuron = layer.pop("neuron", None)
-            for key, value in layer.items():
-                h.create_dataset(key, data=np.asarray(value))
-            if neuron is not None:
-                n = h.create_group("neuron")
-                n.create_dataset("type", data=neuron.pop("type", "CUBA"))
-                for key, value in neuron.items():
-                    n.create_dataset(key, data=np.asarray(value))
-    return path
+    return write_net(path, layers)
 
 
 CUBA_N = {"iDecay": 4096, "vDecay": 1024, "vThMant": 25, "refDelay": 3}

@@ -11,9 +11,9 @@ import shutil
 import warnings
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
+from netx_files import write_net
 from snn2hw_emulator import engine, kernels
 
 from snn2hw import compiler, execute
@@ -166,19 +166,7 @@ def test_import_and_verify_against_the_float_reference_are_refused(
 
 
 def _write(path: Path, layers: list[dict]) -> Path:
-    with h5py.File(path, "w") as f:
-        for k, layer in enumerate(layers):
-            h = f.create_group(f"layer/{k}")
-            h.create_dataset("type", (1,), "S10", [layer.pop("type").encode()])
-            neuron = layer.pop("neuron", None)
-            for key, value in layer.items():
-                h.create_dataset(key, data=np.asarray(value))
-            if neuron is not None:
-                n = h.create_group("neuron")
-                n.create_dataset("type", (1,), "S10", [neuron.pop("type").encode()])
-                for key, value in neuron.items():
-                    n.create_dataset(key, data=np.asarray(value))
-    return path
+    return write_net(path, layers, bytes_neuron_type=True)
 
 
 def _sd(vth: int = 2, **extra: object) -> dict:
