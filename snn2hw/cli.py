@@ -238,13 +238,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def _netx_notes(program: "object", args: argparse.Namespace) -> None:
     """What a comparison with netx leaves out or shifts, said before the numbers."""
-    import json
+    from snn2hw.backends.netx_hw import netx_info
 
-    from snn2hw.backends.netx_hw import META_KEY
-
-    if "netx" not in (args.device, args.against) or META_KEY not in program.metadata:
+    info = netx_info(program)
+    if "netx" not in (args.device, args.against) or info is None:
         return
-    info = json.loads(program.metadata[META_KEY])
     if info["input_lag"]:
         print("netx gets the input one step later: the program's input layer is fed "
               "through a synapse, netx's straight into a_in")

@@ -26,19 +26,6 @@ from typing import Any, Callable, Sequence
 from snn2hw.errors import Snn2hwError, UserInputError
 
 
-def _netx_info_ok(text: Any) -> bool:
-    """The netx metadata a program compiled from a .net file carries (netx_hw.to_hwnet)."""
-    import json
-
-    try:
-        info = json.loads(str(text))
-    except ValueError:
-        return False
-    return (isinstance(info, dict) and isinstance(info.get("source"), str)
-            and isinstance(info.get("input_lag"), int) and isinstance(info.get("groups"), list)
-            and isinstance(info.get("u_differs"), list))
-
-
 class DeviceError(Snn2hwError):
     """A device is not installed, or cannot run this program."""
 
@@ -168,14 +155,14 @@ class NetxDevice(Device):
         lava_env.netx_interpreter()  # LavaEnvironmentError says how to install lava-dl
 
     def check(self, program: Any) -> None:
-        from snn2hw.backends.netx_hw import META_KEY
+        from snn2hw.backends.netx_hw import META_KEY, netx_info
 
         if META_KEY not in program.metadata:
             raise DeviceError("device 'netx' runs the .net file a program was compiled "
                               "from, and this program was not compiled from one",
                               hint="Pass the .net file itself (snn2hw verify MODEL.net "
                                    "--device netx), or choose another --device.")
-        if not _netx_info_ok(program.metadata[META_KEY]):
+        if netx_info(program) is None:
             raise DeviceError(f"the program's '{META_KEY}' metadata is not what compiling a "
                               ".net file writes (JSON with source, input_lag, groups, "
                               "u_differs)", hint="Recompile the .net file (snn2hw compile "

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from snn2hw.backends import netx_read
-from snn2hw.errors import UnsupportedError
+from snn2hw.errors import UnsupportedError, UserInputError
 from snn2hw.passes.hwmodel import HwBlock, HwGroup, HwNet
 
 BIAS_EXP = 6                 # netx's implied bias exponent
@@ -171,6 +171,29 @@ def assemble(groups: list[HwGroup], blocks: list[HwBlock], port_shape: tuple[int
                  {"source": "netx", "netx": info, "quantise": layers})
 
 
+def netx_info(program: Any) -> dict[str, Any] | None:
+    """The netx facts (:data:`META_KEY`) a program compiled from a ``.net`` file carries,
+    parsed once; None when it has none or they are not what :func:`to_hwnet` writes."""
+    try:
+        info = json.loads(str(program.metadata[META_KEY]))
+    except (KeyError, ValueError):
+        return None
+    ok = (isinstance(info, dict) and isinstance(info.get("source"), str)
+          and isinstance(info.get("input_lag"), int) and isinstance(info.get("groups"), list)
+          and isinstance(info.get("u_differs"), list))
+    return info if ok else None
+
+
+def required_info(program: Any) -> dict[str, Any]:
+    """:func:`netx_info`, for code that runs the ``.net`` file behind a program."""
+    info = netx_info(program)
+    if info is None:
+        raise UserInputError(f"the program's '{META_KEY}' metadata is not what compiling a "
+                             ".net file writes", hint="Recompile the .net file (snn2hw "
+                                                      "compile MODEL.net).")
+    return info
+
+
 def finish(program: Any, info: dict[str, Any]) -> Any:
     """Graded input port where an input layer takes values; netx facts in metadata."""
     ports, blocks = program.ports, program.blocks
@@ -233,7 +256,7 @@ def run_program(program: Any, inputs: Any, steps: int | None, record: tuple[str,
     from snn2hw.backends import netx
     from snn2hw.backends.lava import LavaResult
 
-    info = json.loads(str(program.metadata[META_KEY]))
+    info = required_info(program)
     x = np.asarray(inputs["input"] if isinstance(inputs, dict) else inputs, dtype=np.int64)
     steps = x.shape[1] if steps is None else int(steps)
     x = np.concatenate([x, np.zeros((x.shape[0], max(0, steps - x.shape[1]), x.shape[2]),
@@ -280,5 +303,5 @@ def _positions(program: Any, info: dict[str, Any]) -> dict[str, np.ndarray]:
     return out
 
 
-__all__ = ["META_KEY", "assemble", "compile_file", "finish", "hw_layout", "run_program", "to_hwnet",
-           "to_program"]
+__all__ = ["META_KEY", "assemble", "compile_file", "finish", "hw_layout", "netx_info",
+           "required_info", "run_program", "to_hwnet", "to_program"]

@@ -26,7 +26,6 @@ never read as a model (import, ``verify --against reference`` and recompiling
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import shutil
 import tempfile
@@ -230,9 +229,9 @@ def columns(program: Any) -> dict[str, tuple[int, np.ndarray]]:
     (x, y, c)) it holds, in the group's order (a layer the mapper split into groups or
     tiles gets each group's own positions)."""
     from snn2hw.backends.image import io_map
-    from snn2hw.backends.netx_hw import META_KEY, hw_layout
+    from snn2hw.backends.netx_hw import hw_layout, required_info
 
-    info = json.loads(str(program.metadata[META_KEY]))
+    info = required_info(program)
     io = io_map(program)
     sizes = {g.name: g.size for g in program.groups}
     out = {}
@@ -253,9 +252,9 @@ def run_program(program: Any, x: np.ndarray, record: tuple[str, ...]) -> Any:
     from snn2hw_emulator.kernels import STATE_VARS
 
     from snn2hw.backends.lava import LavaResult
-    from snn2hw.backends.netx_hw import META_KEY
+    from snn2hw.backends.netx_hw import required_info
 
-    info = json.loads(str(program.metadata[META_KEY]))
+    info = required_info(program)
     got = run_netx(info["source"], x)
     check_models(got["model"], info["models"])
     models = {g.name: g.model for g in program.groups}
