@@ -37,8 +37,11 @@ def memory_limit() -> int:
         return 8 << 30
 
 
-def load(path: str | Path, *, what: str = "data file") -> np.ndarray | dict[str, np.ndarray]:
-    """A ``.npy`` file's array, or a ``.npz`` file's arrays by name (checked as above)."""
+def load(path: str | Path, *, what: str = "data file", mmap: bool = False
+         ) -> np.ndarray | dict[str, np.ndarray]:
+    """A ``.npy`` file's array, or a ``.npz`` file's arrays by name (checked as above).
+    ``mmap``: a ``.npy`` file's array memory-mapped read-only (no memory limit: nothing is
+    read until used); a ``.npz`` file is read as usual."""
     p = Path(path)
     if not p.is_file():
         raise UserInputError(f"{what} '{p}' does not exist",
@@ -55,11 +58,11 @@ def load(path: str | Path, *, what: str = "data file") -> np.ndarray | dict[str,
             if start != npy.MAGIC_PREFIX:
                 raise _problem(p, f"is neither a .npy nor a .npz file (it starts with "
                                   f"{start!r})")
-            if size > memory_limit():
+            if size > memory_limit() and not mmap:
                 raise _problem(p, f"holds {size} bytes, more than the {memory_limit()} snn2hw "
                                   "allows itself", hint="Pass a smaller data set.")
             fh.seek(0)
-            return _array(fh, p, size, "")
+            return _array(fh, p, size, "", mmap)
     except ModelFileError:
         raise
     except _BROKEN as exc:
@@ -89,8 +92,8 @@ def _npz(p: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _array(fh: IO[bytes], p: Path, size: int, label: str) -> np.ndarray:
-    """Check the header against the bytes that follow it, then read the data."""
+def _array(fh: IO[bytes], p: Path, size: int, label: str, mmap: bool = False) -> np.ndarray:
+    """Check the header against the bytes that follow it, then read (or map) the data."""
     version = npy.read_magic(fh)
     if version not in ((1, 0), (2, 0)):
         raise _problem(p, f"{label}uses .npy format version {version}, which snn2hw does not "
@@ -108,17 +111,27 @@ def _array(fh: IO[bytes], p: Path, size: int, label: str) -> np.ndarray:
         raise _problem(p, f"{label}is cut short: its header announces {need} bytes of data "
                           f"({shape} {dtype}), the file holds {have}",
                        hint="Write the file again (numpy.save or numpy.savez).")
+    if mmap:
+        return np.load(p, mmap_mode="r", allow_pickle=False)
     data = np.frombuffer(fh.read(need), dtype=dtype, count=count)
     return data.reshape(shape, order="F" if fortran else "C").copy()
 
 
 def finite(arr: np.ndarray, p: str | Path, label: str = "") -> np.ndarray:
     """``arr`` if every value is finite, else a one-line error naming the file."""
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+    if arr.dtype.kind == "f" and not _all_finite(arr):
         bad = int((~np.isfinite(arr)).sum())
         raise ModelFileError(f"'{p}' {label}holds {bad} NaN or infinite value(s)",
                              hint="Replace or drop those samples.")
     return arr
+
+
+def _all_finite(arr: np.ndarray) -> bool:
+    """np.isfinite(arr).all(), a memory-mapped array a few rows at a time."""
+    if not isinstance(arr, np.memmap) or arr.ndim == 0:
+        return bool(np.isfinite(arr).all())
+    rows = max(1, (64 << 20) // max(1, arr[:1].nbytes))
+    return all(np.isfinite(arr[i:i + rows]).all() for i in range(0, len(arr), rows))
 
 
 def labels(arr: np.ndarray, p: str | Path) -> np.ndarray:

@@ -201,7 +201,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from snn2hw import compiler, verify
 
     graph = _load_model(args)
-    data, labels = verify.load_data(args.data, args.labels, analog=True)
+    sharded = args.workers > 1 or bool(args.scheduler)
+    data, labels = verify.load_data(args.data, args.labels, analog=True, mmap=sharded)
     if args.limit:
         data, labels = data[:args.limit], (labels[:args.limit] if labels is not None else None)
     data = _encoded(graph, data, args.steps)
@@ -211,10 +212,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
                                     calibration=_calibration(args, graph))
     print(f"compiled for {compiled.target.name}: {compiled.report['cores']} core(s)")
     _netx_notes(compiled.program, args)
-    if args.workers > 1:
-        from snn2hw import shard
+    from snn2hw import shard
 
-        return shard.cli_verify(args, graph, compiled.program, data, labels)
+    if sharded:
+        return shard.cli_verify(args, graph, compiled, data, labels)
     if args.against != "reference":
         if args.against == args.device:
             raise UserInputError(f"--device and --against are both '{args.device}'",
@@ -226,14 +227,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     report, traces = verify.verify(graph, compiled.program, data, labels, device=args.device,
                                    dt=args.dt)
     print(report.table())
-    if args.png:
-        verify.plot(report, traces, args.png)
-        print(f"wrote {args.png}")
-    if args.report:
-        from snn2hw import report as html_report
-
-        print(f"wrote {html_report.write(args.report, graph, compiled, report, traces)}")
-    return 0
+    return shard.write_figures(args, graph, compiled, report, traces)
 
 
 def _netx_notes(program: "object", args: argparse.Namespace) -> None:
@@ -403,8 +397,11 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
                    "on another device: bit-identical, or the first divergence (exit 1)")
     p.add_argument("--limit", type=cli_args.LIMIT, help="use only the first N samples")
     p.add_argument("--workers", type=cli_args.WORKERS, default=1, metavar="N",
-                   help="split the samples into N shards verified in N processes (the same "
+                   help="split the samples into shards verified in N processes (the same "
                    "report as 1, the default)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="verify the shards on the Dask "
+                   "cluster at ADDRESS (tcp://host:8786; the same report; a .npy input is "
+                   "read by the workers at its path)")
     p.add_argument("--png", metavar="FILE.png", help="write a figure comparing them")
     p.add_argument("--report", metavar="DIR", help="write DIR/report.html (self-contained) "
                    "with rasters, agreement, weight errors, core utilisation and cost figures")

@@ -45,14 +45,14 @@ def _png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
-def rasters(rep: Any, traces: dict) -> bytes:
+def rasters(rep: Any, traces: Any) -> bytes:
     plt = _plt()
-    ref, dev = traces["reference"].spikes, traces["device"].spikes
+    ref, dev = traces.reference, traces.device
     pops = [p for p in dev if p in ref]
     fig, axes = plt.subplots(len(pops), 1, figsize=(11, 2.2 * len(pops)), squeeze=False)
     for ax, pop in zip(axes[:, 0], pops):
-        r = ref[pop][0].reshape(rep.steps, -1)
-        d = dev[pop][0].reshape(rep.steps, -1)
+        r = ref[pop].reshape(rep.steps, -1)
+        d = dev[pop].reshape(rep.steps, -1)
         tr, nr = np.nonzero(r)
         td, nd = np.nonzero(d)
         ax.scatter(tr, nr - 0.2, s=4, marker="|", label="float reference")
@@ -110,14 +110,14 @@ def weight_errors(graph: Any, compiled: Any) -> bytes:
     return _png(fig)
 
 
-def cores(compiled: Any, cost: Any) -> bytes:
+def cores(compiled: Any, traces: Any) -> bytes:
     from snn2hw.passes import mapping
 
     plt = _plt()
     t = compiled.target
     rows, cols = t.chip.mesh
     uses = mapping.usage(compiled.net, t)
-    spikes = cost.per_core()["spikes"] if cost is not None else None
+    spikes = traces.core_spikes
     maps = {"neurons (% of core)": np.zeros((rows, cols)),
             "synaptic memory (% of core)": np.zeros((rows, cols)),
             "spikes sent": np.zeros((rows, cols))}
@@ -129,8 +129,8 @@ def cores(compiled: Any, cost: Any) -> bytes:
         maps["neurons (% of core)"][r, c] = 100 * u.neurons / t.core.neurons_max
         maps["synaptic memory (% of core)"][r, c] = 100 * u.memory_bits / \
             t.core.synapse_memory_bits
-        if spikes is not None and u.index in cost.core_ids:
-            maps["spikes sent"][r, c] = spikes[list(cost.core_ids).index(u.index)]
+        if spikes is not None and u.index in traces.core_ids:
+            maps["spikes sent"][r, c] = spikes[list(traces.core_ids).index(u.index)]
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.5))
     for ax, (title, m) in zip(axes, maps.items()):
         im = ax.imshow(m, cmap="viridis")
@@ -140,34 +140,35 @@ def cores(compiled: Any, cost: Any) -> bytes:
     return _png(fig)
 
 
-def cost_plot(cost: Any) -> bytes:
+def cost_plot(traces: Any) -> bytes:
     plt = _plt()
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.5))
-    steps = np.arange(1, cost.latency_ns.shape[1] + 1)
-    a.plot(steps, cost.energy_step_pj.mean(axis=0) / 1e3)
+    steps = np.arange(1, traces.latency_step_ns.shape[0] + 1)
+    a.plot(steps, traces.energy_step_pj / 1e3)
     a.set_xlabel("step")
     a.set_ylabel("energy (nJ, mean over samples)")
-    b.plot(steps, cost.latency_ns.mean(axis=0) / 1e3)
+    b.plot(steps, traces.latency_step_ns / 1e3)
     b.set_xlabel("step")
     b.set_ylabel("latency (us, mean over samples)")
     fig.tight_layout()
     return _png(fig)
 
 
-def write(out_dir: str | Path, graph: Any, compiled: Any, rep: Any, traces: dict) -> Path:
-    """Write DIR/report.html and the PNGs; return the HTML path."""
+def write(out_dir: str | Path, graph: Any, compiled: Any, rep: Any, traces: Any) -> Path:
+    """Write DIR/report.html and the PNGs; return the HTML path. ``traces``:
+    :class:`snn2hw.traces.Traces` (from verify.verify, or reduced from shards)."""
     from snn2hw.files import atomic_write
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    cost = traces["device"].cost
     figures = {"rasters.png": ("Spike rasters, float reference vs device (sample 0)",
                                rasters(rep, traces)),
                "agreement.png": ("Accuracy and per-layer agreement", agreement(rep)),
                "weights.png": ("Weight quantisation error", weight_errors(graph, compiled)),
-               "cores.png": ("Core utilisation", cores(compiled, cost))}
-    if cost is not None and cost.energy_step_pj is not None:
-        figures["cost.png"] = ("Energy and latency per timestep (cost model)", cost_plot(cost))
+               "cores.png": ("Core utilisation", cores(compiled, traces))}
+    if traces.energy_step_pj is not None:
+        figures["cost.png"] = ("Energy and latency per timestep (cost model)",
+                               cost_plot(traces))
     for name, (_, data) in figures.items():
         atomic_write(out / name, lambda tmp, d=data: Path(tmp).write_bytes(d), what="figure")
     summary = compiled.report

@@ -1,33 +1,32 @@
-"""``snn2hw verify --workers N``: the samples in N contiguous shards, one process each.
+"""``snn2hw verify --workers N`` / ``--scheduler ADDRESS``: the samples in contiguous
+shards, run by local processes or a Dask cluster (snn2hw.dist).
 
-Each worker runs its shard's float reference and device run (or the two devices of
-``--against``) and returns only sums over its samples: correct and agreeing
-predictions, per layer the spike counts, identical and fed-identical entry counts and
-the correlation's sums (n, Σa, Σb, Σa², Σb², Σab of the per-neuron counts), saturation
-counts, cost-model sums, and for a device comparison its first divergence with the
-global sample index. Nothing of size samples × steps comes back. The single-process
-path (:func:`snn2hw.verify.verify`, ``--workers 1``) builds its report from the same
-sums of one shard, and every sum is exact (integers; float sums as exact partials,
-:func:`exact_sum`), so the report is the same for any N, bit for bit.
+Each shard runs its float reference and device run (or the two devices of ``--against``)
+where it is, and returns only sums over its samples: correct and agreeing predictions,
+per layer the spike counts, identical and fed-identical entry counts and the
+correlation's sums (n, Σa, Σb, Σa², Σb², Σab of the per-neuron counts), saturation
+counts, cost-model sums, for a device comparison its first divergence with the global
+sample index, and for --png/--report what the figures draw (snn2hw.traces). Nothing of
+size samples × steps comes back. The single-process path (:func:`snn2hw.verify.verify`,
+``--workers 1``) builds its report from the same sums of one shard, and every sum is
+exact (integers; float sums as exact partials, :func:`exact_sum`), so the report is the
+same for any number of shards, bit for bit.
 
-Workers start with "spawn" (not fork: numba and torch threads). A ``.npy`` input is
-memory-mapped in each worker (``np.load(mmap_mode="r")``), sliced to its shard; only
-the path and the range cross the process boundary.
+A ``.npy`` input is memory-mapped by each shard's worker (``np.load(mmap_mode="r")``),
+sliced to its shard; only the path, the array's shape and dtype and the range are sent
+(a worker checks it sees the same array). Other inputs are sent shard by shard.
 """
 
 from __future__ import annotations
 
 import math
-import multiprocessing
-import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from snn2hw.errors import Snn2hwError, UserInputError
+from snn2hw.errors import UserInputError
 
 
 def exact_sum(values: Any) -> list[float]:
@@ -69,8 +68,11 @@ def correlation(stats: list[tuple]) -> float:
 
 
 def verify_sums(graph: Any, ref: Any, hw: Any, io: dict[str, Any], data: np.ndarray,
-                labels: np.ndarray | None, dt: float | None, device: str) -> dict[str, Any]:
-    """The sums of one shard's float reference ``ref`` and device run ``hw``."""
+                labels: np.ndarray | None, dt: float | None, device: str, *,
+                figures: bool = False, first: bool = True) -> dict[str, Any]:
+    """The sums of one shard's float reference ``ref`` and device run ``hw``; with
+    ``figures``, what --png/--report draw (:func:`snn2hw.traces.sums`; sample 0's rasters
+    where ``first``: the shard holds sample 0)."""
     from snn2hw import layerwise
     from snn2hw.verify import _same_populations, decode
 
@@ -96,7 +98,10 @@ def verify_sums(graph: Any, ref: Any, hw: Any, io: dict[str, Any], data: np.ndar
                 "energy": exact_sum(c.energy_pj), "latency": exact_sum(c.latency_ns),
                 "latency_max": float(c.latency_ns.max()), "steps": int(c.latency_ns.shape[1]),
                 "estimated": bool(c.estimated)}
+    from snn2hw import traces
+
     return {"samples": int(data.shape[0]), "steps": int(data.shape[1]),
+            "figures": traces.sums(ref, hw, out_name, first) if figures else None,
             "correct": None if labels is None else
             (int((pred_ref == labels).sum()), int((pred_hw == labels).sum())),
             "agree": int((pred_ref == pred_hw).sum()), "layers": layers,
@@ -215,35 +220,48 @@ def compare_report(shards: list[dict[str, Any]], program: Any, device: str, agai
                             execute.states(program))
 
 
-def _quiet() -> None:
-    """A worker's start: its runs draw no progress bars of their own."""
-    sys.stderr = _NoTTY(sys.stderr)
-
-
-class _NoTTY:
-    """A worker's stderr: the same stream, but no progress bars of its own."""
-
-    def __init__(self, stream: Any) -> None:
-        self.stream = stream
-
-    def isatty(self) -> bool:
-        return False
-
-    def write(self, text: str) -> int:
-        return self.stream.write(text)
-
-    def flush(self) -> None:
-        self.stream.flush()
+def npy_source(path: str | Path) -> tuple[str, str, tuple[int, ...], str]:
+    """What a worker is told of a .npy input: ("npy", absolute path, shape, dtype); it
+    maps the file itself and checks that it sees the same array (:func:`_shard_data`)."""
+    fmt = np.lib.format
+    with open(path, "rb") as fh:                  # the header only: nothing is mapped here
+        version = fmt.read_magic(fh)
+        read = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
+        if version in read:
+            shape, _, dtype = read[version](fh)
+        else:                                     # 3.0 (utf-8 field names): numpy reads it
+            mm = np.load(path, mmap_mode="r", allow_pickle=False)
+            shape, dtype = mm.shape, mm.dtype
+    return ("npy", str(Path(path).resolve()), tuple(shape), np.dtype(dtype).str)
 
 
 def _shard_data(source: Any, lo: int, hi: int) -> np.ndarray:
-    if isinstance(source, str):                   # a .npy path: memory-mapped, sliced
-        return np.load(source, mmap_mode="r", allow_pickle=False)[lo:hi]
-    return source
+    """A shard's samples: sent as an array, or read by the worker from a .npy file
+    (memory-mapped, sliced), which must be the one the client read: a worker on another
+    machine sees it only through a file system mounted at the same path."""
+    if not isinstance(source, tuple):
+        return source
+    _, path, shape, dtype = source
+    import socket
+
+    where = f"worker on {socket.gethostname()}"
+    hint = ("--scheduler assumes every worker reads the client's .npy at the same path (a "
+            "shared file system): mount it there, or use --workers N on this machine.")
+    try:
+        mm = np.load(path, mmap_mode="r", allow_pickle=False)
+    except OSError as exc:
+        raise UserInputError(f"the {where} cannot read the input '{path}' "
+                             f"({exc.strerror or type(exc).__name__})", hint=hint) from None
+    if tuple(mm.shape) != tuple(shape) or mm.dtype.str != dtype:
+        raise UserInputError(f"the {where} reads a different '{path}' ({mm.dtype} "
+                             f"{tuple(mm.shape)}; the client read {np.dtype(dtype)} "
+                             f"{tuple(shape)})", hint=hint)
+    return mm[lo:hi]
 
 
 def _verify_task(graph: Any, program: Any, source: Any, lo: int, hi: int,
-                 labels: np.ndarray | None, device: str, dt: float | None) -> dict[str, Any]:
+                 labels: np.ndarray | None, device: str, dt: float | None,
+                 figures: bool = False) -> dict[str, Any]:
     from snn2hw import execute, reference
     from snn2hw.backends.image import io_map
 
@@ -253,7 +271,8 @@ def _verify_task(graph: Any, program: Any, source: Any, lo: int, hi: int,
     data = _shard_data(source, lo, hi)
     ref = reference.simulate(graph, data.astype(float), dt=dt, record=("spikes",))
     hw = execute.run(program, data, device=device)
-    return verify_sums(graph, ref, hw, io_map(program), data, labels, dt, device)
+    return verify_sums(graph, ref, hw, io_map(program), data, labels, dt, device,
+                       figures=figures, first=lo == 0)
 
 
 def _compare_task(program: Any, source: Any, lo: int, hi: int, labels: np.ndarray | None,
@@ -261,77 +280,59 @@ def _compare_task(program: Any, source: Any, lo: int, hi: int, labels: np.ndarra
     return compare_sums(program, _shard_data(source, lo, hi), labels, device, against, lo)
 
 
-def ranges(samples: int, workers: int) -> list[tuple[int, int]]:
-    """``workers`` contiguous (lo, hi) ranges covering the samples, sizes differing by at
-    most one (fewer when there are fewer samples than workers)."""
-    k = max(1, min(workers, samples))
+def ranges(samples: int, shards: int) -> list[tuple[int, int]]:
+    """``shards`` contiguous (lo, hi) ranges covering the samples, sizes differing by at
+    most one (fewer when there are fewer samples than shards)."""
+    k = max(1, min(shards, samples))
     cuts = [samples * i // k for i in range(k + 1)]
     return list(zip(cuts[:-1], cuts[1:]))
 
 
-def _run(fn: Any, tasks: list[tuple], spans: list[tuple[int, int]], workers: int) -> list:
-    """Run ``fn(*task)`` per shard in ``workers`` spawned processes; results in order."""
-    results: list = [None] * len(tasks)
-    show = sys.stderr.isatty()
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_quiet) as pool:
-        futures = {pool.submit(fn, *task): k for k, task in enumerate(tasks)}
-        done = 0
-        for fut in as_completed(futures):
-            k = futures[fut]
-            lo, hi = spans[k]
-            try:
-                results[k] = fut.result()
-            except Snn2hwError:                    # the shard's own one-line error
-                raise
-            except Exception as exc:               # a crash, or an error inside the shard
-                for f in futures:
-                    f.cancel()
-                why = " ".join(str(exc).split()) or type(exc).__name__
-                raise UserInputError(f"verify shard {k + 1} of {len(tasks)} (samples {lo}.."
-                                     f"{hi - 1}) failed: {why}",
-                                     hint="Run with --workers 1 to see it in one process."
-                                     ) from None
-            done += 1
-            if show:
-                width = 30
-                filled = width * done // len(tasks)
-                sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/"
-                                 f"{len(tasks)} shards")
-                sys.stderr.write("\n" if done == len(tasks) else "")
-                sys.stderr.flush()
-    return results
-
-
-def _source(data: np.ndarray, path: str | Path | None, lo: int, hi: int) -> Any:
-    return str(path) if path is not None else np.ascontiguousarray(data[lo:hi])
+def _source(data: np.ndarray, npy: tuple | None, lo: int, hi: int) -> Any:
+    return npy if npy is not None else np.ascontiguousarray(data[lo:hi])
 
 
 def verify(graph: Any, program: Any, data: np.ndarray, labels: np.ndarray | None = None, *,
            device: str = "emulator", dt: float | None = None, workers: int = 2,
-           path: str | Path | None = None) -> Any:
-    """:func:`snn2hw.verify.verify`'s report over ``workers`` processes. ``path``: the
-    .npy file ``data`` was read from unchanged (workers memory-map it), else None."""
+           path: str | Path | None = None, scheduler: str | None = None,
+           figures: bool = False) -> Any:
+    """:func:`snn2hw.verify.verify`'s report over ``workers`` processes, or over the Dask
+    cluster at ``scheduler`` (one shard per worker thread at least); with ``figures``,
+    (report, :class:`snn2hw.traces.Traces`). ``path``: the .npy file ``data`` was read
+    from unchanged (workers memory-map it), else None."""
+    from snn2hw import dist, traces
+
     if labels is not None and len(labels) != len(data):
         raise UserInputError(f"{len(labels)} labels for {len(data)} samples")
-    spans = ranges(len(data), workers)
+    npy = npy_source(path) if path is not None else None
     parts = (dict(graph.nodes), graph.edges, dict(graph.metadata))   # picklable
-    tasks = [(parts, program, _source(data, path, lo, hi), lo, hi,
-              None if labels is None else labels[lo:hi], device, dt) for lo, hi in spans]
-    return verify_report(_run(_verify_task, tasks, spans, workers), device)
+
+    def tasks(span: list[tuple[int, int]]) -> list[tuple]:
+        return [(parts, program, _source(data, npy, lo, hi), lo, hi,
+                 None if labels is None else labels[lo:hi], device, dt, figures)
+                for lo, hi in span]
+    sums = dist.run(_verify_task, tasks, len(data), workers, scheduler, shared=(0, 1))
+    rep = verify_report(sums, device)
+    return (rep, traces.reduce([s["figures"] for s in sums])) if figures else rep
 
 
 def compare_devices(program: Any, data: np.ndarray, labels: np.ndarray | None, *,
                     device: str, against: str, workers: int = 2,
-                    path: str | Path | None = None) -> Any:
-    """:func:`snn2hw.verify.compare_devices` over ``workers`` processes."""
+                    path: str | Path | None = None, scheduler: str | None = None) -> Any:
+    """:func:`snn2hw.verify.compare_devices` over ``workers`` processes or a Dask cluster."""
+    from snn2hw import dist
+
     if device == against:
         raise UserInputError(f"comparing device '{device}' with itself",
                              hint="Compare two different devices, or against the reference.")
-    spans = ranges(len(data), workers)
-    tasks = [(program, _source(data, path, lo, hi), lo, hi,
-              None if labels is None else labels[lo:hi], device, against) for lo, hi in spans]
-    return compare_report(_run(_compare_task, tasks, spans, workers), program, device, against)
+    npy = npy_source(path) if path is not None else None
+
+    def tasks(span: list[tuple[int, int]]) -> list[tuple]:
+        return [(program, _source(data, npy, lo, hi), lo, hi,
+                 None if labels is None else labels[lo:hi], device, against)
+                for lo, hi in span]
+    return compare_report(dist.run(_compare_task, tasks, len(data), workers, scheduler,
+                                   shared=(0,)), program, device, against)
 
 
 def _npy_path(path: str, data: np.ndarray) -> str | None:
@@ -348,25 +349,44 @@ def _npy_path(path: str, data: np.ndarray) -> str | None:
     return str(path) if same else None
 
 
-def cli_verify(args: Any, graph: Any, program: Any, data: np.ndarray,
+def cli_verify(args: Any, graph: Any, compiled: Any, data: np.ndarray,
                labels: np.ndarray | None) -> int:
-    """``snn2hw verify --workers N`` (N > 1) after compiling: print the report."""
-    if args.png or args.report:
-        raise UserInputError("--png and --report draw sample 0's traces, which --workers "
-                             "does not gather", hint="Use --workers 1 for figures.")
+    """``snn2hw verify --workers N`` (N > 1) or ``--scheduler ADDRESS`` after compiling:
+    print the report, write --png/--report from the figures reduced on the workers."""
     path = _npy_path(args.data, data)
+    scheduler = getattr(args, "scheduler", None)
+    program = compiled.program
     if args.against != "reference":
         if args.against == args.device:
             raise UserInputError(f"--device and --against are both '{args.device}'",
                                  hint="Compare two different devices, or against reference.")
         comparison = compare_devices(program, data, labels, device=args.device,
-                                     against=args.against, workers=args.workers, path=path)
+                                     against=args.against, workers=args.workers, path=path,
+                                     scheduler=scheduler)
         print(comparison.table())
         return 0 if comparison.divergence is None else 1
-    print(verify(graph, program, data, labels, device=args.device, dt=args.dt,
-                 workers=args.workers, path=path).table())
+    want = bool(args.png or args.report)
+    out = verify(graph, program, data, labels, device=args.device, dt=args.dt,
+                 workers=args.workers, path=path, scheduler=scheduler, figures=want)
+    report, figures = out if want else (out, None)
+    print(report.table())
+    return write_figures(args, graph, compiled, report, figures)
+
+
+def write_figures(args: Any, graph: Any, compiled: Any, report: Any, figures: Any) -> int:
+    """--png and --report of a verify run."""
+    from snn2hw import verify as verify_mod
+
+    if args.png:
+        verify_mod.plot(report, figures, args.png)
+        print(f"wrote {args.png}")
+    if args.report:
+        from snn2hw import report as html_report
+
+        print(f"wrote {html_report.write(args.report, graph, compiled, report, figures)}")
     return 0
 
 
 __all__ = ["cli_verify", "compare_devices", "compare_report", "compare_sums", "corr_stats",
-           "correlation", "exact_sum", "ranges", "verify", "verify_report", "verify_sums"]
+           "correlation", "exact_sum", "npy_source", "ranges", "verify",
+           "verify_report", "verify_sums", "write_figures"]

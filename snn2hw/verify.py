@@ -66,21 +66,24 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def _read_array(path: str | Path, keys: tuple[str, ...]) -> np.ndarray | None:
-    """A .npy file's array, or the first of ``keys`` in a .npz (None if it has none)."""
-    loaded = arrays.load(path)
+def _read_array(path: str | Path, keys: tuple[str, ...], mmap: bool = False
+                ) -> np.ndarray | None:
+    """A .npy file's array (memory-mapped where ``mmap``), or the first of ``keys`` in a
+    .npz (None if it has none)."""
+    loaded = arrays.load(path, mmap=mmap)
     if isinstance(loaded, np.ndarray):
         return loaded
     return next((loaded[k] for k in keys if k in loaded), None)
 
 
-def load_data(data: str | Path, labels: str | Path | None = None, *, analog: bool = False
-              ) -> tuple[np.ndarray, np.ndarray | None]:
+def load_data(data: str | Path, labels: str | Path | None = None, *, analog: bool = False,
+              mmap: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """Input spikes (B, T, *shape) and optional labels from .npy files or one .npz
     (arrays 'spikes' or 'x', and 'labels' or 'y'). ``analog``: also accept (B, *shape)
-    ANN inputs (two or more dimensions). Values must be finite real numbers; labels
-    integers (snn2hw.arrays)."""
-    x = _read_array(data, ("spikes", "x", "data"))
+    ANN inputs (two or more dimensions). ``mmap``: a .npy of inputs memory-mapped, not
+    read (sharded verify: each worker reads its shard). Values must be finite real
+    numbers; labels integers (snn2hw.arrays)."""
+    x = _read_array(data, ("spikes", "x", "data"), mmap)
     if x is None:
         raise UserInputError(f"'{data}' has no array named spikes, x or data",
                              hint="Name the .npz array 'spikes' (or 'x').")
@@ -103,22 +106,24 @@ def decode(output: np.ndarray, readout: bool) -> np.ndarray:
 
 
 def verify(graph: Any, program: Any, data: np.ndarray, labels: np.ndarray | None = None, *,
-           device: str = "emulator", dt: float | None = None) -> tuple[VerifyReport, dict]:
-    """Run the float reference and ``program`` on ``data`` (B, T, *shape); compare."""
+           device: str = "emulator", dt: float | None = None) -> tuple[VerifyReport, Any]:
+    """Run the float reference and ``program`` on ``data`` (B, T, *shape); compare. Returns
+    the report and what its figures need (:class:`snn2hw.traces.Traces`, with both runs
+    in ``runs``)."""
     if labels is not None and len(labels) != len(data):
         raise UserInputError(f"{len(labels)} labels for {len(data)} samples")
     ref = reference.simulate(graph, data.astype(float), dt=dt, record=("spikes",))
     hw = execute.run(program, data, device=device)
-    from snn2hw import shard
+    from snn2hw import shard, traces
     from snn2hw.backends.image import io_map
 
     io = io_map(program)
-    out_name = next(iter(io["outputs"]))
     # the same exact sums and reduction as `--workers N` (snn2hw.shard), one shard
-    rep = shard.verify_report([shard.verify_sums(graph, ref, hw, io, data, labels, dt,
-                                                 device)], device)
-    traces = {"reference": ref, "device": hw, "output": out_name}
-    return rep, traces
+    sums = shard.verify_sums(graph, ref, hw, io, data, labels, dt, device, figures=True)
+    rep = shard.verify_report([sums], device)
+    figures = traces.reduce([sums["figures"]])
+    figures.runs = {"reference": ref, "device": hw}
+    return rep, figures
 
 
 def _same_populations(ref: dict[str, Any], hw: dict[str, Any], io: dict[str, Any],
@@ -179,8 +184,9 @@ def compare_devices(program: Any, data: np.ndarray, labels: np.ndarray | None, *
                                 program, device, against)
 
 
-def plot(report: VerifyReport, traces: dict, path: str | Path) -> None:
-    """PNG: accuracy bars, per-layer agreement, output raster (sample 0) float vs device."""
+def plot(report: VerifyReport, traces: Any, path: str | Path) -> None:
+    """PNG: accuracy bars, per-layer agreement, output raster (sample 0) float vs device
+    (``traces``: :class:`snn2hw.traces.Traces`, as :func:`verify` returns it)."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -188,9 +194,9 @@ def plot(report: VerifyReport, traces: dict, path: str | Path) -> None:
     except ImportError:
         raise UserInputError("writing a PNG needs matplotlib",
                              hint="pip install 'snn2hw[report]' (make setup installs it).") from None
-    out = traces["output"]
-    ref = traces["reference"].outputs[out][0].reshape(report.steps, -1)
-    dev = traces["device"].outputs[out][0].reshape(report.steps, -1)
+    out = traces.output
+    ref = traces.reference_output.reshape(report.steps, -1)
+    dev = traces.device_output.reshape(report.steps, -1)
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     if report.accuracy_reference is not None:
         axes[0].bar(["float reference", report.device],

@@ -6,13 +6,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import pickle
+import re
 from pathlib import Path
 
 import nir
 import numpy as np
 import pytest
 
-from snn2hw import compiler, devices, ir, nirio, shard, verify
+from snn2hw import compiler, devices, ir, nirio, shard, traces, verify
 from snn2hw.cli import main
 from snn2hw.errors import UserInputError
 
@@ -55,8 +56,8 @@ def test_two_workers_give_the_same_report_as_one(tmp_path: Path,
     one, _ = verify.verify(graph, program, data, labels)
     # what the workers run, here in-process, on 3 shards, reduced
     parts = (dict(graph.nodes), graph.edges, dict(graph.metadata))
-    three = shard.verify_report([shard._verify_task(parts, program, str(x), lo, hi,
-                                                    labels[lo:hi], "emulator", None)
+    three = shard.verify_report([shard._verify_task(parts, program, shard.npy_source(x), lo,
+                                                    hi, labels[lo:hi], "emulator", None)
                                  for lo, hi in shard.ranges(len(data), 3)], "emulator")
     assert dataclasses.asdict(three) == dataclasses.asdict(one)
     assert three.table() == one.table()
@@ -133,16 +134,16 @@ def test_workers_return_sums_not_spikes(tmp_path: Path) -> None:
         from snn2hw.backends.image import io_map
 
         ref = reference.simulate(graph, data[:b].astype(float), record=("spikes",))
-        sums = shard.verify_sums(graph, ref, traces["device"], io_map(program), data[:b],
+        sums = shard.verify_sums(graph, ref, traces.runs["device"], io_map(program), data[:b],
                                  None, None, "emulator")
         assert shard.verify_report([sums], "emulator") == rep
         sizes.append(len(pickle.dumps(sums)))
-        spikes = sum(s.nbytes for s in traces["device"].spikes.values())
+        spikes = sum(s.nbytes for s in traces.runs["device"].spikes.values())
     # ten times the samples: about the same size (a few more float partials at most)
     assert sizes[1] < sizes[0] + 600 and sizes[1] < spikes / 4
     # a .npy input reaches a worker as its path, memory-mapped there
     assert shard._npy_path(str(x), data) == str(x)
-    assert isinstance(shard._shard_data(str(x), 3, 7), np.memmap)
+    assert isinstance(shard._shard_data(shard.npy_source(x), 3, 7), np.memmap)
 
 
 def test_a_failing_shard_is_one_line_naming_it(tmp_path: Path) -> None:
@@ -151,7 +152,7 @@ def test_a_failing_shard_is_one_line_naming_it(tmp_path: Path) -> None:
     program = compiler.compile(graph, compiler.Options()).program
     data = np.load(x)
     bad = tmp_path / "bad.npy"
-    bad.write_bytes(b"\x93NUMPY garbage")      # the workers cannot map it
+    bad.write_bytes(x.read_bytes()[:-10])      # its header is fine; the workers cannot map it
     with pytest.raises(UserInputError, match=r"verify shard \d of 2 \(samples \d\.\.\d\) "
                                              r"failed") as exc:
         shard.verify(graph, program, data, workers=2, path=bad)
@@ -166,10 +167,42 @@ def test_exact_sums_do_not_depend_on_the_split() -> None:
     assert whole == math.fsum(v)                 # the correctly rounded sum
 
 
-def test_figures_with_workers_are_refused_in_one_line(tmp_path: Path,
+def test_figures_with_workers_are_those_of_one_process(tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    model, x, _ = _files(tmp_path, samples=2)
-    code, out, err = _cli(capsys, "verify", str(model), "--data", str(x), "--workers", "2",
-                          "--png", str(tmp_path / "v.png"))
-    assert code == 2 and err.count("\n") == 1 and "--workers 1" in err
-    assert not (tmp_path / "v.png").exists()
+    """--png and --report with 2 workers: sample 0's rasters come from the shard that holds
+    it, the cost curves from exact per-step sums; every file equals one process's."""
+    model, x, y = _files(tmp_path, samples=7)
+    for n in ("1", "2"):
+        code, out, _ = _cli(capsys, "verify", str(model), "--data", str(x), "--labels", str(y),
+                            "--workers", n, "--png", str(tmp_path / f"v{n}.png"), "--report",
+                            str(tmp_path / f"r{n}"))
+        assert code == 0 and f"wrote {tmp_path / f'v{n}.png'}" in out
+    assert (tmp_path / "v1.png").read_bytes() == (tmp_path / "v2.png").read_bytes()
+    names = sorted(p.name for p in (tmp_path / "r1").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "r2").iterdir()) and "cost.png" in names
+    for name in names:
+        one, two = ((tmp_path / r / name).read_bytes() for r in ("r1", "r2"))
+        if name == "report.html":          # the compile report's timings vary run to run
+            one, two = (re.sub(rb"timings_s.*?}", b"", h, flags=re.DOTALL) for h in (one, two))
+        assert one == two, name
+    # what they draw, reduced from 3 shards in-process: equal to one process's, not empty
+    graph = nirio.read(model)
+    program = compiler.compile(graph, compiler.Options()).program
+    data = np.load(x)
+    _, one = verify.verify(graph, program, data)
+    parts = (dict(graph.nodes), graph.edges, dict(graph.metadata))
+    three = traces.reduce([shard._verify_task(parts, program, shard.npy_source(x), lo, hi,
+                                              None, "emulator", None, True)["figures"]
+                           for lo, hi in shard.ranges(len(data), 3)])
+    assert one.device.keys() == three.device.keys() and one.reference.keys()
+    for pop in one.device:
+        np.testing.assert_array_equal(one.device[pop], three.device[pop])
+        np.testing.assert_array_equal(one.reference[pop], three.reference[pop])
+    np.testing.assert_array_equal(one.energy_step_pj, three.energy_step_pj)
+    np.testing.assert_array_equal(one.latency_step_ns, three.latency_step_ns)
+    np.testing.assert_array_equal(one.core_spikes, three.core_spikes)
+    assert sum(int(s.sum()) for s in one.device.values()) > 0 and one.core_spikes.sum() > 0
+    # only the shard that holds sample 0 sends rasters
+    later = shard._verify_task(parts, program, shard.npy_source(x), 3, 7, None, "emulator",
+                               None, True)["figures"]
+    assert later["first"] is None and later["cost"] is not None
