@@ -48,7 +48,13 @@ from snn2hw_emulator.program import (
 )
 
 MODES = ("batch", "step", "event")
+#: where batch mode runs: numpy/numba ("cpu"), or torch (torchengine.py) on the CPU
+#: ("cpu-torch") or a CUDA GPU ("cuda", "cuda:N")
+ACCELERATORS = ("cpu", "cpu-torch", "cuda")
 _VALIDATED: weakref.WeakSet[Program] = weakref.WeakSet()
+#: a program's prepared blocks and their device copies, made once per program object
+_PREPARED: weakref.WeakKeyDictionary[Program, list] = weakref.WeakKeyDictionary()
+_DEVICE: weakref.WeakKeyDictionary[Program, dict] = weakref.WeakKeyDictionary()
 RECORDABLE = ("spikes", "u", "v", *SD_STATE)   # which groups have which: kernels.STATE_VARS
 __all__ = ["MODES", "RECORDABLE", "Result", "check_inputs", "concatenate", "run"]
 _HALF = 2 ** (STATE_BITS - 1)
@@ -126,6 +132,19 @@ def _prepare(block: SynapseBlock) -> _Block:
         present = synapse_mask(block) if block.kind == "codebook" else w != 0
         nnz = np.count_nonzero(present, axis=0)
     return _Block(block, w, block.num_message_bits > 0, buckets, depth, nnz)
+
+
+def _prepared(program: Program) -> list[_Block]:
+    """The program's blocks prepared once (effective weights, delay buckets, synapse
+    counts, and the engines' cached product matrices in ``fast``), not once per run."""
+    if program not in _PREPARED:
+        _PREPARED[program] = [_prepare(b) for b in program.blocks]
+    return _PREPARED[program]
+
+
+def _device_cache(program: Program) -> dict:
+    """Per-program storage for an accelerator's copies of the weights."""
+    return _DEVICE.setdefault(program, {})
 
 
 def _matmul(blk: _Block, k: int, w: np.ndarray, src: np.ndarray, bound: float) -> np.ndarray:
@@ -312,11 +331,16 @@ def _step_group(g: NeuronGroup, st: _State, a: np.ndarray, t: int, sat: dict[str
 
 
 def run(program: Program, inputs: Any, *, steps: int | None = None,
-        record: Sequence[str] = ("spikes",), mode: str = "batch", cost: bool = True) -> Result:
+        record: Sequence[str] = ("spikes",), mode: str = "batch", cost: bool = True,
+        accelerator: str = "cpu") -> Result:
     """Run ``program`` on ``inputs`` (port -> (B, T_in, size) ints) for ``steps`` steps
-    (default T_in; later steps get no input). Step t is index t-1 on the time axis."""
+    (default T_in; later steps get no input). Step t is index t-1 on the time axis.
+    ``accelerator`` other than "cpu": batch mode in torch on that device (torchengine)."""
     if mode not in MODES:
         raise InputError(f"unknown mode '{mode}'", hint=f"Use one of {', '.join(MODES)}.")
+    if accelerator != "cpu" and mode != "batch":
+        raise InputError(f"mode '{mode}' runs on the CPU only (accelerator '{accelerator}')",
+                         hint="Use mode 'batch' with an accelerator.")
     bad = sorted(set(record) - set(RECORDABLE))
     if bad:
         raise InputError(f"cannot record '{bad[0]}'",
@@ -325,13 +349,17 @@ def run(program: Program, inputs: Any, *, steps: int | None = None,
         validate(program)
         _VALIDATED.add(program)
     data, batch, steps = check_inputs(program, inputs, steps)
+    if accelerator != "cpu":
+        from snn2hw_emulator import torchengine
+
+        return torchengine.run(program, data, batch, steps, record, cost, accelerator)
     if mode == "batch":
         from snn2hw_emulator import timebatch
 
         groups = timebatch.order(program)
         if groups is not None:
             return timebatch.run(program, data, batch, steps, record, cost, groups)
-    blocks = [_prepare(b) for b in program.blocks]
+    blocks = _prepared(program)
     into: dict[str, list[int]] = {g.name: [] for g in program.groups}
     for i, blk in enumerate(blocks):
         into[blk.spec.target].append(i)

@@ -178,7 +178,7 @@ def run(program: Any, data: dict[str, np.ndarray], batch: int, steps: int,
     from snn2hw_emulator import engine, lifloop
     from snn2hw_emulator.image import limits
 
-    blocks = [engine._prepare(b) for b in program.blocks]
+    blocks = engine._prepared(program)
     shapes = {p.name: p.shape for p in program.ports} | {g.name: g.shape for g in program.groups}
     graded = set(engine.GRADED_MODELS)
     payload = {p.name: (2 ** (p.message_bits - 1) if p.message_bits else 1) for p in

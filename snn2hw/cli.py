@@ -90,15 +90,31 @@ def _netx_program(path: str, args: argparse.Namespace, verify: bool = False
     return netx.compile_file(path, options)
 
 
+def _check_accelerator(args: argparse.Namespace) -> None:
+    """--accelerator other than cpu: refused before any work where it cannot run here
+    (no CUDA device, no torch, another device than the emulator, event mode)."""
+    if args.accelerator == "cpu":
+        return
+    from snn2hw import devices
+
+    if getattr(args, "mode", "batch") != "batch":
+        raise UserInputError(f"--mode {args.mode} runs on the CPU only",
+                             hint="Use --mode batch with --accelerator.")
+    devices.get(args.device, args.accelerator).available()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from snn2hw import runio
+
+    _check_accelerator(args)
 
     program = _netx_program(args.program, args)
     program = runio.load_program(args.program) if program is None else program.program
     inputs = runio.load_inputs(args.input, program)
     record = runio.parse_record(args.record)
     result = runio.run_on_device(program, inputs, device=args.device, steps=args.steps,
-                                 record=record, mode=args.mode, progress=not args.quiet)
+                                 record=record, mode=args.mode, progress=not args.quiet,
+                                 accelerator=args.accelerator)
     runio.save_result(result, args.output)
     print(runio.result_summary(result, program, args.output))
     return 0
@@ -200,6 +216,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from snn2hw import compiler, verify
 
+    _check_accelerator(args)
+
     graph = _load_model(args)
     sharded = args.workers > 1 or bool(args.scheduler)
     data, labels = verify.load_data(args.data, args.labels, analog=True, mmap=sharded)
@@ -221,11 +239,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
             raise UserInputError(f"--device and --against are both '{args.device}'",
                                  hint="Compare two different devices, or against reference.")
         comparison = verify.compare_devices(compiled.program, data, labels, device=args.device,
-                                            against=args.against)
+                                            against=args.against, accelerator=args.accelerator)
         print(comparison.table())
         return 0 if comparison.divergence is None else 1
     report, traces = verify.verify(graph, compiled.program, data, labels, device=args.device,
-                                   dt=args.dt)
+                                   dt=args.dt, accelerator=args.accelerator)
     print(report.table())
     return shard.write_figures(args, graph, compiled, report, traces)
 
@@ -293,6 +311,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    help="number of timesteps, 1 to 1000000 (default: the input's length)")
     p.add_argument("--device", choices=device_names(), default="emulator",
                    help="where to run it (default emulator)")
+    _add_accelerator(p)
     p.add_argument("--mode", choices=("batch", "event"), default="batch",
                    help="emulator mode: batch (all samples at once) or event (one sample at a time, cost proportional to spikes); results are identical")
     p.add_argument("--record", default="spikes",
@@ -382,6 +401,13 @@ def _add_compile(sub: argparse._SubParsersAction) -> None:
                    writes=(("output", "-o", "compiled"), ("dump_ir", "--dump-ir", "folder")))
 
 
+def _add_accelerator(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--accelerator", default="cpu", choices=("cpu", "cuda", "cpu-torch"),
+                   help="where --device emulator computes (batch mode): cpu (default), cuda "
+                   "(a CUDA GPU, torch), cpu-torch (the same torch code on the CPU); identical "
+                   "results")
+
+
 def _add_verify(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("verify", help="float reference vs compiled program on data",
                        description="Compile MODEL, run the float reference and the device on "
@@ -392,6 +418,7 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
                    "; or an .npz with 'spikes' (and 'labels')")
     p.add_argument("--labels", metavar="y.npy", help="integer class labels (B,)")
     p.add_argument("--device", default="emulator", choices=device_names())
+    _add_accelerator(p)
     p.add_argument("--against", default="reference", choices=("reference", *device_names()),
                    help="compare with the float reference (default) or run the same program "
                    "on another device: bit-identical, or the first divergence (exit 1)")

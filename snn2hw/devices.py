@@ -80,20 +80,35 @@ class Device:
 
 
 class EmulatorDevice(Device):
-    """snn2hw's bit-accurate emulator (batch mode; ``mode="event"`` gives identical results)."""
+    """snn2hw's bit-accurate emulator (batch mode; ``mode="event"`` gives identical
+    results). ``accelerator``: "cpu" (numpy and numba), or batch mode in torch on "cuda"
+    (a CUDA GPU) or "cpu-torch" (the same torch code on the CPU); identical results."""
 
     name = "emulator"
     records = ("spikes", "u", "v", "sigma", "act", "residue", "error")  # engine.RECORDABLE
 
-    def __init__(self, mode: str = "batch") -> None:
+    def __init__(self, mode: str = "batch", accelerator: str = "cpu") -> None:
         super().__init__()
         self.mode = mode
+        self.accelerator = accelerator
+
+    def available(self) -> None:
+        if self.accelerator == "cpu":
+            return
+        from snn2hw_emulator import torchengine
+        from snn2hw_emulator.errors import InputError
+
+        try:
+            torchengine.device(self.accelerator)
+        except InputError as exc:   # no torch, no CUDA: a one-line DeviceError (exit 2)
+            raise DeviceError(exc.message, hint=exc.hint) from None
 
     def _run(self, inputs: Any, steps: int | None, record: tuple[str, ...],
              progress: bool) -> Any:
         from snn2hw.runio import run_emulator
 
-        return run_emulator(self.program, inputs, steps, record, self.mode, progress)
+        return run_emulator(self.program, inputs, steps, record, self.mode, progress,
+                            self.accelerator)
 
 
 class LavaDevice(Device):
@@ -191,17 +206,27 @@ def names() -> list[str]:
     return list(_REGISTRY)
 
 
-def get(name: str) -> Device:
+def get(name: str, accelerator: str | None = None) -> Device:
+    """The device called ``name``; ``accelerator`` (the emulator only): where it computes,
+    "cpu" (default), "cuda" or "cpu-torch" (:class:`EmulatorDevice`)."""
     if name not in _REGISTRY:
         raise UserInputError(f"unknown device '{name}'",
                              hint=f"Known devices: {', '.join(_REGISTRY)}.")
+    if accelerator not in (None, "cpu"):
+        if name != "emulator":
+            raise UserInputError(f"device '{name}' has no accelerator option "
+                                 f"('{accelerator}')", hint="Only --device emulator runs "
+                                 "on an accelerator; leave --accelerator at cpu.")
+        return EmulatorDevice(accelerator=accelerator)
     return _REGISTRY[name]()
 
 
 def run(program: Any, inputs: Any, *, device: str, steps: int | None = None,
-        record: Sequence[str] = ("spikes",), progress: bool = False) -> Any:
+        record: Sequence[str] = ("spikes",), progress: bool = False,
+        accelerator: str | None = None) -> Any:
     """Load ``program`` on the named device and run it once."""
-    return get(device).load(program).run(inputs, steps=steps, record=record, progress=progress)
+    return get(device, accelerator).load(program).run(inputs, steps=steps, record=record,
+                                                      progress=progress)
 
 
 __all__ = ["Device", "DeviceError", "EmulatorDevice", "LavaDevice", "LoihiBoardDevice",

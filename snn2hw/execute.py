@@ -85,7 +85,8 @@ def states(program: Any) -> tuple[str, ...]:
 
 
 def run(program: Any, inputs: Any, *, device: str = "emulator", mode: str = "batch",
-        record_v: bool = False, record_states: bool = False) -> AlignedResult:
+        record_v: bool = False, record_states: bool = False,
+        accelerator: str = "cpu") -> AlignedResult:
     """Run on ``device`` ("emulator" or "lava") for T + latency steps; return aligned data
     (``raw``: the device's own result, with every state variable its groups have,
     :func:`states`, when ``record_states``)."""
@@ -101,7 +102,7 @@ def run(program: Any, inputs: Any, *, device: str = "emulator", mode: str = "bat
     record = ("spikes", "v") if (record_v or readout) else ("spikes",)
     record = states(program) if record_states else record
     res = run_on_device(program, padded, device=device, steps=steps + latency, record=record,
-                        mode=mode, progress=False)
+                        mode=mode, progress=False, accelerator=accelerator)
     _check_recorded(res, io, device)
 
     graded = {g.name for g in program.groups if g.model in GRADED_MODELS}

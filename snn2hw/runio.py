@@ -83,33 +83,37 @@ def _progress(done: int, total: int) -> None:
 
 
 def run_emulator(program: Any, inputs: Mapping[str, np.ndarray], steps: int | None,
-                  record: tuple[str, ...], mode: str, progress: bool) -> Any:
+                 record: tuple[str, ...], mode: str, progress: bool,
+                 accelerator: str = "cpu") -> Any:
     from snn2hw_emulator import engine
 
+    opts = {"steps": steps, "record": record, "mode": mode, "accelerator": accelerator}
     if not isinstance(inputs, Mapping):       # a bare array for a one-port program
         if len(program.ports) != 1:
-            return engine.run(program, inputs, steps=steps, record=record, mode=mode)
+            return engine.run(program, inputs, **opts)
         inputs = {program.ports[0].name: inputs}
     batch = np.shape(next(iter(inputs.values())))[0]
     show = progress and sys.stderr.isatty() and batch >= 8
     if not show:
-        return engine.run(program, inputs, steps=steps, record=record, mode=mode)
+        return engine.run(program, inputs, **opts)
     chunk = max(1, batch // 20)
     parts = []
     for start in range(0, batch, chunk):
         sl = {k: v[start:start + chunk] for k, v in inputs.items()}
-        parts.append(engine.run(program, sl, steps=steps, record=record, mode=mode))
+        parts.append(engine.run(program, sl, **opts))
         _progress(min(start + chunk, batch), batch)
     return engine.concatenate(parts)
 
 
 def run_on_device(program: Any, inputs: Mapping[str, np.ndarray], *, device: str,
                   steps: int | None, record: tuple[str, ...], mode: str = "batch",
-                  progress: bool = True) -> Any:
-    """Run on a named device (snn2hw.devices); the emulator in ``mode``."""
+                  progress: bool = True, accelerator: str = "cpu") -> Any:
+    """Run on a named device (snn2hw.devices); the emulator in ``mode`` on
+    ``accelerator``."""
     from snn2hw import devices
 
-    dev = devices.EmulatorDevice(mode) if device == "emulator" else devices.get(device)
+    dev = devices.EmulatorDevice(mode, accelerator) if device == "emulator" else \
+        devices.get(device, accelerator)
     return dev.load(program).run(inputs, steps=steps, record=record, progress=progress)
 
 

@@ -154,9 +154,10 @@ def verify_report(shards: list[dict[str, Any]], device: str) -> Any:
 
 
 def compare_sums(program: Any, data: np.ndarray, labels: np.ndarray | None, device: str,
-                 against: str, offset: int = 0) -> dict[str, Any]:
+                 against: str, offset: int = 0, accelerator: str = "cpu") -> dict[str, Any]:
     """One shard of :func:`snn2hw.verify.compare_devices`: its first divergence (sample
-    index made global by ``offset``) with the explanation, and counts."""
+    index made global by ``offset``) with the explanation, and counts (the emulator's
+    side on ``accelerator``)."""
     from dataclasses import replace
 
     from snn2hw import execute
@@ -164,7 +165,8 @@ def compare_sums(program: Any, data: np.ndarray, labels: np.ndarray | None, devi
     from snn2hw.compare import Divergence, explain, first_divergence
     from snn2hw.verify import decode
 
-    runs = {d: execute.run(program, data, device=d, record_states=True)
+    runs = {d: execute.run(program, data, device=d, record_states=True,
+                           accelerator=accelerator if d == "emulator" else "cpu")
             for d in (device, against)}
     div = first_divergence(runs[against].raw, runs[device].raw, execute.states(program),
                            names=(against, device))
@@ -261,7 +263,7 @@ def _shard_data(source: Any, lo: int, hi: int) -> np.ndarray:
 
 def _verify_task(graph: Any, program: Any, source: Any, lo: int, hi: int,
                  labels: np.ndarray | None, device: str, dt: float | None,
-                 figures: bool = False) -> dict[str, Any]:
+                 figures: bool = False, accelerator: str = "cpu") -> dict[str, Any]:
     from snn2hw import execute, reference
     from snn2hw.backends.image import io_map
 
@@ -270,14 +272,15 @@ def _verify_task(graph: Any, program: Any, source: Any, lo: int, hi: int,
     graph = Graph(*graph)                         # sent as plain (nodes, edges, metadata)
     data = _shard_data(source, lo, hi)
     ref = reference.simulate(graph, data.astype(float), dt=dt, record=("spikes",))
-    hw = execute.run(program, data, device=device)
+    hw = execute.run(program, data, device=device, accelerator=accelerator)
     return verify_sums(graph, ref, hw, io_map(program), data, labels, dt, device,
                        figures=figures, first=lo == 0)
 
 
 def _compare_task(program: Any, source: Any, lo: int, hi: int, labels: np.ndarray | None,
-                  device: str, against: str) -> dict[str, Any]:
-    return compare_sums(program, _shard_data(source, lo, hi), labels, device, against, lo)
+                  device: str, against: str, accelerator: str = "cpu") -> dict[str, Any]:
+    return compare_sums(program, _shard_data(source, lo, hi), labels, device, against, lo,
+                        accelerator)
 
 
 def ranges(samples: int, shards: int) -> list[tuple[int, int]]:
@@ -295,7 +298,7 @@ def _source(data: np.ndarray, npy: tuple | None, lo: int, hi: int) -> Any:
 def verify(graph: Any, program: Any, data: np.ndarray, labels: np.ndarray | None = None, *,
            device: str = "emulator", dt: float | None = None, workers: int = 2,
            path: str | Path | None = None, scheduler: str | None = None,
-           figures: bool = False) -> Any:
+           figures: bool = False, accelerator: str = "cpu") -> Any:
     """:func:`snn2hw.verify.verify`'s report over ``workers`` processes, or over the Dask
     cluster at ``scheduler`` (one shard per worker thread at least); with ``figures``,
     (report, :class:`snn2hw.traces.Traces`). ``path``: the .npy file ``data`` was read
@@ -309,7 +312,7 @@ def verify(graph: Any, program: Any, data: np.ndarray, labels: np.ndarray | None
 
     def tasks(span: list[tuple[int, int]]) -> list[tuple]:
         return [(parts, program, _source(data, npy, lo, hi), lo, hi,
-                 None if labels is None else labels[lo:hi], device, dt, figures)
+                 None if labels is None else labels[lo:hi], device, dt, figures, accelerator)
                 for lo, hi in span]
     sums = dist.run(_verify_task, tasks, len(data), workers, scheduler, shared=(0, 1))
     rep = verify_report(sums, device)
@@ -318,7 +321,8 @@ def verify(graph: Any, program: Any, data: np.ndarray, labels: np.ndarray | None
 
 def compare_devices(program: Any, data: np.ndarray, labels: np.ndarray | None, *,
                     device: str, against: str, workers: int = 2,
-                    path: str | Path | None = None, scheduler: str | None = None) -> Any:
+                    path: str | Path | None = None, scheduler: str | None = None,
+                    accelerator: str = "cpu") -> Any:
     """:func:`snn2hw.verify.compare_devices` over ``workers`` processes or a Dask cluster."""
     from snn2hw import dist
 
@@ -329,7 +333,7 @@ def compare_devices(program: Any, data: np.ndarray, labels: np.ndarray | None, *
 
     def tasks(span: list[tuple[int, int]]) -> list[tuple]:
         return [(program, _source(data, npy, lo, hi), lo, hi,
-                 None if labels is None else labels[lo:hi], device, against)
+                 None if labels is None else labels[lo:hi], device, against, accelerator)
                 for lo, hi in span]
     return compare_report(dist.run(_compare_task, tasks, len(data), workers, scheduler,
                                    shared=(0,)), program, device, against)
@@ -362,12 +366,13 @@ def cli_verify(args: Any, graph: Any, compiled: Any, data: np.ndarray,
                                  hint="Compare two different devices, or against reference.")
         comparison = compare_devices(program, data, labels, device=args.device,
                                      against=args.against, workers=args.workers, path=path,
-                                     scheduler=scheduler)
+                                     scheduler=scheduler, accelerator=args.accelerator)
         print(comparison.table())
         return 0 if comparison.divergence is None else 1
     want = bool(args.png or args.report)
     out = verify(graph, program, data, labels, device=args.device, dt=args.dt,
-                 workers=args.workers, path=path, scheduler=scheduler, figures=want)
+                 workers=args.workers, path=path, scheduler=scheduler, figures=want,
+                 accelerator=args.accelerator)
     report, figures = out if want else (out, None)
     print(report.table())
     return write_figures(args, graph, compiled, report, figures)

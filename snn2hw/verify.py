@@ -106,14 +106,15 @@ def decode(output: np.ndarray, readout: bool) -> np.ndarray:
 
 
 def verify(graph: Any, program: Any, data: np.ndarray, labels: np.ndarray | None = None, *,
-           device: str = "emulator", dt: float | None = None) -> tuple[VerifyReport, Any]:
+           device: str = "emulator", dt: float | None = None, accelerator: str = "cpu"
+           ) -> tuple[VerifyReport, Any]:
     """Run the float reference and ``program`` on ``data`` (B, T, *shape); compare. Returns
     the report and what its figures need (:class:`snn2hw.traces.Traces`, with both runs
     in ``runs``)."""
     if labels is not None and len(labels) != len(data):
         raise UserInputError(f"{len(labels)} labels for {len(data)} samples")
     ref = reference.simulate(graph, data.astype(float), dt=dt, record=("spikes",))
-    hw = execute.run(program, data, device=device)
+    hw = execute.run(program, data, device=device, accelerator=accelerator)
     from snn2hw import shard, traces
     from snn2hw.backends.image import io_map
 
@@ -172,7 +173,7 @@ class DeviceComparison:
 
 
 def compare_devices(program: Any, data: np.ndarray, labels: np.ndarray | None, *,
-                    device: str, against: str) -> DeviceComparison:
+                    device: str, against: str, accelerator: str = "cpu") -> DeviceComparison:
     """Run the same program and inputs on two devices; every state variable, every step."""
     if device == against:                       # one run compared with itself: always equal
         raise UserInputError(f"comparing device '{device}' with itself",
@@ -180,7 +181,8 @@ def compare_devices(program: Any, data: np.ndarray, labels: np.ndarray | None, *
     from snn2hw import shard
 
     # the same sums and reduction as `--workers N` (snn2hw.shard), one shard
-    return shard.compare_report([shard.compare_sums(program, data, labels, device, against)],
+    return shard.compare_report([shard.compare_sums(program, data, labels, device, against,
+                                                    accelerator=accelerator)],
                                 program, device, against)
 
 
