@@ -6,16 +6,22 @@
   feed themselves).
 * :func:`gather`: a dense block's activations for many (sample, step) rows at once,
   adding only the weight rows of inputs that are non-zero (spikes are mostly zeros), in
-  int32 where the caller's bound proves the sum and its weight-exponent shift fit.
+  int32 where the caller's bound proves the sum and its weight-exponent shift fit; for
+  binary inputs in int16 per row where the row's count of active inputs times the
+  largest |weight| stays below 2^15 (twice the adds per vector instruction).
 
 Without numba the time-batched engine uses numpy (``engine.lif_update``, BLAS).
-Samples (rows) run in parallel threads; every thread writes only its own rows.
+Samples (rows) run in parallel threads; every thread writes only its own rows, and one
+threaded loop runs at a time per process (numba's default threading layer is not
+re-entrant: a Dask worker with several threads calls in from each).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
+import threading
 
 import numpy as np
 
@@ -34,12 +40,14 @@ def _decay(x, keep):
     return -((-p) >> 12) if p < 0 else p >> 12
 
 
-def _run(a, u0, v0, bias, keep_u, keep_v, vth, reset_interval, reset_offset,
+def _run(a, lag, u0, v0, bias, keep_u, keep_v, vth, reset_interval, reset_offset,
          rec_u, rec_v, rec_s, n_active, n_spikes, counts):
-    """a (B, T, n) input (already wrapped); writes spikes, u, v (when rec_u/rec_v have T
-    columns), per (b, t) active and spiking counts, and per sample counts[b] = [u wraps,
-    v clips, first step with either (0: none)]."""
-    batch, steps, n = a.shape
+    """a (B*T, >= n) input rows (already wrapped; step t of sample b is row b*T + t, its
+    first n columns), read ``lag`` steps late (step t gets row t - lag, zero before);
+    writes spikes, u, v (when rec_u/rec_v have T columns), per (b, t) active and spiking
+    counts, and per sample counts[b] = [u wraps, v clips, first step with either (0:
+    none)]."""
+    batch, steps, n = rec_s.shape
     thr = vth << 6
     record = rec_u.shape[1] == steps
     for b in prange(batch):
@@ -56,10 +64,13 @@ def _run(a, u0, v0, bias, keep_u, keep_v, vth, reset_interval, reset_offset,
             active = 0
             fired = 0
             events = 0
+            ta = t - lag
+            on = ta >= 0
+            ta = max(ta, 0)
             for i in range(n):                 # branch-free, so that it vectorises
                 u = u_state[i]
                 v = v_state[i]
-                x = np.int64(a[b, t, i])
+                x = np.int64(a[b * steps + ta, i]) * on
                 active += (x != 0) | (u != 0) | (v != 0)      # before a reset, as the engine
                 u = u * reset
                 v = v * reset
@@ -120,6 +131,46 @@ def _gather(x, wt, exp, graded, nnz, out, syn):
         syn[r] = count
 
 
+def _gather_binary(x, wt16, wt32, exp, nnz, wmax, out, syn):
+    """_gather for binary inputs: out[r] = (sum of the weight rows wt[j] of inputs j with
+    x[r, j] != 0) shifted by ``exp``. A row with c active inputs sums at most c * wmax
+    in magnitude: below 2^15 the sum is exact in int16 (16 lanes per vector: twice
+    int32's adds per instruction), else in int32."""
+    rows, n_in = x.shape
+    n_out = wt32.shape[1]
+    for r in prange(rows):
+        idx = np.empty(n_in, np.int64)
+        c = 0
+        count = 0
+        for j in range(n_in):
+            if x[r, j] != 0:
+                idx[c] = j
+                c += 1
+                count += nnz[j]
+        syn[r] = count
+        o = out[r]
+        if c * wmax < 32768:
+            acc16 = np.zeros(n_out, np.int16)
+            for q in range(c):
+                w16 = wt16[idx[q]]
+                for k in range(n_out):
+                    acc16[k] += w16[k]
+            for k in range(n_out):
+                o[k] = _shift(np.int32(acc16[k]), exp)
+        else:
+            acc32 = np.zeros(n_out, np.int32)
+            for q in range(c):
+                w32 = wt32[idx[q]]
+                for k in range(n_out):
+                    acc32[k] += w32[k]
+            for k in range(n_out):
+                o[k] = _shift(acc32[k], exp)
+
+
+def _shift(v, exp):
+    return v << exp if exp >= 0 else v >> -exp
+
+
 #: numba is optional (`pip install snn2hw[fast]`); importing it and loading the compiled
 #: loops costs about a second, so a process imports it only for work of at least
 #: LOAD_FROM neuron updates or multiply-adds (or once something else has imported it)
@@ -129,6 +180,10 @@ _JIT: dict = {}
 
 #: samples (LIF) and rows (gather) from which the threaded loops are used
 THREADS_FROM = {"samples": 8, "rows": 4096}
+#: one threaded loop at a time per process: numba's default (workqueue) threading layer
+#: must not be entered from two threads at once (a Dask worker with several threads)
+_LOCK = threading.Lock()
+_NO_LOCK = contextlib.nullcontext()
 
 
 def ready(work: float) -> bool:
@@ -144,19 +199,22 @@ def _jit() -> dict:
         glb["prange"] = numba.prange
         glb["_wrap32"] = numba.njit(cache=True, inline="always")(_wrap32)
         glb["_decay"] = numba.njit(cache=True, inline="always")(_decay)
-        for name, fn in (("run", _run), ("gather", _gather)):
+        glb["_shift"] = numba.njit(cache=True, inline="always")(_shift)
+        for name, fn in (("run", _run), ("gather", _gather), ("binary", _gather_binary)):
             # threads pay off on many samples; a few run faster in one (no thread start-up)
             _JIT[name] = numba.njit(cache=True, nogil=True)(fn)
             _JIT[name + "_threads"] = numba.njit(cache=True, nogil=True, parallel=True)(fn)
     return _JIT
 
 
-def run_group(g, a: np.ndarray, bias: np.ndarray, want_uv: bool
+def run_group(g, a: np.ndarray, bias: np.ndarray, want_uv: bool, lag: int = 0
               ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray,
                          np.ndarray, tuple[int, int, int]]:
     """(spikes int8, u, v int32 or None, active and spiking counts per (b, t),
-    (u wraps, v clips, first step)) of LIF group ``g`` over input ``a`` (B, T, n)."""
+    (u wraps, v clips, first step)) of LIF group ``g`` over input ``a`` (B, T, n), read
+    ``lag`` steps late."""
     batch, steps, n = a.shape
+    rows = _rows(a)
     spikes = np.zeros((batch, steps, n), np.int8)
     shape = (batch, steps, n) if want_uv else (batch, 0, n)
     u, v = np.zeros(shape, np.int32), np.zeros(shape, np.int32)
@@ -164,25 +222,51 @@ def run_group(g, a: np.ndarray, bias: np.ndarray, want_uv: bool
     fired = np.zeros((batch, steps), np.int64)
     counts = np.zeros((batch, 3), np.int64)
     reset = (int(g.reset_interval), int(g.reset_offset)) if g.model == "lif_reset" else (0, 0)
-    loop = _jit()["run_threads" if batch >= THREADS_FROM["samples"] else "run"]
-    loop(np.ascontiguousarray(a), np.asarray(g.u0, np.int64),
-         np.asarray(g.v0, np.int64), np.ascontiguousarray(bias, np.int64),
-         4096 - (int(g.du) + 1), 4096 - int(g.dv), int(g.vth), reset[0], reset[1],
-         u, v, spikes, active, fired, counts)
+    threads = batch >= THREADS_FROM["samples"]
+    loop = _jit()["run_threads" if threads else "run"]
+    with _LOCK if threads else _NO_LOCK:
+        loop(rows, int(lag),
+             np.asarray(g.u0, np.int64),
+             np.asarray(g.v0, np.int64), np.ascontiguousarray(bias, np.int64),
+             4096 - (int(g.du) + 1), 4096 - int(g.dv), int(g.vth), reset[0], reset[1],
+             u, v, spikes, active, fired, counts)
     firsts = counts[:, 2][counts[:, 2] > 0]
     return (spikes, u if want_uv else None, v if want_uv else None, active, fired,
             (int(counts[:, 0].sum()), int(counts[:, 1].sum()),
              int(firsts.min()) if firsts.size else 0))
 
 
-def gather(x: np.ndarray, wt: np.ndarray, exp: int, graded: bool, nnz: np.ndarray
-           ) -> tuple[np.ndarray, np.ndarray]:
+def _rows(a: np.ndarray) -> np.ndarray:
+    """(B, T, n) as C-contiguous (B*T, W >= n) rows without a copy where ``a`` is the
+    first n columns of such rows (a product's output with more columns), else a copy."""
+    b, t, n = a.shape
+    item = a.itemsize
+    pitch = a.strides[1]
+    if a.strides[2] == item and a.strides[0] == t * pitch and pitch % item == 0 and \
+            pitch >= n * item:
+        full = np.lib.stride_tricks.as_strided(a, (b * t, pitch // item), (pitch, item),
+                                               writeable=False)
+        if full.flags.c_contiguous:
+            return full
+    return np.ascontiguousarray(a).reshape(b * t, n)
+
+
+def gather(x: np.ndarray, wt: np.ndarray, exp: int, graded: bool, nnz: np.ndarray,
+           wt16: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(activations int32 (R, n_out), synaptic events per row) of the effective weights
     ``wt`` (n_in, n_out) int32 for inputs ``x`` (R, n_in); the caller guarantees that
-    |sum| << max(exp, 0) < 2^31 (no wrap-around)."""
-    out = np.zeros((x.shape[0], wt.shape[1]), np.int32)
+    |sum| << max(exp, 0) < 2^31 (no wrap-around). ``wt16``: the same weights as int16
+    (they fit), for binary inputs' int16 sums."""
+    out = np.empty((x.shape[0], wt.shape[1]), np.int32)
     syn = np.zeros(x.shape[0], np.int64)
-    loop = _jit()["gather_threads" if x.shape[0] >= THREADS_FROM["rows"] else "gather"]
-    loop(np.ascontiguousarray(x), wt, int(exp), bool(graded),
-            np.ascontiguousarray(nnz, np.int64), out, syn)
+    threads = "_threads" if x.shape[0] >= THREADS_FROM["rows"] else ""
+    x = np.ascontiguousarray(x)
+    nnz = np.ascontiguousarray(nnz, np.int64)
+    with _LOCK if threads else _NO_LOCK:
+        if wt16 is not None and not graded:
+            wmax = int(np.abs(wt).max(initial=0))
+            _jit()["binary" + threads](x, wt16, wt, int(exp), nnz, wmax, out, syn)
+        else:
+            out[...] = 0
+            _jit()["gather" + threads](x, wt, int(exp), bool(graded), nnz, out, syn)
     return out, syn

@@ -102,6 +102,66 @@ def _gather_matrix(blk: Any, k: int, w: np.ndarray) -> np.ndarray:
     return blk.fast[key]
 
 
+def _gather16(blk: Any, k: int, w: np.ndarray) -> np.ndarray | None:
+    """The gather matrix as int16 where the weights fit (binary inputs' int16 sums)."""
+    key = 4000 + k
+    if key not in blk.fast:
+        wt = _gather_matrix(blk, k, w)
+        fits = wt.size == 0 or int(np.abs(wt).max()) < 2**15
+        blk.fast[key] = wt.astype(np.int16) if fits else None
+    return blk.fast[key]
+
+
+#: input density from which binary inputs take the int8 matrix product (torch's int8
+#: GEMM, AMX or VNNI where the CPU has them: 3-4x float32's rate here) rather than the
+#: gather of weight rows; INT8 False: float products only
+INT8_DENSITY = 0.1
+INT8 = True
+
+
+def _int8_matrix(blk: Any, k: int, w: np.ndarray, nnz: np.ndarray) -> Any:
+    """(W8, s, n_out, digits) for an exact int8 product of binary inputs, or None: the
+    weights are 2^s times int8 values (Loihi's mixed-sign weights have at least one low
+    bit cleared); W8 = [w.T >> s | the synapse counts per input in base-128 digits |
+    zeros to a multiple of 16 columns], so one product also counts synaptic events
+    (every sum exact in int32: |sum| <= 128 * inputs)."""
+    key = 5000 + k
+    if key not in blk.fast:
+        nz = w[w != 0]
+        s = min(8, int(np.min(nz & -nz)).bit_length() - 1) if nz.size else 0   # low zeros
+        w8 = w >> s
+        digits = max(1, (int(nnz.max(initial=0)).bit_length() + 6) // 7)
+        ok = w.shape[1] < 2**24 and (w8.size == 0 or -128 <= w8.min() and w8.max() <= 127)
+        cols = [w8.T] + [((nnz >> (7 * i)) & 127)[:, None] for i in range(digits)]
+        pad = -(w.shape[0] + digits) % 16        # int8 kernels like 16-column multiples
+        cols.append(np.zeros((w.shape[1], pad), np.int64))
+        blk.fast[key] = (np.ascontiguousarray(np.hstack(cols), dtype=np.int8), s,
+                         w.shape[0], digits) if ok else None
+    return blk.fast[key]
+
+
+def _int8_product(torch: Any, x8: np.ndarray, mat: tuple, e: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(activations int32 (R, n_out), synaptic events (R,)) of binary int8 rows ``x8``:
+    the weights' floor shift by e applied to 2^s * sum is the shift of sum by s + e."""
+    w8, s, n_out, digits = mat
+    # The inputs go in negated (0/-1) and the sums come out negated: CPUs without VNNI or
+    # AMX multiply int8 pairs through an unsigned operand (input + 128) into saturating
+    # int16 pair sums; with inputs 0/1 that is 129 * -128 * 2 < -2^15 (wrong sums, seen
+    # with ONEDNN_MAX_CPU_ISA=AVX2), with 0/-1 at most 128 * 128 * 2 = 2^15 in magnitude,
+    # which int16 holds at the negative end (tests/test_timebatch.py runs it on AVX2).
+    acc = torch._int_mm(torch.from_numpy(np.negative(x8)), torch.from_numpy(w8))
+    acc.neg_()
+    act = acc[:, :n_out]
+    if s + e > 0:
+        act.bitwise_left_shift_(s + e)
+    elif s + e < 0:
+        act.bitwise_right_shift_(-(s + e))              # arithmetic: floor
+    syn = acc[:, n_out:n_out + digits].to(torch.int64)
+    syn = sum(syn[:, i] << (7 * i) for i in range(digits))
+    return act.numpy(), syn.numpy()         # act: the first n_out columns of acc's rows
+
+
 def _activation(blk: Any, x: np.ndarray, shapes: dict, payload: int
                 ) -> tuple[list[tuple[int, np.ndarray]], float | None, np.ndarray | None]:
     """Block ``blk`` on its source's values ``x`` (B, T, n_source) at every step:
@@ -126,13 +186,28 @@ def _activation(blk: Any, x: np.ndarray, shapes: dict, payload: int
         if len(mats) > 1 else [np.asarray(blk.nnz_col, np.int64)]
     work = float(flat.shape[0]) * n * mats[0][1].shape[0]
     torch = _torch(work) if bound is not None else None
-    density = GATHER_DENSITY if torch is None else GATHER_DENSITY / 2   # torch: ~2x BLAS
+    int8 = None
+    if INT8 and torch is not None and not blk.graded and hasattr(torch, "_int_mm"):
+        int8 = [_int8_matrix(blk, k, w, c) for (k, w), c in zip(mats, counts)]
+        int8 = int8 if all(m is not None for m in int8) else None
+    density = (INT8_DENSITY if int8 is not None else GATHER_DENSITY) if not blk.graded \
+        else (GATHER_DENSITY if torch is None else GATHER_DENSITY / 2)   # torch: ~2x BLAS
     if bound is not None and lifloop.ready(work) and \
             np.count_nonzero(flat) < density * flat.size:
         syn = np.zeros(b * t, np.int64)
         acts = []
         for (k, w), part in zip(mats, counts):
-            act, count = lifloop.gather(flat, _gather_matrix(blk, k, w), e, blk.graded, part)
+            act, count = lifloop.gather(flat, _gather_matrix(blk, k, w), e, blk.graded, part,
+                                        None if blk.graded else _gather16(blk, k, w))
+            acts.append((k, act.reshape(b, t, -1)))
+            syn += count
+        return acts, bound, syn.reshape(b, t)
+    if int8 is not None and bound is not None:
+        x8 = flat if flat.dtype == np.int8 else (flat != 0).astype(np.int8)   # int8: 0/1
+        syn = np.zeros(b * t, np.int64)
+        acts = []
+        for (k, _), mat in zip(mats, int8):
+            act, count = _int8_product(torch, np.ascontiguousarray(x8), mat, e)
             acts.append((k, act.reshape(b, t, -1)))
             syn += count
         return acts, bound, syn.reshape(b, t)
@@ -212,19 +287,16 @@ def run(program: Any, data: dict[str, np.ndarray], batch: int, steps: int,
                 results.append((acts, bound))
                 if syn is not None:
                     synops[i] = syn
-        total = sum(bound for _, bound in results) if all(
-            bound is not None for _, bound in results) else None
-        small = total is not None and total < 2**31          # no wrap-around possible
-        a_all = np.zeros((batch, steps, g.size), np.int32 if small else np.int64)
-        for acts, _ in results:
-            for k, act in acts:
-                lag = LATENCY + k
-                if lag < steps:
-                    view = a_all[:, lag:]
-                    np.add(view, act[:, :steps - lag], out=view, casting="unsafe")
-        if not small:
-            a_all = engine.wrap32(a_all)
-        if not own and g.model in ("lif", "lif_reset") and lifloop.ready(a_all.size):
+        fast = not own and g.model in ("lif", "lif_reset") and \
+            lifloop.ready(batch * steps * g.size)
+        single = [acts for acts, bound in results if bound is not None and bound < 2**31]
+        if fast and len(results) == 1 and len(single) == 1 and len(single[0]) == 1:
+            (k, act), = single[0]                 # one block, one delay: no sum to form,
+            sent[g.name] = _lif_group(g, act, st, rec, sat[g.name], counter,  # read it
+                                      LATENCY + k)                           # k+1 late
+            continue
+        a_all = _summed(results, batch, steps, g.size)
+        if fast:
             sent[g.name] = _lif_group(g, a_all, st, rec, sat[g.name], counter)
             continue
         ring = np.zeros((batch, steps + 64, g.size), np.int64) if own else None
@@ -256,15 +328,34 @@ def run(program: Any, data: dict[str, np.ndarray], batch: int, steps: int,
                          report, **{var: rec.get(var, {}) for var in engine.SD_STATE})
 
 
-def _lif_group(g: Any, a: np.ndarray, st: Any, rec: dict, sat: dict, counter: Any
-               ) -> np.ndarray:
-    """A LIF group's whole run in lifloop's compiled loop; records, saturation and cost
-    counts as engine._step_group would leave them."""
+def _summed(results: list, batch: int, steps: int, size: int) -> np.ndarray:
+    """A group's input at every step (B, T, n): its blocks' activations, each LATENCY +
+    delay steps late, summed with 32-bit wrap-around (int32 where the bounds exclude it)."""
+    from snn2hw_emulator import engine
+
+    total = sum(bound for _, bound in results) if all(
+        bound is not None for _, bound in results) else None
+    small = total is not None and total < 2**31          # no wrap-around possible
+    a_all = np.zeros((batch, steps, size), np.int32 if small else np.int64)
+    for acts, _ in results:
+        for k, act in acts:
+            lag = LATENCY + k
+            if lag < steps:
+                view = a_all[:, lag:]
+                np.add(view, act[:, :steps - lag], out=view, casting="unsafe")
+    return a_all if small else engine.wrap32(a_all)
+
+
+def _lif_group(g: Any, a: np.ndarray, st: Any, rec: dict, sat: dict, counter: Any,
+               lag: int = 0) -> np.ndarray:
+    """A LIF group's whole run in lifloop's compiled loop (input at step t: a[:, t - lag],
+    none before); records, saturation and cost counts as engine._step_group would leave
+    them."""
     from snn2hw_emulator import lifloop
 
     want = "u" in rec or "v" in rec
     spikes, u, v, active, fired, (wraps, clips, first) = lifloop.run_group(
-        g, a, st.bias[g.name], want)
+        g, a, st.bias[g.name], want, lag)
     rec["spikes"][g.name][...] = spikes
     for var, arr in (("u", u), ("v", v)):
         if var in rec:

@@ -51,11 +51,13 @@ PROGRAMS = {
 }
 
 
-#: how dense blocks are evaluated: (GATHER_DENSITY, TORCH_FROM) forcing each product
-PATHS = {"auto": (timebatch.GATHER_DENSITY, timebatch.TORCH_FROM),
-         "gather": (1.1, float("inf")),        # weight rows of non-zero inputs (numba)
-         "torch": (0.0, 0.0),                  # torch's float matmul
-         "numpy": (0.0, float("inf"))}         # numpy's float32/64 BLAS
+#: how dense blocks are evaluated: (GATHER_DENSITY, TORCH_FROM, int8) forcing each product
+PATHS = {"auto": (timebatch.GATHER_DENSITY, timebatch.TORCH_FROM, True),
+         "gather": (1.1, float("inf"), False),  # weight rows of non-zero inputs (numba;
+                                                # int16 sums for binary rows that allow it)
+         "int8": (0.0, 0.0, True),              # torch's int8 product (binary inputs)
+         "torch": (0.0, 0.0, False),            # torch's float matmul
+         "numpy": (0.0, float("inf"), False)}   # numpy's float32/64 BLAS
 
 
 def _force(mp: pytest.MonkeyPatch, path: str, compiled: bool = True) -> None:
@@ -65,6 +67,8 @@ def _force(mp: pytest.MonkeyPatch, path: str, compiled: bool = True) -> None:
     mp.setattr(timebatch, "GATHER_DENSITY", PATHS[path][0])
     mp.setattr(timebatch, "TORCH_FROM", PATHS[path][1])
     mp.setattr(timebatch, "TORCH_IMPORT_FROM", PATHS[path][1])
+    mp.setattr(timebatch, "INT8", PATHS[path][2])
+    mp.setattr(timebatch, "INT8_DENSITY", 0.0 if path == "int8" else timebatch.INT8_DENSITY)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -174,3 +178,24 @@ def test_the_device_takes_a_bare_array_for_a_one_port_program() -> None:
     for g in program.groups:
         np.testing.assert_array_equal(bare.spikes[g.name], named.spikes[g.name])
         np.testing.assert_array_equal(bare.v[g.name], named.v[g.name])
+
+
+@pytest.mark.parametrize("value", [-128, 127, -127])
+def test_the_int8_product_is_exact_at_the_extremes(value: int) -> None:
+    """Every input on and every weight at an end of the int8 range: the int8 product (on
+    the kernel path conftest pins: AVX2, no VNNI) equals the integer sum."""
+    import torch
+
+    rng = np.random.default_rng(abs(value))
+    w = np.full((40, 784), 2 * value, np.int64)
+    w[::3] = rng.integers(-128, 128, (w[::3].shape)) * 2
+    block = SynapseBlock("W", "dense", "in", "L0", w.astype(np.int32), weight_exp=-1)
+    blk = engine._prepare(block)
+    mat = timebatch._int8_matrix(blk, 0, blk.weights, np.asarray(blk.nnz_col, np.int64))
+    assert mat is not None and mat[1] == 1
+    x = np.ones((64, 784), np.int8)
+    x[32:] = rng.random((32, 784)) < 0.5
+    act, syn = timebatch._int8_product(torch, x, mat, -1)
+    np.testing.assert_array_equal(act, engine.floor_shift(x.astype(np.int64) @ blk.weights.T,
+                                                          -1))
+    np.testing.assert_array_equal(syn, x.astype(np.int64) @ blk.nnz_col)
