@@ -39,11 +39,11 @@ def check_inputs(program: Program, inputs: Any, steps: int | None) -> tuple[dict
             raise InputError(f"input '{name}' must hold integers (got {arr.dtype} with "
                              "fractions)", hint="Spikes are 0/1; graded payloads are integers.")
         if port.message_bits == 0:
-            if arr.size and (arr.min() < 0 or arr.max() > 1):
+            if arr.size and not _binary(arr):
                 raise InputError(f"input '{name}' is a binary spike port but holds values in "
                                  f"{arr.min()}..{arr.max()}",
                                  hint="Pass 0/1 spikes, or compile with graded input.")
-            arr = arr.astype(np.int8)          # 0/1: an eighth of int64's memory traffic
+            arr = arr.astype(np.int8, copy=False)   # 0/1: an eighth of int64's traffic
         else:  # graded payloads saturate at the port's message width (documented)
             hi = 2 ** (port.message_bits - 1) - 1
             arr = np.clip(arr.astype(np.int64), -hi - 1, hi)
@@ -55,3 +55,10 @@ def check_inputs(program: Program, inputs: Any, steps: int | None) -> tuple[dict
     if steps < 0:
         raise InputError(f"steps={steps} must be >= 0")
     return data, int(batch or 0), steps
+
+
+def _binary(arr: np.ndarray) -> bool:
+    """All values 0 or 1; one pass for 1-byte integers (as unsigned: -1 is 255 > 1)."""
+    if arr.dtype.itemsize == 1 and arr.dtype.kind in "biu":
+        return int(arr.view(np.uint8).max()) <= 1
+    return bool(arr.min() >= 0 and arr.max() <= 1)

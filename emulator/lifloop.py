@@ -40,10 +40,11 @@ def _decay(x, keep):
     return -((-p) >> 12) if p < 0 else p >> 12
 
 
-def _run(a, lag, u0, v0, bias, keep_u, keep_v, vth, reset_interval, reset_offset,
-         rec_u, rec_v, rec_s, n_active, n_spikes, counts):
-    """a (B*T, >= n) input rows (already wrapped; step t of sample b is row b*T + t, its
-    first n columns), read ``lag`` steps late (step t gets row t - lag, zero before);
+def _run(a, lag, sign, shift, u0, v0, bias, keep_u, keep_v, vth, reset_interval,
+         reset_offset, rec_u, rec_v, rec_s, n_active, n_spikes, counts):
+    """a (B*T, >= n) input rows (wrapped, or within int32 after scaling; step t of sample
+    b is row b*T + t, its first n columns) scaled as floor_shift(sign * a, shift) and read
+    ``lag`` steps late (step t gets row t - lag, zero before);
     writes spikes, u, v (when rec_u/rec_v have T columns), per (b, t) active and spiking
     counts, and per sample counts[b] = [u wraps, v clips, first step with either (0:
     none)]."""
@@ -70,7 +71,7 @@ def _run(a, lag, u0, v0, bias, keep_u, keep_v, vth, reset_interval, reset_offset
             for i in range(n):                 # branch-free, so that it vectorises
                 u = u_state[i]
                 v = v_state[i]
-                x = np.int64(a[b * steps + ta, i]) * on
+                x = _shift(np.int64(a[b * steps + ta, i]) * sign, shift) * on
                 active += (x != 0) | (u != 0) | (v != 0)      # before a reset, as the engine
                 u = u * reset
                 v = v * reset
@@ -167,6 +168,16 @@ def _gather_binary(x, wt16, wt32, exp, nnz, wmax, out, syn):
                 o[k] = _shift(acc32[k], exp)
 
 
+def _negated_shift(acc, n, exp, out):
+    """out = floor_shift(-acc[:, :n], exp), row by row (timebatch's int8 product
+    epilogue: one pass over the product instead of two)."""
+    for r in prange(acc.shape[0]):
+        src = acc[r]
+        dst = out[r]
+        for k in range(n):
+            dst[k] = _shift(-src[k], exp)
+
+
 def _shift(v, exp):
     return v << exp if exp >= 0 else v >> -exp
 
@@ -200,19 +211,35 @@ def _jit() -> dict:
         glb["_wrap32"] = numba.njit(cache=True, inline="always")(_wrap32)
         glb["_decay"] = numba.njit(cache=True, inline="always")(_decay)
         glb["_shift"] = numba.njit(cache=True, inline="always")(_shift)
-        for name, fn in (("run", _run), ("gather", _gather), ("binary", _gather_binary)):
+        for name, fn in (("run", _run), ("gather", _gather), ("binary", _gather_binary),
+                         ("negated_shift", _negated_shift)):
             # threads pay off on many samples; a few run faster in one (no thread start-up)
             _JIT[name] = numba.njit(cache=True, nogil=True)(fn)
-            _JIT[name + "_threads"] = numba.njit(cache=True, nogil=True, parallel=True)(fn)
+            _JIT[name + "_threads"] = numba.njit(cache=True, nogil=True, parallel=True)(
+                _renamed(fn, "_threads"))
     return _JIT
 
 
-def run_group(g, a: np.ndarray, bias: np.ndarray, want_uv: bool, lag: int = 0
+def _renamed(fn, suffix: str):
+    """A copy of ``fn`` under another name: numba's on-disk cache is keyed by the
+    function's name and line, not by its compile flags, so the parallel build of the
+    same function would load the serial one from the cache (and run on one thread)."""
+    import types
+
+    copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + suffix,
+                              fn.__defaults__, fn.__closure__)
+    copy.__qualname__ = fn.__qualname__ + suffix
+    return copy
+
+
+def run_group(g, a: np.ndarray, bias: np.ndarray, want_uv: bool, lag: int = 0,
+              scale: tuple[int, int] = (1, 0)
               ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray,
                          np.ndarray, tuple[int, int, int]]:
     """(spikes int8, u, v int32 or None, active and spiking counts per (b, t),
     (u wraps, v clips, first step)) of LIF group ``g`` over input ``a`` (B, T, n), read
-    ``lag`` steps late."""
+    ``lag`` steps late and scaled: floor_shift(sign * a, shift) for ``scale`` (sign,
+    shift)."""
     batch, steps, n = a.shape
     rows = _rows(a)
     spikes = np.zeros((batch, steps, n), np.int8)
@@ -225,7 +252,7 @@ def run_group(g, a: np.ndarray, bias: np.ndarray, want_uv: bool, lag: int = 0
     threads = batch >= THREADS_FROM["samples"]
     loop = _jit()["run_threads" if threads else "run"]
     with _LOCK if threads else _NO_LOCK:
-        loop(rows, int(lag),
+        loop(rows, int(lag), int(scale[0]), int(scale[1]),
              np.asarray(g.u0, np.int64),
              np.asarray(g.v0, np.int64), np.ascontiguousarray(bias, np.int64),
              4096 - (int(g.du) + 1), 4096 - int(g.dv), int(g.vth), reset[0], reset[1],
@@ -234,6 +261,16 @@ def run_group(g, a: np.ndarray, bias: np.ndarray, want_uv: bool, lag: int = 0
     return (spikes, u if want_uv else None, v if want_uv else None, active, fired,
             (int(counts[:, 0].sum()), int(counts[:, 1].sum()),
              int(firsts.min()) if firsts.size else 0))
+
+
+def negated_shift(acc: np.ndarray, n: int, exp: int) -> np.ndarray:
+    """floor_shift(-acc[:, :n], exp) as a new C-contiguous int32 array (acc: int32 rows,
+    the negation and shift cannot overflow: the caller's bound)."""
+    out = np.empty((acc.shape[0], n), np.int32)
+    threads = "_threads" if acc.shape[0] >= THREADS_FROM["rows"] else ""
+    with _LOCK if threads else _NO_LOCK:
+        _jit()["negated_shift" + threads](acc, int(n), int(exp), out)
+    return out
 
 
 def _rows(a: np.ndarray) -> np.ndarray:

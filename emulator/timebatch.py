@@ -18,7 +18,7 @@ Programs with a cycle through several groups run in step mode.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -115,7 +115,7 @@ def _gather16(blk: Any, k: int, w: np.ndarray) -> np.ndarray | None:
 #: input density from which binary inputs take the int8 matrix product (torch's int8
 #: GEMM, AMX or VNNI where the CPU has them: 3-4x float32's rate here) rather than the
 #: gather of weight rows; INT8 False: float products only
-INT8_DENSITY = 0.1
+INT8_DENSITY = 0.03
 INT8 = True
 
 
@@ -140,30 +140,47 @@ def _int8_matrix(blk: Any, k: int, w: np.ndarray, nnz: np.ndarray) -> Any:
     return blk.fast[key]
 
 
-def _int8_product(torch: Any, x8: np.ndarray, mat: tuple, e: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
+class Scaled(NamedTuple):
+    """An activation still to be scaled: floor_shift(sign * raw, shift), raw (B, T, n)
+    int32 (the first n columns of wider rows); lifloop's LIF loop applies it as it reads."""
+
+    raw: np.ndarray
+    sign: int
+    shift: int
+
+
+def _int8_product(torch: Any, x8: np.ndarray, mat: tuple, e: int, fuse: bool = False
+                  ) -> tuple[Any, np.ndarray]:
     """(activations int32 (R, n_out), synaptic events (R,)) of binary int8 rows ``x8``:
-    the weights' floor shift by e applied to 2^s * sum is the shift of sum by s + e."""
+    the weights' floor shift by e applied to 2^s * sum is the shift of sum by s + e.
+    ``fuse``: the activations as a :class:`Scaled` (R, n_out) for the LIF loop to scale."""
     w8, s, n_out, digits = mat
     # The inputs go in negated (0/-1) and the sums come out negated: CPUs without VNNI or
     # AMX multiply int8 pairs through an unsigned operand (input + 128) into saturating
     # int16 pair sums; with inputs 0/1 that is 129 * -128 * 2 < -2^15 (wrong sums, seen
     # with ONEDNN_MAX_CPU_ISA=AVX2), with 0/-1 at most 128 * 128 * 2 = 2^15 in magnitude,
     # which int16 holds at the negative end (tests/test_timebatch.py runs it on AVX2).
-    acc = torch._int_mm(torch.from_numpy(np.negative(x8)), torch.from_numpy(w8))
-    acc.neg_()
-    act = acc[:, :n_out]
-    if s + e > 0:
-        act.bitwise_left_shift_(s + e)
-    elif s + e < 0:
-        act.bitwise_right_shift_(-(s + e))              # arithmetic: floor
-    syn = acc[:, n_out:n_out + digits].to(torch.int64)
+    from snn2hw_emulator import lifloop
+
+    acc = torch._int_mm(torch.from_numpy(np.negative(x8)), torch.from_numpy(w8)).numpy()
+    syn = -acc[:, n_out:n_out + digits].astype(np.int64)
     syn = sum(syn[:, i] << (7 * i) for i in range(digits))
-    return act.numpy(), syn.numpy()         # act: the first n_out columns of acc's rows
+    if fuse:
+        return Scaled(acc[:, :n_out], -1, s + e), syn
+    if lifloop.ready(acc.size):
+        act = lifloop.negated_shift(acc, n_out, s + e)  # one fused pass
+    else:
+        act = engine_shift(-acc[:, :n_out], s + e)
+    return act, syn
 
 
-def _activation(blk: Any, x: np.ndarray, shapes: dict, payload: int
-                ) -> tuple[list[tuple[int, np.ndarray]], float | None, np.ndarray | None]:
+def engine_shift(x: np.ndarray, exp: int) -> np.ndarray:
+    """floor_shift (engine.floor_shift) of int32 values that stay in range."""
+    return x << exp if exp >= 0 else x >> -exp
+
+
+def _activation(blk: Any, x: np.ndarray, shapes: dict, payload: int, fuse: bool = False
+                ) -> tuple[list[tuple[int, Any]], float | None, np.ndarray | None]:
     """Block ``blk`` on its source's values ``x`` (B, T, n_source) at every step:
     ([(delay, activation (B, T, n_target))], a bound on |activation| where one proves it
     wrap-free (else None: the engine's wrapped values), synaptic events per (b, t) where
@@ -192,8 +209,7 @@ def _activation(blk: Any, x: np.ndarray, shapes: dict, payload: int
         int8 = int8 if all(m is not None for m in int8) else None
     density = (INT8_DENSITY if int8 is not None else GATHER_DENSITY) if not blk.graded \
         else (GATHER_DENSITY if torch is None else GATHER_DENSITY / 2)   # torch: ~2x BLAS
-    if bound is not None and lifloop.ready(work) and \
-            np.count_nonzero(flat) < density * flat.size:
+    if bound is not None and lifloop.ready(work) and _density(flat) < density:
         syn = np.zeros(b * t, np.int64)
         acts = []
         for (k, w), part in zip(mats, counts):
@@ -207,8 +223,10 @@ def _activation(blk: Any, x: np.ndarray, shapes: dict, payload: int
         syn = np.zeros(b * t, np.int64)
         acts = []
         for (k, _), mat in zip(mats, int8):
-            act, count = _int8_product(torch, np.ascontiguousarray(x8), mat, e)
-            acts.append((k, act.reshape(b, t, -1)))
+            act, count = _int8_product(torch, np.ascontiguousarray(x8), mat, e,
+                                       fuse and len(int8) == 1)
+            acts.append((k, Scaled(act.raw.reshape(b, t, -1), act.sign, act.shift)
+                         if isinstance(act, Scaled) else act.reshape(b, t, -1)))
             syn += count
         return acts, bound, syn.reshape(b, t)
     out: dict[int, np.ndarray] = {}
@@ -246,6 +264,13 @@ def _activation(blk: Any, x: np.ndarray, shapes: dict, payload: int
     return [(k, v.reshape(b, t, -1)) for k, v in sorted(out.items())], bound, syn_bt
 
 
+def _density(flat: np.ndarray) -> float:
+    """The fraction of non-zero inputs, from every 8th row of a large input (it only
+    chooses between exact products)."""
+    part = flat[::8] if flat.shape[0] >= 4096 else flat
+    return np.count_nonzero(part) / max(1, part.size)
+
+
 def run(program: Any, data: dict[str, np.ndarray], batch: int, steps: int,
         record: Sequence[str], cost: bool, groups: list[Any]) -> Any:
     """engine.run for a program :func:`order` accepts (inputs already checked)."""
@@ -280,15 +305,15 @@ def run(program: Any, data: dict[str, np.ndarray], batch: int, steps: int,
         into = [(i, blk) for i, blk in enumerate(blocks) if blk.spec.target == g.name]
         own = [blk for _, blk in into if blk.spec.source == g.name]
         results = []
+        fast = not own and g.model in ("lif", "lif_reset") and \
+            lifloop.ready(batch * steps * g.size)
         for i, blk in into:
-            if blk.spec.source != g.name:
+            if blk.spec.source != g.name:        # fuse: the LIF loop scales what it reads
                 acts, bound, syn = _activation(blk, sent[blk.spec.source], shapes,
-                                               payload[blk.spec.source])
+                                               payload[blk.spec.source], fast and len(into) == 1)
                 results.append((acts, bound))
                 if syn is not None:
                     synops[i] = syn
-        fast = not own and g.model in ("lif", "lif_reset") and \
-            lifloop.ready(batch * steps * g.size)
         single = [acts for acts, bound in results if bound is not None and bound < 2**31]
         if fast and len(results) == 1 and len(single) == 1 and len(single[0]) == 1:
             (k, act), = single[0]                 # one block, one delay: no sum to form,
@@ -354,8 +379,9 @@ def _lif_group(g: Any, a: np.ndarray, st: Any, rec: dict, sat: dict, counter: An
     from snn2hw_emulator import lifloop
 
     want = "u" in rec or "v" in rec
+    a, scale = (a.raw, (a.sign, a.shift)) if isinstance(a, Scaled) else (a, (1, 0))
     spikes, u, v, active, fired, (wraps, clips, first) = lifloop.run_group(
-        g, a, st.bias[g.name], want, lag)
+        g, a, st.bias[g.name], want, lag, scale)
     rec["spikes"][g.name][...] = spikes
     for var, arr in (("u", u), ("v", v)):
         if var in rec:
