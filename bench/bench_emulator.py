@@ -12,8 +12,10 @@ when it is installed, and the emulator on CUDA (``--accelerator cuda``) when tor
 a GPU, with a batch-4096 row in synaptic events per second (the cost model's count).
 
 The measurements are interleaved: every engine of a row once, then again, N times
-(default 5), and each engine's best time counts, so that a shared machine's load falls
-on all of them alike; ratios come from this one run. numba's loops and torch are loaded
+(default 5), at batch 256 each after a short rest (worker threads of the previous call
+stop spinning),
+and each engine's best time counts, so that a shared machine's load falls on all of them
+alike; ratios come from this one run. numba's loops and torch are loaded
 first (as in a long-running process). Lava's rate excludes its start-up: two runs of
 different length.
 """
@@ -32,6 +34,10 @@ from snn2hw_emulator.program import Core, NeuronGroup, OutputPort, Port, Program
 from snn2hw import targets
 
 STEPS = 100
+#: seconds of rest before each timed call at batch 256: BLAS and OpenMP worker threads
+#: spin a while after a call and would slow whichever engine is timed next (at batch 1,
+#: where runs take milliseconds, a rest would instead let the cores idle down)
+PAUSE = 0.3
 #: the same network in every engine: int8 weights (int8 * 2 with weight_exp -1 on Loihi),
 #: u decay 1/4 and v decay 1/16 per step (XyloSim: bitshifts 2 and 4), threshold 64 (in
 #: weight units)
@@ -64,13 +70,15 @@ def spikes(n: int, batch: int, steps: int) -> np.ndarray:
     return (np.random.default_rng(1).random((batch, steps, n)) < 0.1).astype(np.int8)
 
 
-def interleaved(fns: dict[str, Callable[[], object] | None], units: float, repeat: int
-                ) -> dict[str, float | None]:
-    """units / best time of each function, timed in turn ``repeat`` times."""
+def interleaved(fns: dict[str, Callable[[], object] | None], units: float, repeat: int,
+                pause: float = 0.0) -> dict[str, float | None]:
+    """units / best time of each function, timed in turn ``repeat`` times, each after
+    ``pause`` seconds of rest."""
     todo = {k: f for k, f in fns.items() if f is not None}
     best = dict.fromkeys(todo, float("inf"))
     for _ in range(repeat):
         for label, fn in todo.items():
+            time.sleep(pause)
             t0 = time.perf_counter()
             fn()
             best[label] = min(best[label], time.perf_counter() - t0)
@@ -174,7 +182,7 @@ def rows(sizes: tuple[int, ...], batch: int, args: argparse.Namespace) -> dict:
     if cuda():
         fns["emulator cuda"] = device_run(program, x, "batch", "cuda")
     fns["snntorch float"] = snntorch_run(sizes, x)
-    out = interleaved(fns, batch * STEPS, args.repeat)
+    out = interleaved(fns, batch * STEPS, args.repeat, PAUSE if batch > 1 else 0.0)
     if batch == 1 and not args.quick:
         out["lava fixed_pt"] = lava_rate(program, STEPS)
     return out

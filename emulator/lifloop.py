@@ -41,16 +41,18 @@ def _decay(x, keep):
 
 
 def _run(a, lag, sign, shift, u0, v0, bias, keep_u, keep_v, vth, reset_interval,
-         reset_offset, rec_u, rec_v, rec_s, n_active, n_spikes, counts):
+         reset_offset, rec_u, rec_v, rec_s, neg_s, n_active, n_spikes, counts):
     """a (B*T, >= n) input rows (wrapped, or within int32 after scaling; step t of sample
     b is row b*T + t, its first n columns) scaled as floor_shift(sign * a, shift) and read
-    ``lag`` steps late (step t gets row t - lag, zero before);
+    ``lag`` steps late (step t gets row t - lag, zero before); neg_s (when it has T
+    columns) gets the spikes negated (0/-1: what timebatch's int8 product takes);
     writes spikes, u, v (when rec_u/rec_v have T columns), per (b, t) active and spiking
     counts, and per sample counts[b] = [u wraps, v clips, first step with either (0:
     none)]."""
     batch, steps, n = rec_s.shape
     thr = vth << 6
     record = rec_u.shape[1] == steps
+    negate = neg_s.shape[1] == steps
     for b in prange(batch):
         u_state = u0.copy()
         v_state = v0.copy()
@@ -90,6 +92,8 @@ def _run(a, lag, sign, shift, u0, v0, bias, keep_u, keep_v, vth, reset_interval,
                 events += hi + lo + over + under
                 fired += spike
                 rec_s[b, t, i] = spike
+                if negate:
+                    neg_s[b, t, i] = -spike
                 if record:
                     rec_u[b, t, i] = u
                     rec_v[b, t, i] = v
@@ -233,13 +237,13 @@ def _renamed(fn, suffix: str):
 
 
 def run_group(g, a: np.ndarray, bias: np.ndarray, want_uv: bool, lag: int = 0,
-              scale: tuple[int, int] = (1, 0)
+              scale: tuple[int, int] = (1, 0), negated: np.ndarray | None = None
               ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray,
                          np.ndarray, tuple[int, int, int]]:
     """(spikes int8, u, v int32 or None, active and spiking counts per (b, t),
     (u wraps, v clips, first step)) of LIF group ``g`` over input ``a`` (B, T, n), read
     ``lag`` steps late and scaled: floor_shift(sign * a, shift) for ``scale`` (sign,
-    shift)."""
+    shift); ``negated`` (B, T, n) int8, if given, gets the spikes negated."""
     batch, steps, n = a.shape
     rows = _rows(a)
     spikes = np.zeros((batch, steps, n), np.int8)
@@ -256,7 +260,8 @@ def run_group(g, a: np.ndarray, bias: np.ndarray, want_uv: bool, lag: int = 0,
              np.asarray(g.u0, np.int64),
              np.asarray(g.v0, np.int64), np.ascontiguousarray(bias, np.int64),
              4096 - (int(g.du) + 1), 4096 - int(g.dv), int(g.vth), reset[0], reset[1],
-             u, v, spikes, active, fired, counts)
+             u, v, spikes, np.zeros((batch, 0, n), np.int8) if negated is None else negated,
+             active, fired, counts)
     firsts = counts[:, 2][counts[:, 2] > 0]
     return (spikes, u if want_uv else None, v if want_uv else None, active, fired,
             (int(counts[:, 0].sum()), int(counts[:, 1].sum()),

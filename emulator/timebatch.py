@@ -149,9 +149,10 @@ class Scaled(NamedTuple):
     shift: int
 
 
-def _int8_product(torch: Any, x8: np.ndarray, mat: tuple, e: int, fuse: bool = False
+def _int8_product(torch: Any, neg8: np.ndarray, mat: tuple, e: int, fuse: bool = False
                   ) -> tuple[Any, np.ndarray]:
-    """(activations int32 (R, n_out), synaptic events (R,)) of binary int8 rows ``x8``:
+    """(activations int32 (R, n_out), synaptic events (R,)) of binary rows given negated,
+    ``neg8`` (int8 0/-1; see below):
     the weights' floor shift by e applied to 2^s * sum is the shift of sum by s + e.
     ``fuse``: the activations as a :class:`Scaled` (R, n_out) for the LIF loop to scale."""
     w8, s, n_out, digits = mat
@@ -162,7 +163,7 @@ def _int8_product(torch: Any, x8: np.ndarray, mat: tuple, e: int, fuse: bool = F
     # which int16 holds at the negative end (tests/test_timebatch.py runs it on AVX2).
     from snn2hw_emulator import lifloop
 
-    acc = torch._int_mm(torch.from_numpy(np.negative(x8)), torch.from_numpy(w8)).numpy()
+    acc = torch._int_mm(torch.from_numpy(neg8), torch.from_numpy(w8)).numpy()
     syn = -acc[:, n_out:n_out + digits].astype(np.int64)
     syn = sum(syn[:, i] << (7 * i) for i in range(digits))
     if fuse:
@@ -179,7 +180,8 @@ def engine_shift(x: np.ndarray, exp: int) -> np.ndarray:
     return x << exp if exp >= 0 else x >> -exp
 
 
-def _activation(blk: Any, x: np.ndarray, shapes: dict, payload: int, fuse: bool = False
+def _activation(blk: Any, x: np.ndarray, shapes: dict, payload: int, fuse: bool = False,
+                negated: np.ndarray | None = None
                 ) -> tuple[list[tuple[int, Any]], float | None, np.ndarray | None]:
     """Block ``blk`` on its source's values ``x`` (B, T, n_source) at every step:
     ([(delay, activation (B, T, n_target))], a bound on |activation| where one proves it
@@ -219,11 +221,15 @@ def _activation(blk: Any, x: np.ndarray, shapes: dict, payload: int, fuse: bool 
             syn += count
         return acts, bound, syn.reshape(b, t)
     if int8 is not None and bound is not None:
-        x8 = flat if flat.dtype == np.int8 else (flat != 0).astype(np.int8)   # int8: 0/1
+        if negated is not None:                   # the source's spikes, negated (0/-1)
+            neg8 = negated.reshape(b * t, n)
+        else:                                     # int8 inputs are 0/1 (binary ports)
+            neg8 = np.negative(flat if flat.dtype == np.int8 else
+                               (flat != 0).astype(np.int8))
         syn = np.zeros(b * t, np.int64)
         acts = []
         for (k, _), mat in zip(mats, int8):
-            act, count = _int8_product(torch, np.ascontiguousarray(x8), mat, e,
+            act, count = _int8_product(torch, np.ascontiguousarray(neg8), mat, e,
                                        fuse and len(int8) == 1)
             acts.append((k, Scaled(act.raw.reshape(b, t, -1), act.sign, act.shift)
                          if isinstance(act, Scaled) else act.reshape(b, t, -1)))
@@ -301,6 +307,7 @@ def run(program: Any, data: dict[str, np.ndarray], batch: int, steps: int,
             x[:, :arr.shape[1]] = arr
             sent[name] = x
     synops: dict[int, np.ndarray] = {}
+    negated: dict[str, np.ndarray] = {}     # LIF spikes as 0/-1 for the int8 products
     for g in groups:
         into = [(i, blk) for i, blk in enumerate(blocks) if blk.spec.target == g.name]
         own = [blk for _, blk in into if blk.spec.source == g.name]
@@ -310,7 +317,8 @@ def run(program: Any, data: dict[str, np.ndarray], batch: int, steps: int,
         for i, blk in into:
             if blk.spec.source != g.name:        # fuse: the LIF loop scales what it reads
                 acts, bound, syn = _activation(blk, sent[blk.spec.source], shapes,
-                                               payload[blk.spec.source], fast and len(into) == 1)
+                                               payload[blk.spec.source], fast and len(into) == 1,
+                                               negated.get(blk.spec.source))
                 results.append((acts, bound))
                 if syn is not None:
                     synops[i] = syn
@@ -318,11 +326,12 @@ def run(program: Any, data: dict[str, np.ndarray], batch: int, steps: int,
         if fast and len(results) == 1 and len(single) == 1 and len(single[0]) == 1:
             (k, act), = single[0]                 # one block, one delay: no sum to form,
             sent[g.name] = _lif_group(g, act, st, rec, sat[g.name], counter,  # read it
-                                      LATENCY + k)                           # k+1 late
+                                      LATENCY + k, _negate(g, blocks, negated))  # k+1 late
             continue
         a_all = _summed(results, batch, steps, g.size)
         if fast:
-            sent[g.name] = _lif_group(g, a_all, st, rec, sat[g.name], counter)
+            sent[g.name] = _lif_group(g, a_all, st, rec, sat[g.name], counter, 0,
+                                      _negate(g, blocks, negated))
             continue
         ring = np.zeros((batch, steps + 64, g.size), np.int64) if own else None
         out = np.zeros((batch, steps, g.size), np.int32)    # spikes or int32 payloads
@@ -371,8 +380,18 @@ def _summed(results: list, batch: int, steps: int, size: int) -> np.ndarray:
     return a_all if small else engine.wrap32(a_all)
 
 
+def _negate(g: Any, blocks: list, negated: dict) -> dict | None:
+    """Where group g's spikes go (negated) if an int8 product will read them: ``negated``,
+    when torch is loaded and g feeds a binary block; else None."""
+    import sys
+
+    feeds = any(b.spec.source == g.name and not b.graded and b.spec.kind != "conv"
+                for b in blocks)
+    return negated if INT8 and feeds and "torch" in sys.modules else None
+
+
 def _lif_group(g: Any, a: np.ndarray, st: Any, rec: dict, sat: dict, counter: Any,
-               lag: int = 0) -> np.ndarray:
+               lag: int = 0, negated: dict | None = None) -> np.ndarray:
     """A LIF group's whole run in lifloop's compiled loop (input at step t: a[:, t - lag],
     none before); records, saturation and cost counts as engine._step_group would leave
     them."""
@@ -380,12 +399,15 @@ def _lif_group(g: Any, a: np.ndarray, st: Any, rec: dict, sat: dict, counter: An
 
     want = "u" in rec or "v" in rec
     a, scale = (a.raw, (a.sign, a.shift)) if isinstance(a, Scaled) else (a, (1, 0))
+    neg = None
+    if negated is not None:
+        neg = negated[g.name] = np.empty(a.shape[:2] + (g.size,), np.int8)
     spikes, u, v, active, fired, (wraps, clips, first) = lifloop.run_group(
-        g, a, st.bias[g.name], want, lag, scale)
-    rec["spikes"][g.name][...] = spikes
+        g, a, st.bias[g.name], want, lag, scale, neg)
+    rec["spikes"][g.name] = spikes                # the loop's own arrays: no copies
     for var, arr in (("u", u), ("v", v)):
         if var in rec:
-            rec[var][g.name][...] = arr
+            rec[var][g.name] = arr
     sat["u_wrap"] += wraps
     sat["v_clip"] += clips
     if first and not sat["first_step"]:

@@ -195,7 +195,7 @@ def test_the_int8_product_is_exact_at_the_extremes(value: int) -> None:
     assert mat is not None and mat[1] == 1
     x = np.ones((64, 784), np.int8)
     x[32:] = rng.random((32, 784)) < 0.5
-    act, syn = timebatch._int8_product(torch, x, mat, -1)
+    act, syn = timebatch._int8_product(torch, np.negative(x), mat, -1)   # takes 0/-1
     np.testing.assert_array_equal(act, engine.floor_shift(x.astype(np.int64) @ blk.weights.T,
                                                           -1))
     np.testing.assert_array_equal(syn, x.astype(np.int64) @ blk.nnz_col)
