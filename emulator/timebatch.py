@@ -223,9 +223,9 @@ def _activation(blk: Any, x: np.ndarray, shapes: dict, payload: int, fuse: bool 
     if int8 is not None and bound is not None:
         if negated is not None:                   # the source's spikes, negated (0/-1)
             neg8 = negated.reshape(b * t, n)
-        else:                                     # int8 inputs are 0/1 (binary ports)
-            neg8 = np.negative(flat if flat.dtype == np.int8 else
-                               (flat != 0).astype(np.int8))
+        else:                          # int8 inputs are 0/1 (binary ports); torch's neg
+            x8 = flat if flat.dtype == np.int8 else (flat != 0).astype(np.int8)  # threads
+            neg8 = torch.neg(torch.from_numpy(np.ascontiguousarray(x8))).numpy()
         syn = np.zeros(b * t, np.int64)
         acts = []
         for (k, _), mat in zip(mats, int8):

@@ -20,9 +20,8 @@ from typing import Any
 
 import numpy as np
 from snn2hw_emulator import torchops as ops
+from snn2hw_emulator.engine import ACCELERATORS
 from snn2hw_emulator.errors import InputError
-
-ACCELERATORS = ("cpu", "cpu-torch", "cuda")
 
 
 def device(accelerator: str) -> tuple[Any, Any]:
