@@ -63,6 +63,7 @@ test: setup lava-netx chromium
 	$(BIN)/python -m pytest -q -rs -n auto --dist worksteal
 
 bench: setup lava
+	$(BIN)/pip install -q -e ".[bench]"
 	$(BIN)/python bench/bench_emulator.py
 	$(BIN)/python bench/bench_compile.py
 
