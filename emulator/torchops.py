@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from snn2hw_emulator.kernels import DECAY_SHIFT
 
 #: float32 holds every integer below 2^24 exactly, float64 below 2^53
 EXACT = {"float32": 2.0**24, "float64": 2.0**53}
@@ -35,8 +36,13 @@ def wrap32(x: Any) -> Any:
     return ((x + 2**31) & (2**32 - 1)) - 2**31
 
 
+#: width of a convolution's output register (Lava's Conv wraps there: kernels.conv_activation)
+CONV_BITS = 24
+
+
 def wrap24(x: Any) -> Any:
-    return ((x + 2**23) & (2**24 - 1)) - 2**23
+    half = 1 << (CONV_BITS - 1)
+    return ((x + half) & (2 * half - 1)) - half
 
 
 def floor_shift(x: Any, exp: int) -> Any:
@@ -44,9 +50,9 @@ def floor_shift(x: Any, exp: int) -> Any:
 
 
 def trunc_decay(x: Any, keep: int, torch: Any) -> Any:
-    """x * keep / 4096 rounded toward zero (kernels.trunc_decay)."""
+    """x * keep / 2^DECAY_SHIFT rounded toward zero (kernels.trunc_decay)."""
     p = x * keep
-    return torch.where(p < 0, -((-p) >> 12), p >> 12)
+    return torch.where(p < 0, -((-p) >> DECAY_SHIFT), p >> DECAY_SHIFT)
 
 
 def _dtype(torch: Any, bound: float) -> Any:

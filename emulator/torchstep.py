@@ -15,6 +15,7 @@ import numpy as np
 from snn2hw_emulator import torchops as ops
 from snn2hw_emulator.kernels import (
     ACT_SHIFT,
+    DECAY_SHIFT,
     GRADED_MODELS,
     SD_STATE,
     STATE_BITS,
@@ -115,11 +116,12 @@ class Run:
         u, v = st["u"], st["v"]
         if g.model == "lif_reset" and t % g.reset_interval == g.reset_offset % g.reset_interval:
             u, v = torch.zeros_like(u), torch.zeros_like(v)
-        u = ops.wrap32(ops.trunc_decay(u, 4096 - (g.du + 1), torch) +
+        one = 1 << DECAY_SHIFT                     # decays are fractions of 2^12
+        u = ops.wrap32(ops.trunc_decay(u, one - (g.du + 1), torch) +
                        ops.wrap32(a << ACT_SHIFT))
         hi, lo = u > _HALF, u <= -_HALF
         u = u - (2 * _HALF) * hi + (2 * _HALF) * lo
-        v = ops.wrap32(ops.trunc_decay(v, 4096 - g.dv, torch) + u + st["bias"])
+        v = ops.wrap32(ops.trunc_decay(v, one - g.dv, torch) + u + st["bias"])
         clipped = (v > V_MAX) | (v < -V_MAX)
         v = v.clamp(-V_MAX, V_MAX)
         s = v > (int(g.vth) << ACT_SHIFT)
