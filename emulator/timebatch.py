@@ -18,9 +18,10 @@ Programs with a cycle through several groups run in step mode.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
+from snn2hw_emulator import int8mm
 
 #: rows of (batch x time) per block evaluation, to bound temporary memory
 CHUNK_ROWS = 1 << 14
@@ -119,67 +120,6 @@ INT8_DENSITY = 0.03
 INT8 = True
 
 
-def _int8_matrix(blk: Any, k: int, w: np.ndarray, nnz: np.ndarray) -> Any:
-    """(W8, s, n_out, digits) for an exact int8 product of binary inputs, or None: the
-    weights are 2^s times int8 values (Loihi's mixed-sign weights have at least one low
-    bit cleared); W8 = [w.T >> s | the synapse counts per input in base-128 digits |
-    zeros to a multiple of 16 columns], so one product also counts synaptic events
-    (every sum exact in int32: |sum| <= 128 * inputs)."""
-    key = 5000 + k
-    if key not in blk.fast:
-        nz = w[w != 0]
-        s = min(8, int(np.min(nz & -nz)).bit_length() - 1) if nz.size else 0   # low zeros
-        w8 = w >> s
-        digits = max(1, (int(nnz.max(initial=0)).bit_length() + 6) // 7)
-        ok = w.shape[1] < 2**24 and (w8.size == 0 or -128 <= w8.min() and w8.max() <= 127)
-        cols = [w8.T] + [((nnz >> (7 * i)) & 127)[:, None] for i in range(digits)]
-        pad = -(w.shape[0] + digits) % 16        # int8 kernels like 16-column multiples
-        cols.append(np.zeros((w.shape[1], pad), np.int64))
-        blk.fast[key] = (np.ascontiguousarray(np.hstack(cols), dtype=np.int8), s,
-                         w.shape[0], digits) if ok else None
-    return blk.fast[key]
-
-
-class Scaled(NamedTuple):
-    """An activation still to be scaled: floor_shift(sign * raw, shift), raw (B, T, n)
-    int32 (the first n columns of wider rows); lifloop's LIF loop applies it as it reads."""
-
-    raw: np.ndarray
-    sign: int
-    shift: int
-
-
-def _int8_product(torch: Any, neg8: np.ndarray, mat: tuple, e: int, fuse: bool = False
-                  ) -> tuple[Any, np.ndarray]:
-    """(activations int32 (R, n_out), synaptic events (R,)) of binary rows given negated,
-    ``neg8`` (int8 0/-1; see below):
-    the weights' floor shift by e applied to 2^s * sum is the shift of sum by s + e.
-    ``fuse``: the activations as a :class:`Scaled` (R, n_out) for the LIF loop to scale."""
-    w8, s, n_out, digits = mat
-    # The inputs go in negated (0/-1) and the sums come out negated: CPUs without VNNI or
-    # AMX multiply int8 pairs through an unsigned operand (input + 128) into saturating
-    # int16 pair sums; with inputs 0/1 that is 129 * -128 * 2 < -2^15 (wrong sums, seen
-    # with ONEDNN_MAX_CPU_ISA=AVX2), with 0/-1 at most 128 * 128 * 2 = 2^15 in magnitude,
-    # which int16 holds at the negative end (tests/test_timebatch.py runs it on AVX2).
-    from snn2hw_emulator import lifloop
-
-    acc = torch._int_mm(torch.from_numpy(neg8), torch.from_numpy(w8)).numpy()
-    syn = -acc[:, n_out:n_out + digits].astype(np.int64)
-    syn = sum(syn[:, i] << (7 * i) for i in range(digits))
-    if fuse:
-        return Scaled(acc[:, :n_out], -1, s + e), syn
-    if lifloop.ready(acc.size):
-        act = lifloop.negated_shift(acc, n_out, s + e)  # one fused pass
-    else:
-        act = engine_shift(-acc[:, :n_out], s + e)
-    return act, syn
-
-
-def engine_shift(x: np.ndarray, exp: int) -> np.ndarray:
-    """floor_shift (engine.floor_shift) of int32 values that stay in range."""
-    return x << exp if exp >= 0 else x >> -exp
-
-
 def _activation(blk: Any, x: np.ndarray, shapes: dict, payload: int, fuse: bool = False,
                 negated: np.ndarray | None = None
                 ) -> tuple[list[tuple[int, Any]], float | None, np.ndarray | None]:
@@ -207,7 +147,7 @@ def _activation(blk: Any, x: np.ndarray, shapes: dict, payload: int, fuse: bool 
     torch = _torch(work) if bound is not None else None
     int8 = None
     if INT8 and torch is not None and not blk.graded and hasattr(torch, "_int_mm"):
-        int8 = [_int8_matrix(blk, k, w, c) for (k, w), c in zip(mats, counts)]
+        int8 = [int8mm.matrix(blk, k, w, c) for (k, w), c in zip(mats, counts)]
         int8 = int8 if all(m is not None for m in int8) else None
     density = (INT8_DENSITY if int8 is not None else GATHER_DENSITY) if not blk.graded \
         else (GATHER_DENSITY if torch is None else GATHER_DENSITY / 2)   # torch: ~2x BLAS
@@ -229,10 +169,10 @@ def _activation(blk: Any, x: np.ndarray, shapes: dict, payload: int, fuse: bool 
         syn = np.zeros(b * t, np.int64)
         acts = []
         for (k, _), mat in zip(mats, int8):
-            act, count = _int8_product(torch, np.ascontiguousarray(neg8), mat, e,
+            act, count = int8mm.product(torch, np.ascontiguousarray(neg8), mat, e,
                                        fuse and len(int8) == 1)
-            acts.append((k, Scaled(act.raw.reshape(b, t, -1), act.sign, act.shift)
-                         if isinstance(act, Scaled) else act.reshape(b, t, -1)))
+            acts.append((k, int8mm.Scaled(act.raw.reshape(b, t, -1), act.sign, act.shift)
+                         if isinstance(act, int8mm.Scaled) else act.reshape(b, t, -1)))
             syn += count
         return acts, bound, syn.reshape(b, t)
     out: dict[int, np.ndarray] = {}
@@ -398,7 +338,7 @@ def _lif_group(g: Any, a: np.ndarray, st: Any, rec: dict, sat: dict, counter: An
     from snn2hw_emulator import lifloop
 
     want = "u" in rec or "v" in rec
-    a, scale = (a.raw, (a.sign, a.shift)) if isinstance(a, Scaled) else (a, (1, 0))
+    a, scale = (a.raw, (a.sign, a.shift)) if isinstance(a, int8mm.Scaled) else (a, (1, 0))
     neg = None
     if negated is not None:
         neg = negated[g.name] = np.empty(a.shape[:2] + (g.size,), np.int8)

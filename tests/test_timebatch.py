@@ -13,7 +13,7 @@ import pytest
 import sd_programs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from snn2hw_emulator import engine, lifloop, reference, timebatch
+from snn2hw_emulator import engine, int8mm, lifloop, reference, timebatch
 from snn2hw_emulator.program import SynapseBlock
 
 ALL = tuple(engine.RECORDABLE)
@@ -191,11 +191,11 @@ def test_the_int8_product_is_exact_at_the_extremes(value: int) -> None:
     w[::3] = rng.integers(-128, 128, (w[::3].shape)) * 2
     block = SynapseBlock("W", "dense", "in", "L0", w.astype(np.int32), weight_exp=-1)
     blk = engine._prepare(block)
-    mat = timebatch._int8_matrix(blk, 0, blk.weights, np.asarray(blk.nnz_col, np.int64))
+    mat = int8mm.matrix(blk, 0, blk.weights, np.asarray(blk.nnz_col, np.int64))
     assert mat is not None and mat[1] == 1
     x = np.ones((64, 784), np.int8)
     x[32:] = rng.random((32, 784)) < 0.5
-    act, syn = timebatch._int8_product(torch, np.negative(x), mat, -1)   # takes 0/-1
+    act, syn = int8mm.product(torch, np.negative(x), mat, -1)   # takes 0/-1
     np.testing.assert_array_equal(act, engine.floor_shift(x.astype(np.int64) @ blk.weights.T,
                                                           -1))
     np.testing.assert_array_equal(syn, x.astype(np.int64) @ blk.nnz_col)
