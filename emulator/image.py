@@ -48,10 +48,10 @@ from snn2hw_emulator.program import (
     coo_entries,
 )
 from snn2hw_emulator.validate import GROUP_ARRAYS as _GROUP_ARRAYS
-from snn2hw_emulator.validate import KINDS, Limits, limits, validate
+from snn2hw_emulator.validate import KINDS, target_of, validate
 from snn2hw_emulator.validate import VERSIONS as _VERSIONS
 
-__all__ = ["KINDS", "Limits", "limits", "load", "save", "validate"]
+__all__ = ["KINDS", "load", "save", "target_of", "validate"]
 
 
 # --------------------------------------------------------------------------- save

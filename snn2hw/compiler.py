@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+from snn2hw_emulator import rules
 
 from snn2hw import ir, nirio, paths
 from snn2hw.backends import image as image_backend
@@ -27,7 +28,7 @@ from snn2hw.errors import DesignRuleError, UserInputError
 from snn2hw.passes import discretise as disc
 from snn2hw.passes import annotations, current_bias, mapping, quantise as quant, ranges, share
 from snn2hw.passes import scale_policy, structure
-from snn2hw.passes.hwmodel import HwNet, to_metadata, values
+from snn2hw.passes.hwmodel import HwNet, to_metadata
 from snn2hw.targets import Target
 from snn2hw.targets import load as load_target
 
@@ -177,31 +178,24 @@ INTEGER_PIPELINE = PIPELINE[-3:]
 
 
 def check_values(net: HwNet, target: Target) -> None:
-    """Every integer of the hardware model within the target's widths."""
-    n = target.numeric
-    bad: list[str] = []
-    for g in net.groups:
-        if not (0 <= g.du < 2**n.decay_bits and 0 <= g.dv < 2**n.decay_bits):
-            bad.append(f"'{g.name}': du={g.du}, dv={g.dv} outside 0..{2**n.decay_bits - 1}")
-        if not 0 <= g.vth < 2**n.vth_mant_bits:
-            bad.append(f"'{g.name}': vth={g.vth} outside 0..{2**n.vth_mant_bits - 1}")
-        lim = 2 ** (n.bias_mant_bits - 1) - 1
-        if np.any(np.abs(g.bias_mant) > lim) or np.any((g.bias_exp < 0) |
-                                                        (g.bias_exp > n.bias_exp_max)):
-            bad.append(f"'{g.name}': bias mantissa/exponent outside ±{lim} / 0..{n.bias_exp_max}")
-    for b in net.blocks:
-        w = b.codebook if b.codebook is not None else values(b.weights)
-        if b.kind != "conv" and (np.any(w < -256) or np.any(w > 255)):
-            bad.append(f"'{b.name}': weights outside the 8-bit full-scale range")
-        if not n.weight_exp_min <= b.weight_exp <= n.weight_exp_max:
-            bad.append(f"'{b.name}': weight_exp {b.weight_exp} outside "
-                       f"{n.weight_exp_min}..{n.weight_exp_max}")
-        if b.delay > n.delay_max:
-            bad.append(f"'{b.name}': delay {b.delay} > {n.delay_max}")
+    """Every integer of the hardware model against the target's family record: the value
+    rules (snn2hw_emulator.rules.VALUE_RULES) the emulator runs on every image, all
+    violations at once. A weight the hardware would clip is refused here too."""
+    bad = rules.check(rules.Subject(net.groups, net.blocks), target, rules.VALUE_RULES)
     if bad:
         raise DesignRuleError("quantised values out of range for target "
-                              f"'{target.name}': " + "; ".join(bad),
+                              f"'{target.name}': " + "; ".join(map(str, bad)),
                               hint="This is a compiler bug if no option forced it; report it.")
+
+
+def check_program(program: Any, target: Target) -> None:
+    """The emitted program against every design rule, as the emulator checks it on load
+    (so that nothing compiled is refused when loaded), clipped weights included."""
+    bad = rules.check(rules.subject(program), target)
+    if bad:
+        raise DesignRuleError(f"the program does not fit target '{target.name}': "
+                              + "; ".join(map(str, bad)), hint="Each item names the limit "
+                              "and a way out.")
 
 
 def _validate(name: str, s: State, every: bool) -> None:
@@ -213,6 +207,8 @@ def _validate(name: str, s: State, every: bool) -> None:
         violations = mapping.check_rules(mapping.usage(s.net, s.target), s.target)
         if violations:
             raise DesignRuleError("; ".join(map(str, violations)))
+    if s.program is not None:
+        check_program(s.program, s.target)
 
 
 def annotated_graph(s: State, pass_name: str) -> ir.Graph:
@@ -338,4 +334,5 @@ def report(c: Compiled) -> dict[str, Any]:
     }
 
 
-__all__ = ["compile", "compile_integer", "Compiled", "Options", "PIPELINE", "report", "check_values"]
+__all__ = ["compile", "compile_integer", "Compiled", "Options", "PIPELINE", "report",
+           "check_program", "check_values"]

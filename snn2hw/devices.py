@@ -20,7 +20,6 @@ for Lava is installed in the Lava environment.
 
 from __future__ import annotations
 
-import tomllib
 from typing import Any, Callable, Sequence
 
 from snn2hw.errors import Snn2hwError, UserInputError
@@ -37,6 +36,9 @@ class Device:
     families: tuple[str, ...] = ("loihi-lif",)
     targets: tuple[str, ...] | None = None
     records: tuple[str, ...] = ("spikes", "u", "v")
+    #: Runs Lava's fixed-point models, whose widths are fixed (family.LAVA): a target
+    #: with other arithmetic widths is refused, naming the key.
+    lava_arithmetic = False
 
     def __init__(self) -> None:
         self.program: Any = None
@@ -45,14 +47,24 @@ class Device:
         """Raise DeviceError (with how to install it) if this device cannot run here."""
 
     def check(self, program: Any) -> None:
-        family = tomllib.loads(program.target_toml)["target"]["family"]
-        if family not in self.families or (self.targets is not None and
-                                           program.target_name not in self.targets):
+        from snn2hw_emulator.validate import target_of
+
+        target = target_of(program)          # the embedded target file, validated
+        if target.family not in self.families or (self.targets is not None and
+                                                  program.target_name not in self.targets):
             want = ", ".join(self.targets or self.families)
             raise DeviceError(f"device '{self.name}' cannot run a program for target "
-                              f"'{program.target_name}' (family {family}); it runs {want}",
-                              hint="Compile for a target this device supports, or choose "
-                                   "another --device.")
+                              f"'{program.target_name}' (family {target.family}); it runs "
+                              f"{want}", hint="Compile for a target this device supports, "
+                                              "or choose another --device.")
+        differs = target.numeric.lava_mismatches() if self.lava_arithmetic else []
+        if differs:
+            key, value, lava = differs[0]
+            raise DeviceError(f"device '{self.name}' cannot run a program for target "
+                              f"'{program.target_name}': its numeric.{key} = {value}, and "
+                              f"Lava's fixed-point models hard-wire {key} = {lava}",
+                              hint="Run it on the emulator (--device emulator), or compile "
+                                   "for a target with Lava's widths (loihi2, loihi1).")
         self.available()
 
     def load(self, program: Any) -> "Device":
@@ -102,6 +114,7 @@ class LavaDevice(Device):
 
     name = "lava"
     hardware = False
+    lava_arithmetic = True
     records = EmulatorDevice.records          # sigma-delta state too (SigmaDelta's Vars)
 
     def available(self) -> None:
@@ -148,6 +161,7 @@ class NetxDevice(Device):
 
     name = "netx"
     records = EmulatorDevice.records          # SDNN files: sigma, act, residue, error too
+    lava_arithmetic = True
 
     def available(self) -> None:
         from snn2hw import lava_env

@@ -315,14 +315,22 @@ __all__ = ["big_core", "check_models", "check_target", "columns", "compile_file"
 BIG_CORE = 131072
 
 
+#: Synaptic memory bits and fan-in/fan-out axons per core of that target (the design
+#: rules check them on every program image it loads).
+BIG_CORE_LIMITS = {"synapse_memory_bits": 1 << 40, "fan_in_axons_max": 1 << 30,
+                   "fan_out_axons_max": 1 << 30}
+
+
 def big_core(target: Any) -> Any:
-    """``target`` with cores of BIG_CORE neurons (named ``<name>-bigcore``): the target the
-    unmapped program (one layer per core) runs on where a layer exceeds a core."""
+    """``target`` with cores of BIG_CORE neurons, and synaptic memory and axons to hold any
+    layer (named ``<name>-bigcore``): the target the unmapped program (one layer per core)
+    runs on where a layer exceeds a core. Its arithmetic is the target's."""
     from snn2hw import targets
 
     toml = target.toml.replace(f'name = "{target.name}"', f'name = "{target.name}-bigcore"', 1)
-    toml = toml.replace(f"neurons_max = {target.core.neurons_max} ",
-                        f"neurons_max = {BIG_CORE} ", 1)
+    toml = re.sub(r"(?m)^neurons_max = \d+", f"neurons_max = {BIG_CORE}", toml, count=1)
+    for key, value in BIG_CORE_LIMITS.items():
+        toml = re.sub(rf"(?m)^{key} = \d+", f"{key} = {value}", toml, count=1)
     return targets.parse(toml, f"{target.name}-bigcore")
 
 
