@@ -269,9 +269,9 @@ def refuse(violations: list[rules.Violation]) -> None:
         return
     hints = list(dict.fromkeys(v.hint for v in violations))
     count = f"{len(violations)} design-rule violations: " if len(violations) > 1 else ""
+    own = len(hints) == 1 and all(v.text for v in violations)   # else each names its own
     raise ProgramLimitError(count + "; ".join(map(str, violations)),
-                            hint=hints[0] if len(hints) == 1 else
-                            "Each item names the limit; recompile for this target.")
+                            hint=hints[0] if own else "Recompile for this target.")
 
 
 def _check_cores(program: Program, target: Target) -> None:

@@ -154,9 +154,6 @@ def _bigcore(tmp_path: Path):
 
     toml = load("loihi2").toml.replace('name = "loihi2"', 'name = "loihi2-bigcore"')
     toml = toml.replace("neurons_max = 8192 ", "neurons_max = 131072 ")
-    for key in ("synapse_memory_bits = 1572864", "fan_in_axons_max = 4096",  # the design
-                "fan_out_axons_max = 4096"):                                 # rules check
-        toml = toml.replace(key + " ", key.split("=")[0] + "= 1073741824 ")  # every image
     (tmp_path / "bigcore.toml").write_text(toml)
     return load(tmp_path / "bigcore.toml")
 

@@ -208,12 +208,15 @@ def finish(program: Any, info: dict[str, Any]) -> Any:
 def to_program(path: str | Path, target: Any, *,
                input_shape: tuple[int, ...] | None = None) -> Any:
     """The program netx would build from a ``.net`` file, one group per core, without the
-    target's mapping rules (for comparing with netx; :func:`compile_file` maps it)."""
+    target's mapping rules (for comparing with netx; :func:`compile_file` maps it): on
+    ``netx_sdnn.big_core(target)``, the target's arithmetic with cores that hold any
+    layer, since the design rules check every program image."""
     from snn2hw.backends import image, netx_sdnn
 
     net, info = to_hwnet(path, input_shape=input_shape)
     if info.get("sdnn"):
         netx_sdnn.check_target(target)
+    target = netx_sdnn.big_core(target)
     net = net.with_(groups=tuple(dataclasses.replace(g, core=k, chip=0)
                                  for k, g in enumerate(net.groups)))
     program = image.build(net, target, record={"source": f"netx:{Path(path).name}"})

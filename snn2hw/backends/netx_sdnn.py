@@ -324,14 +324,16 @@ BIG_CORE_LIMITS = {"synapse_memory_bits": 1 << 40, "fan_in_axons_max": 1 << 30,
 def big_core(target: Any) -> Any:
     """``target`` with cores of BIG_CORE neurons, and synaptic memory and axons to hold any
     layer (named ``<name>-bigcore``): the target the unmapped program (one layer per core)
-    runs on where a layer exceeds a core. Its arithmetic is the target's."""
+    runs on where a layer exceeds a core. Its arithmetic is the target's; a target already
+    named ``*-bigcore`` keeps its name."""
     from snn2hw import targets
 
-    toml = target.toml.replace(f'name = "{target.name}"', f'name = "{target.name}-bigcore"', 1)
+    name = target.name if target.name.endswith("-bigcore") else f"{target.name}-bigcore"
+    toml = target.toml.replace(f'name = "{target.name}"', f'name = "{name}"', 1)
     toml = re.sub(r"(?m)^neurons_max = \d+", f"neurons_max = {BIG_CORE}", toml, count=1)
     for key, value in BIG_CORE_LIMITS.items():
         toml = re.sub(rf"(?m)^{key} = \d+", f"{key} = {value}", toml, count=1)
-    return targets.parse(toml, f"{target.name}-bigcore")
+    return targets.parse(toml, name)
 
 
 def compile_for_verify(path: str | Path, options: Any) -> Any:
