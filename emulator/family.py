@@ -132,6 +132,12 @@ class LoihiLif(Family):
         return self.decay_one - 1
 
     @property
+    def du_forget(self) -> int:
+        """The du with which u keeps nothing of the last step (u = a): decay_one -
+        du_offset (4095 in Lava)."""
+        return self.decay_one - self.du_offset
+
+    @property
     def act_scale(self) -> float:
         """u/v units per unit of weighted input (2^act_shift: 64 in Lava)."""
         return float(1 << self.act_shift)

@@ -109,7 +109,7 @@ def p_canonicalise(s: State) -> State:
 def p_discretise(s: State) -> State:
     opt = disc.options(s.graph, s.options.dt)
     s.dynamics = {pop: disc.dynamics(pop, s.graph.nodes[pop], s.structure.size(pop), opt,
-                                     s.options.approximations)
+                                     s.options.approximations, s.target.numeric)
                   for pop in s.structure.populations if pop not in s.graph.inputs()}
     if s.calibration is not None:
         s.stats = quant.calibrated_stats(s.structure, s.dynamics, s.graph, s.calibration, opt.dt)
@@ -119,7 +119,8 @@ def p_discretise(s: State) -> State:
 def p_current_bias(s: State) -> State:
     """A CubaLIF's current bias as an always-on source through its synapses (exact)."""
     s.structure, s.dynamics, s.stats = current_bias.lower(s.structure, s.dynamics, s.stats,
-                                                         s.options.approximations)
+                                                         s.options.approximations,
+                                                         s.target.numeric)
     return s
 
 
@@ -129,7 +130,8 @@ def p_quantise(s: State) -> State:
                               s.options.approximations, s.options.scale_groups,
                               s.options.netx)
     s.net = quant.quantise(s.structure, s.dynamics, s.target, opts, s.stats)
-    s.net = current_bias.refine(s.net, s.structure, s.dynamics, s.options.rounding)
+    s.net = current_bias.refine(s.net, s.structure, s.dynamics, s.options.rounding,
+                                s.target.numeric)
     scale_policy.explain(s.net.report.get("quantise", {}), bits, s.stats is not None)
     return s
 
@@ -137,7 +139,7 @@ def p_quantise(s: State) -> State:
 def p_share(s: State) -> State:
     if s.options.share:
         s.net = share.share(s.net, s.options.share, s.options.share_scope,
-                            s.options.share_method)
+                            s.options.share_method, s.target.numeric)
     return s
 
 
