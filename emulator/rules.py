@@ -41,9 +41,11 @@ class Violation:
     altered: bool = False      # the hardware alters the value (clips) instead of refusing
 
     def __str__(self) -> str:
+        key = f" [target: {self.key}]" if self.key else ""
         if self.text:
-            return self.text
-        return f"{self.rule} on {self.where}: {self.measured:g} > {self.limit:g} ({self.hint})"
+            return self.text + key
+        return (f"{self.rule} on {self.where}: {self.measured:g} > {self.limit:g}{key} "
+                f"({self.hint})")
 
 
 @dataclass(frozen=True)
