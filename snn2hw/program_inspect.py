@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from typing import Any
 
 import numpy as np
@@ -44,12 +43,13 @@ def _group_rows(program: Any) -> list[str]:
 
 
 def _cost_lines(program: Any) -> list[str]:
-    table = tomllib.loads(program.target_toml)
-    cost = table.get("cost", {})
-    flag = " (estimates)" if cost.get("estimated") else ""
-    return [f"cost model{flag}: {cost.get('synop_energy_pj')} pJ/synop, "
-            f"{cost.get('neuron_active_energy_pj')} pJ/active neuron update, "
-            f"{cost.get('hop_energy_pj')} pJ/hop, barrier {cost.get('barrier_time_ns')} ns"]
+    from snn2hw_emulator.validate import target_of
+
+    cost = target_of(program).cost            # the embedded target file, validated
+    flag = " (estimates)" if cost.estimated else ""
+    return [f"cost model{flag}: {cost.synop_energy_pj} pJ/synop, "
+            f"{cost.neuron_active_energy_pj} pJ/active neuron update, "
+            f"{cost.hop_energy_pj} pJ/hop, barrier {cost.barrier_time_ns} ns"]
 
 
 def program_summary(program: Any) -> str:
