@@ -221,29 +221,31 @@ class LoihiLif(Family):
         reg = self.register_bits - 1
         checks = [
             (1 <= self.weight_bits_max < self.weight_word_bits, "weight_bits_max",
-             f"in 1..{self.weight_word_bits - 1} (stored weights are "
-             f"{self.weight_word_bits}-bit words)"),
+             (f"in 1..{self.weight_word_bits - 1} (stored weights are "
+              f"{self.weight_word_bits}-bit words)")),
             (-reg <= self.weight_exp_min <= self.weight_exp_max <= reg, "weight_exp_min",
              f"<= weight_exp_max, both in -{reg}..{reg}"),
             (2 <= self.state_bits <= reg, "state_bits",
              f"in 2..{reg} (u wraps inside Lava's int{self.register_bits} registers)"),
-            (1 <= self.decay_bits <= 16, "decay_bits", "in 1..16"),
+            (1 <= self.decay_bits <= reg, "decay_bits",
+             f"in 1..{reg} (a decay multiplies an int{self.register_bits} state in 64 bits)"),
             (0 <= self.act_shift <= self.state_bits - 2, "act_shift",
              "in 0..state_bits - 2"),
-            (1 <= self.vth_mant_bits and self.vth_mant_bits + self.act_shift
-             < self.state_bits, "vth_mant_bits", "at least 1, with vth_mant_bits + "
-             "act_shift < state_bits (the largest threshold must be reachable by v)"),
+            (1 <= self.vth_mant_bits and self.vth_mant_bits + self.act_shift < self.state_bits,
+             "vth_mant_bits", ("at least 1, with vth_mant_bits + act_shift < state_bits (the "
+                               "largest threshold must be reachable by v)")),
             (2 <= self.bias_mant_bits, "bias_mant_bits", "at least 2 (sign and magnitude)"),
-            (0 <= self.bias_exp_max and self.bias_mant_bits - 1 + self.bias_exp_max
-             < self.state_bits, "bias_exp_max", ">= 0, with bias_mant_bits - 1 + "
-             "bias_exp_max < state_bits (the largest bias must fit v)"),
+            (0 <= self.bias_exp_max and
+             self.bias_mant_bits - 1 + self.bias_exp_max < self.state_bits, "bias_exp_max",
+             (">= 0, with bias_mant_bits - 1 + bias_exp_max < state_bits (the largest bias "
+              "must fit v)")),
             (1 <= self.accumulator_bits <= self.register_bits, "accumulator_bits",
              f"in 1..{self.register_bits}"),
             (0 <= self.message_bits_max <= self.register_bits, "message_bits_max",
              f"in 0..{self.register_bits}"),
             (0 <= self.delay_max < 1 << self.delay_field_bits, "delay_max",
-             f"in 0..{(1 << self.delay_field_bits) - 1} (a {self.delay_field_bits}-bit "
-             "delay field)"),
+             (f"in 0..{(1 << self.delay_field_bits) - 1} (a {self.delay_field_bits}-bit "
+              "delay field)")),
         ]
         return [(key, want) for ok, key, want in checks if not ok]
 

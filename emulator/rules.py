@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
 from snn2hw_emulator.program import is_sparse, synapse_mask, synapse_memory_bits
 
 GRADED = ("sigma_delta", "delta", "sigma")      # kernels.GRADED_MODELS (no import cycle)

@@ -218,5 +218,5 @@ def parse_cached(text: str, source: str) -> Target:
     return parse(text, source)
 
 
-__all__ = ["COST_MAX", "ChipLimits", "Connectivity", "CoreLimits", "Cost", "TABLES", "Target",
+__all__ = ["COST_MAX", "TABLES", "ChipLimits", "Connectivity", "CoreLimits", "Cost", "Target",
            "TargetInfo", "parse", "parse_cached"]

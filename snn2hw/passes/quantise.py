@@ -32,7 +32,6 @@ from typing import Any
 import nir
 import numpy as np
 import scipy.sparse as sp
-
 from snn2hw_emulator.family import LAVA, LoihiLif
 
 from snn2hw.errors import UnsupportedError, UserInputError

@@ -24,7 +24,6 @@ import warnings
 from typing import Any
 
 import numpy as np
-
 from snn2hw_emulator.family import LAVA, LoihiLif
 
 from snn2hw.errors import DesignRuleError
@@ -141,4 +140,4 @@ def check(net: HwNet, target: Target, stats: dict[str, Stats] | None,
     return net.with_(report=rep)
 
 
-__all__ = ["check", "bounds"]
+__all__ = ["bounds", "check"]
