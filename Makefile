@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[torch,onnx,fast,dev,report]"
+	$(BIN)/pip install -q -e ".[torch,onnx,fast,dev,report,xylo]"
 	touch $@
 
 lava: setup
