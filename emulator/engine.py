@@ -40,6 +40,7 @@ from snn2hw_emulator.program import (
     is_sparse,
     synapse_mask,
 )
+from snn2hw_emulator.xylo_program import is_xylo
 
 MODES = ("batch", "step", "event")
 _VALIDATED: weakref.WeakSet[Program] = weakref.WeakSet()
@@ -164,6 +165,10 @@ class Result:
 
 def concatenate(parts: Sequence[Result]) -> Result:
     """Join results of consecutive batch slices."""
+    if parts and not isinstance(parts[0], Result):      # Xylo results
+        from snn2hw_emulator import xylo_engine
+
+        return xylo_engine.concatenate(parts)           # type: ignore[arg-type]
     def cat(attr: str) -> dict[str, np.ndarray]:
         return {k: np.concatenate([getattr(p, attr)[k] for p in parts])
                 for k in getattr(parts[0], attr)}
@@ -320,7 +325,13 @@ def _step_group(g: NeuronGroup, st: _State, a: np.ndarray, t: int, sat: dict[str
 def run(program: Program, inputs: Any, *, steps: int | None = None,
         record: Sequence[str] = ("spikes",), mode: str = "batch", cost: bool = True) -> Result:
     """Run ``program`` on ``inputs`` (port -> (B, T_in, size) ints) for ``steps`` steps
-    (default T_in; later steps get no input). Step t is index t-1 on the time axis."""
+    (default T_in; later steps get no input). Step t is index t-1 on the time axis. A Xylo
+    program runs on xylo_engine (its own variables: spikes, v, i_syn, i_syn2)."""
+    if is_xylo(program):
+        from snn2hw_emulator import xylo_engine
+
+        return xylo_engine.run_program(program, inputs, steps=steps, record=record,
+                                       mode=mode, cost=cost)
     if mode not in MODES:
         raise InputError(f"unknown mode '{mode}'", hint=f"Use one of {', '.join(MODES)}.")
     bad = sorted(set(record) - set(RECORDABLE))

@@ -262,7 +262,99 @@ LAVA = LoihiLif(weight_bits_max=8, weight_exp_min=-8, weight_exp_max=7, state_bi
                 decay_bits=12, vth_mant_bits=17, bias_mant_bits=13, bias_exp_max=7,
                 act_shift=6, accumulator_bits=16, message_bits_max=32, delay_max=62)
 
-#: Family name (``[target] family``) -> its record type.
-FAMILIES: dict[str, type[Family]] = {LoihiLif.family: LoihiLif}
+@dataclass(frozen=True)
+class XyloIaf(Family):
+    """SynSense Xylo's IAF neuron as xylosim 0.1.3 computes it (docs/xylo.md;
+    xylo_kernels.py is its living definition), and the Xylo core's fixed structure.
 
-__all__ = ["FAMILIES", "LAVA", "Family", "FixedFormat", "LoihiLif"]
+    Per step: each input event (at most ``input_events_max`` per channel) and each hidden
+    spike of the last step (at most ``hidden_spikes_max``) adds ``w << weight_shift`` to a
+    synaptic current, saturating at the ``state_bits`` range each time; then ``I -=
+    decay(I, dash_syn)``, ``dv = sat(sat(-decay(V, dash_mem) + sum I) + bias)``, ``V =
+    sat(V + dv)``, and ``while V >= threshold`` (up to the spike cap): ``V -= threshold``.
+    ``decay(x, d) = x >> d``, or sign(x) where that is 0. Hidden neurons are
+    ``core.neurons_max``, their recurrent fan-out ``core.fan_out_axons_max``.
+    """
+
+    family: ClassVar[str] = "xylo-iaf"
+
+    # ---- arithmetic
+    state_bits: int              # V and I_syn, signed, saturating
+    weight_bits: int             # signed weights
+    weight_shift_max: int        # left shift of each weight matrix: 0..this
+    dash_bits: int               # bit-shift decays: 0..2^dash_bits - 1
+    threshold_bits: int          # signed thresholds
+    bias_bits: int               # signed biases, added to dv each step
+    input_events_max: int        # input events per channel and step (more are clipped)
+    hidden_spikes_max: int       # spikes per hidden neuron and step
+    output_spikes_max: int       # spikes per output neuron and step
+    # ---- the core's structure (hidden neurons and fan-out are in [core])
+    inputs_max: int              # input channels
+    outputs_max: int             # output neurons (one synaptic current each)
+    synapses_max: int            # synaptic currents per hidden neuron
+    recurrent_weights_max: int   # hidden-to-hidden weights stored in all
+    input_expansion_max: int     # input weights reach hidden neurons 0..this-1 only
+    output_expansion_max: int    # output weights leave the last this hidden neurons only
+
+    @staticmethod
+    def signed(bits: int) -> tuple[int, int]:
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+    @property
+    def state_range(self) -> tuple[int, int]:
+        """V and I_syn saturate here: the register's full two's-complement range."""
+        return self.signed(self.state_bits)
+
+    @property
+    def dash_max(self) -> int:
+        return (1 << self.dash_bits) - 1
+
+    def ranges(self) -> dict[str, tuple[int, int]]:
+        """The inclusive value range of every Xylo program array and weight shift."""
+        w, th, b = (self.signed(self.weight_bits), self.signed(self.threshold_bits),
+                    self.signed(self.bias_bits))
+        dash = (0, self.dash_max)
+        shift = (0, self.weight_shift_max)
+        return {"weights_in": w, "weights_rec": w, "weights_out": w, "dash_mem": dash,
+                "dash_syn": dash, "dash_mem_out": dash, "dash_syn_out": dash,
+                "threshold": th, "threshold_out": th, "bias": b, "bias_out": b,
+                "weight_shift_in": shift, "weight_shift_rec": shift, "weight_shift_out": shift}
+
+    def problems(self) -> list[tuple[str, str]]:
+        """The engine holds states in int64 and a shifted weight must fit the state
+        register (xylosim passes ``w << shift`` as an int16); the caps fit a byte."""
+        room = self.state_bits - self.weight_bits
+        checks = [
+            (2 <= self.state_bits <= 16, "state_bits", "in 2..16"),
+            (2 <= self.weight_bits <= self.state_bits, "weight_bits", "in 2..state_bits"),
+            (0 <= self.weight_shift_max <= room, "weight_shift_max",
+             f"in 0..state_bits - weight_bits = {room} (a shifted weight fits the state)"),
+            (1 <= self.dash_bits <= 4, "dash_bits", "in 1..4"),
+            (2 <= self.threshold_bits <= self.state_bits, "threshold_bits",
+             "in 2..state_bits"),
+            (2 <= self.bias_bits <= self.state_bits, "bias_bits", "in 2..state_bits"),
+            (1 <= self.input_events_max <= 255, "input_events_max", "in 1..255"),
+            (1 <= self.hidden_spikes_max <= 255, "hidden_spikes_max", "in 1..255"),
+            (1 <= self.output_spikes_max <= 255, "output_spikes_max", "in 1..255"),
+            (self.inputs_max >= 1, "inputs_max", ">= 1"),
+            (self.outputs_max >= 1, "outputs_max", ">= 1"),
+            (self.synapses_max in (1, 2), "synapses_max", "1 or 2"),
+            (self.recurrent_weights_max >= 0, "recurrent_weights_max", ">= 0"),
+            (self.input_expansion_max >= 1, "input_expansion_max", ">= 1"),
+            (self.output_expansion_max >= 1, "output_expansion_max", ">= 1"),
+        ]
+        return [(key, want) for ok, key, want in checks if not ok]
+
+
+#: What xylosim 0.1.3 implements, with Xylo Audio 2's structure (targets/xylo-audio2.toml);
+#: the Xylo kernels and engine default to it.
+XYLOSIM = XyloIaf(state_bits=16, weight_bits=8, weight_shift_max=7, dash_bits=4,
+                  threshold_bits=16, bias_bits=8, input_events_max=15, hidden_spikes_max=31,
+                  output_spikes_max=1, inputs_max=16, outputs_max=8, synapses_max=2,
+                  recurrent_weights_max=32000, input_expansion_max=1000,
+                  output_expansion_max=1000)
+
+#: Family name (``[target] family``) -> its record type.
+FAMILIES: dict[str, type[Family]] = {LoihiLif.family: LoihiLif, XyloIaf.family: XyloIaf}
+
+__all__ = ["FAMILIES", "LAVA", "XYLOSIM", "Family", "FixedFormat", "LoihiLif", "XyloIaf"]

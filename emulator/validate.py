@@ -16,7 +16,7 @@ import hashlib
 from typing import Any
 
 import numpy as np
-from snn2hw_emulator import rules
+from snn2hw_emulator import rules, xylo_validate
 from snn2hw_emulator.errors import ImageFormatError, ProgramLimitError, TargetFileError
 from snn2hw_emulator.program import (
     CODEBOOK_VERSION,
@@ -28,6 +28,7 @@ from snn2hw_emulator.program import (
     is_sparse,
 )
 from snn2hw_emulator.target import Target, parse_cached
+from snn2hw_emulator.xylo_program import is_xylo
 
 GROUP_ARRAYS = ("bias_mant", "bias_exp", "u0", "v0")
 KINDS = ("dense", "sparse", "delay_dense", "conv", "codebook")
@@ -223,7 +224,10 @@ def _check_codebook(b: SynapseBlock, w: np.ndarray, sizes: dict[str, int]) -> No
 
 def validate(program: Program) -> None:
     """Raise a ProgramError naming the first inconsistency, then one ProgramLimitError
-    listing every design-rule violation (rules.RULES) against the embedded target."""
+    listing every design-rule violation (rules.RULES) against the embedded target. A Xylo
+    program is checked by xylo_validate (its own arrays and rules)."""
+    if is_xylo(program):
+        return xylo_validate.validate(program, target_of(program))
     if hashlib.sha256(program.target_toml.encode()).hexdigest() != program.target_hash:
         raise ImageFormatError("the embedded target file does not match its hash "
                                "(the image was edited or is corrupt)",

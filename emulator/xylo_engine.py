@@ -20,16 +20,18 @@ saturation counter reports it). Three modes give identical results:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from snn2hw_emulator.errors import InputError
-from snn2hw_emulator.xylo_family import XYLOSIM, XyloIaf
+from snn2hw_emulator.family import XYLOSIM, XyloIaf
 from snn2hw_emulator.xylo_program import HIDDEN, OUTPUT, XyloProgram
 
 MODES = ("batch", "step", "event")
+_VALIDATED: weakref.WeakSet[XyloProgram] = weakref.WeakSet()
 
 
 @dataclass
@@ -348,6 +350,25 @@ def run(program: XyloProgram, inputs: Any, *, steps: int | None = None,
                  for i in range(data.shape[0])]
         return concatenate(parts) if parts else _run(p, program, data, steps, record, "step")
     return _run(p, program, data, steps, record, mode)
+
+
+def run_program(program: XyloProgram, inputs: Any, *, steps: int | None = None,
+                record: Sequence[str] = ("spikes",), mode: str = "batch", cost: bool = True
+                ) -> XyloResult:
+    """:func:`run` for a program image: validated against its embedded target once per
+    object, in that target's arithmetic, with the target's cost model."""
+    from snn2hw_emulator import xylo_cost
+    from snn2hw_emulator.validate import target_of, validate
+
+    if program not in _VALIDATED:
+        validate(program)
+        _VALIDATED.add(program)
+    target = target_of(program)
+    res = run(program, inputs, steps=steps, record=record, mode=mode, rec=target.numeric)
+    if cost:
+        events, _ = check_inputs(program, inputs, steps)
+        res.cost = xylo_cost.report(program, target, res, events)
+    return res
 
 
 def _run(p: _Prepared, program: XyloProgram, data: np.ndarray, steps: int,

@@ -8,7 +8,7 @@ every shift, clip and wrap is visible. docs/xylo.md gives the source lines
 
 The numbers (state width 16, 15 input events, 31 hidden and 1 output spike per step) are
 arguments with xylosim's values as defaults; a target's ``xylo-iaf`` family record
-(xylo_family.py) supplies them.
+(family.XyloIaf) supplies them.
 """
 
 from __future__ import annotations

@@ -62,19 +62,26 @@ def load(name_or_path: str | Path) -> Target:
     return parse(res.read_text(encoding="utf-8"), f"targets/{name}.toml")
 
 
+def _numeric_columns(t: Target) -> tuple[str, str, str, str]:
+    """(weight bits, weight exponent/shift, state width, graded) of a target's family."""
+    n = t.numeric
+    if t.family == "xylo-iaf":
+        return (f"{n.weight_bits - 1}+sign", f"<<0..{n.weight_shift_max}",
+                f"{n.state_bits} b", "no")
+    return (f"{n.weight_bits_max}+sign", f"{n.weight_exp_min}..{n.weight_exp_max}",
+            f"{n.state_bits} b", f"{n.message_bits_max} b" if n.message_bits_max else "no")
+
+
 def targets_table() -> str:
     """The `snn2hw targets` listing: one row per shipped target with its key limits."""
-    header = ("target", "neurons/core", "syn mem/core", "cores/chip", "chips",
+    header = ("target", "family", "neurons/core", "syn mem/core", "cores/chip", "chips",
               "weight bits", "wexp", "state", "graded", "conv", "cost")
     rows = [header]
     for name in available():
         t = load(name)
-        rows.append((t.name, str(t.core.neurons_max), f"{t.core.synapse_memory_bits // 8192} KiB",
-                     str(t.chip.cores_max), str(t.chip.chips_max),
-                     f"{t.numeric.weight_bits_max}+sign",
-                     f"{t.numeric.weight_exp_min}..{t.numeric.weight_exp_max}",
-                     f"{t.numeric.state_bits} b",
-                     f"{t.numeric.message_bits_max} b" if t.numeric.message_bits_max else "no",
+        rows.append((t.name, t.family, str(t.core.neurons_max),
+                     f"{t.core.synapse_memory_bits // 8192} KiB", str(t.chip.cores_max),
+                     str(t.chip.chips_max), *_numeric_columns(t),
                      "yes" if t.connectivity.conv else "no",
                      "estimated" if t.cost.estimated else "published"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
