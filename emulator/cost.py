@@ -53,7 +53,9 @@ class CostReport:
         b, t = self.latency_ns.shape
         tot = {e: int(c.sum()) for e, c in self.counts.items()}
         flag = " (target cost figures are estimates)" if self.estimated else ""
-        return (f"cost per sample: {self.energy_pj.mean() / 1e6:.4f} uJ, "
+        energy = (f"{self.energy_pj.mean() / 1e6:.4f} uJ" if self.energy_pj.any() else
+                  "energy not modelled (no published figures)")
+        return (f"cost per sample: {energy}, "
                 f"{self.latency_ns.sum(axis=1).mean() / 1e3:.2f} us over {t} steps "
                 f"(mean step {self.latency_ns.mean():.0f} ns, max {self.latency_ns.max():.0f} ns)"
                 f"; totals over {b} sample(s): {tot['synops']} synops, {tot['spikes']} spikes "

@@ -193,7 +193,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
                                     calibration=_calibration(args, graph))
     out = outputs.write_compiled(compiled, args.output)
     print(outputs.summary(compiled.report), end="")
-    print(f"wrote {out}/: {', '.join(outputs.FILES)}")
+    print(f"wrote {out}/: {', '.join(outputs.files(compiled))}")
     return 0
 
 
@@ -350,9 +350,10 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-conv", action="store_true", help="unroll convolutions into "
                    "explicit synapses even where the target shares kernels")
     p.add_argument("--approximate", action="append", metavar="WHAT",
-                   choices=("reset-to-zero", "cuba-bias", "threshold-ge"),
+                   choices=("reset-to-zero", "cuba-bias", "threshold-ge", "xylo-neuron"),
                    help="accept a named approximation (repeatable): reset-to-zero, "
-                   "cuba-bias, threshold-ge")
+                   "cuba-bias, threshold-ge (Loihi targets); xylo-neuron (Xylo targets: "
+                   "its IAF neuron, docs/xylo.md)")
     p.add_argument("--allow-saturation", action="store_true", help="warn instead of failing "
                    "when range analysis finds a possible overflow")
 

@@ -255,10 +255,15 @@ def compile(graph: ir.Graph, options: Options | None = None, *,
     A graph that ``compile`` annotated for this target (``OUT/quantised.nir``) keeps its
     integers: only ranges, map and emit run on them (:func:`compile_integer`)."""
     options = options or Options()
+    target = load_target(options.target)
+    if target.family == "xylo-iaf":              # the Xylo path: snn2hw/xylo/compile.py
+        from snn2hw.xylo import compile as xylo
+
+        return xylo.compile(graph, options, target, calibration)
     net = annotations.hwnet(graph, options.target)
     if net is not None:
         return compile_integer(net, graph, options)
-    s = State(graph, load_target(options.target), options, calibration=calibration)
+    s = State(graph, target, options, calibration=calibration)
     return _run(s, PIPELINE, calibration)
 
 

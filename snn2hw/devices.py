@@ -20,7 +20,8 @@ for Lava is installed in the Lava environment.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from snn2hw.errors import Snn2hwError, UserInputError
 
@@ -67,7 +68,7 @@ class Device:
                                    "for a target with Lava's widths (loihi2, loihi1).")
         self.available()
 
-    def load(self, program: Any) -> "Device":
+    def load(self, program: Any) -> Device:
         self.check(program)
         self.program = program
         return self
@@ -95,7 +96,9 @@ class EmulatorDevice(Device):
     """snn2hw's bit-accurate emulator (batch mode; ``mode="event"`` gives identical results)."""
 
     name = "emulator"
-    records = ("spikes", "u", "v", "sigma", "act", "residue", "error")  # engine.RECORDABLE
+    families = ("loihi-lif", "xylo-iaf")
+    # engine.RECORDABLE, and a Xylo program's synaptic currents (xylo_program.RECORDABLE)
+    records = ("spikes", "u", "v", "sigma", "act", "residue", "error", "i_syn", "i_syn2")
 
     def __init__(self, mode: str = "batch") -> None:
         super().__init__()
@@ -190,9 +193,33 @@ class NetxDevice(Device):
         return run_program(self.program, inputs, steps, record)
 
 
+class XylosimDevice(Device):
+    """SynSense's bit-accurate Xylo simulator, xylosim 0.1.3 (``xylosim.v2``), built from
+    the program's integers as Rockpool's ``XyloSim.from_specification`` builds it
+    (snn2hw/backends/xylosim.py). Install: ``pip install 'snn2hw[xylo]'``."""
+
+    name = "xylosim"
+    families = ("xylo-iaf",)
+    records = ("spikes", "v", "i_syn", "i_syn2")
+
+    def available(self) -> None:
+        from snn2hw.backends import xylosim
+
+        try:
+            xylosim.module()
+        except xylosim.XylosimMissing as exc:
+            raise DeviceError(exc.message, hint=exc.hint) from None
+
+    def _run(self, inputs: Any, steps: int | None, record: tuple[str, ...],
+             progress: bool) -> Any:
+        from snn2hw.backends import xylosim
+
+        return xylosim.run(self.program, inputs, steps, record)
+
+
 _REGISTRY: dict[str, Callable[[], Device]] = {
     "emulator": EmulatorDevice, "lava": LavaDevice, "loihi2-board": LoihiBoardDevice,
-    "netx": NetxDevice,
+    "netx": NetxDevice, "xylosim": XylosimDevice,
 }
 
 
@@ -218,5 +245,16 @@ def run(program: Any, inputs: Any, *, device: str, steps: int | None = None,
     return get(device).load(program).run(inputs, steps=steps, record=record, progress=progress)
 
 
-__all__ = ["Device", "DeviceError", "EmulatorDevice", "LavaDevice", "LoihiBoardDevice",
-           "NetxDevice", "register", "get", "names", "run"]
+__all__ = [
+    "Device",
+    "DeviceError",
+    "EmulatorDevice",
+    "LavaDevice",
+    "LoihiBoardDevice",
+    "NetxDevice",
+    "XylosimDevice",
+    "get",
+    "names",
+    "register",
+    "run",
+]

@@ -76,8 +76,13 @@ def _check_recorded(res: Any, io: dict[str, Any], device: str) -> None:
 
 def states(program: Any) -> tuple[str, ...]:
     """spikes and every state variable some group of the program has (u, v for LIF; sigma,
-    act, residue, error for sigma-delta groups: emulator/kernels.py STATE_VARS)."""
+    act, residue, error for sigma-delta groups: emulator/kernels.py STATE_VARS; a Xylo
+    program's v, i_syn and i_syn2)."""
     from snn2hw_emulator.kernels import STATE_VARS
+    from snn2hw_emulator.xylo_program import is_xylo
+
+    if is_xylo(program):
+        return program.recordable()
 
     have = {v for g in program.groups for v in STATE_VARS[g.model]}
     return ("spikes", *(v for v in ("u", "v", "sigma", "act", "residue", "error")
@@ -91,7 +96,13 @@ def run(program: Any, inputs: Any, *, device: str = "emulator", mode: str = "bat
     :func:`states`, when ``record_states``)."""
     from snn2hw.runio import run_on_device
     from snn2hw_emulator.kernels import GRADED_MODELS
+    from snn2hw_emulator.xylo_program import is_xylo
 
+    if is_xylo(program):                      # Xylo: snn2hw/xylo/execute.py
+        from snn2hw.xylo import execute as xylo_execute
+
+        return xylo_execute.run(program, inputs, device=device, mode=mode,
+                                record_v=record_v, record_states=record_states)
     io = io_map(program)
     arrays, batch, steps = _port_arrays(program, io, inputs)
     latency = int(io["latency"])

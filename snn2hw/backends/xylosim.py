@@ -22,10 +22,12 @@ EXTRA = "xylo"
 
 
 class XylosimMissing(Snn2hwError):
+    """xylosim is not installed."""
+
     code = "device"
 
 
-def _module() -> Any:
+def module() -> Any:
     try:
         from xylosim import v2
     except ImportError as exc:
@@ -40,7 +42,7 @@ class Layer:
     C++ layer holds raw pointers to them (it crashes once Python frees them)."""
 
     def __init__(self, program: XyloProgram) -> None:
-        v2 = _module()
+        v2 = module()
         a = program.arrays()
         self.synapses = (_synapses(v2, a["weights_in"]), _synapses(v2, a["weights_rec"]),
                          _synapses(v2, a["weights_out"][:, :, None]))
