@@ -32,6 +32,7 @@ demo: setup lava
 	$(BIN)/python examples/digits_snn.py
 	$(BIN)/snn2hw inspect examples/out/digits.nir
 	$(BIN)/python examples/digits_compile.py
+	$(BIN)/python examples/digits_xylo.py
 	$(BIN)/snn2hw compile examples/out/digits.nir --target loihi2 -o examples/out/digits_cli
 	$(BIN)/python examples/digits_ann.py
 	$(BIN)/snn2hw import examples/out/digits_cnn.onnx --calibrate examples/out/digits_ann_calib.npy \

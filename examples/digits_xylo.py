@@ -27,15 +27,14 @@ xylo_spec.npz/.json, report).
 
 from __future__ import annotations
 
-import reproducible  # first: pins torch's CPU kernels before torch loads
-
 import argparse
+import warnings
 from pathlib import Path
-
 from typing import Any
 
 import nir
 import numpy as np
+import reproducible  # first: pins torch's CPU kernels before torch loads
 import snntorch.functional as sf
 import torch
 from digits_snn import SEED, STEPS, encode, load_data, predict
@@ -193,18 +192,41 @@ def evaluate(graph: object, data: dict[str, np.ndarray], out: Path) -> dict[str,
 
 def table(r: dict[str, object]) -> str:
     ident = "bit-identical" if r["identical"] else f"DIVERGE: {r['divergence']}"
-    return "\n".join([
-        "Digits on Xylo (16 inputs: 2x2-pooled spike counts; a 16-64-10 Xylo-style SNN "
-        "trained on them)",
-        f"{'':<10} {'held-out split (360)':^36}  {'all 1,797 images':^20}",
-        f"{'target':<10} {'float':>7} {'emulator':>9} {'xylosim':>8} {'diff pp':>8}  "
-        f"{'same class':>10} {'diff pp':>8}",
-        f"{TARGET:<10} {100 * r['float']:>6.2f}% {100 * r['emulator']:>8.2f}% "
-        f"{100 * r['xylosim']:>7.2f}% {100 * (r['emulator'] - r['float']):>+8.2f}  "
-        f"{100 * r['agree_all']:>9.2f}% {100 * r['diff_all']:>+8.2f}",
-        f"xylosim vs emulator on the held-out split: {ident} (every spike count, V and "
-        f"I_syn, 360 samples x {r['steps']} steps)",
-        f"{REFUSED}: refused: {r['refusal']}"])
+    row = (f"{TARGET:<10} {100 * r['float']:>6.2f}% {100 * r['emulator']:>8.2f}% "
+           f"{100 * r['xylosim']:>7.2f}% {100 * (r['emulator'] - r['float']):>+8.2f}  "
+           f"{100 * r['agree_all']:>9.2f}% {100 * r['diff_all']:>+8.2f}")
+    head = (f"{'target':<10} {'float':>7} {'emulator':>9} {'xylosim':>8} {'diff pp':>8}  "
+            f"{'same class':>10} {'diff pp':>8}")
+    title = ("Digits on Xylo (16 inputs: 2x2-pooled spike counts; a 16-64-10 Xylo-style "
+             "SNN trained on them)")
+    same = (f"xylosim vs emulator on the held-out split: {ident} (every spike count, V and "
+            f"I_syn, 360 samples x {r['steps']} steps)")
+    return "\n".join([title, f"{'':<10} {'held-out split (360)':^36}  "
+                      f"{'all 1,797 images':^20}", head, row, same,
+                      f"{REFUSED}: refused: {r['refusal']}"])
+
+
+def run(epochs: int, out: Path) -> dict[str, object]:
+    """Train, export, check the float reference against torch, compile and compare;
+    prints what it measures and returns evaluate()'s figures (plus ``same_float``: test
+    images whose output spike counts torch and the reference agree on)."""
+    print(f"training a 16-{HIDDEN}-10 Xylo-style SNN on 2x2-pooled digits for {epochs} "
+          "epochs ...")
+    net, data = train_model(epochs)
+    nirio.write(to_nir(net), out / "digits_xylo.nir")
+    graph = nirio.read(out / "digits_xylo.nir")
+    x, y = data["test"], data["test_labels"]
+    counts = torch_counts(net, x)
+    ref = next(iter(reference.simulate(graph, x.astype(float)).outputs.values())).sum(axis=1)
+    same = int(np.all(counts == ref, axis=1).sum())
+    print(f"float accuracy, torch forward pass : {np.mean(predict(counts) == y):.2%}")
+    print(f"float accuracy, snn2hw reference   : {np.mean(predict(ref) == y):.2%} "
+          f"(identical output spike counts on {same}/{len(y)} test images)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")         # the accepted xylo-neuron differences
+        result = evaluate(graph, data, out)
+    print(table(result))
+    return {**result, "same_float": same}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,24 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "out")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    print(f"training a 16-{HIDDEN}-10 Xylo-style SNN on 2x2-pooled digits for {args.epochs} "
-          "epochs ...")
-    net, data = train_model(args.epochs)
-    nirio.write(to_nir(net), args.out / "digits_xylo.nir")
-    graph = nirio.read(args.out / "digits_xylo.nir")
-    x, y = data["test"], data["test_labels"]
-    counts = torch_counts(net, x)
-    ref = next(iter(reference.simulate(graph, x.astype(float)).outputs.values())).sum(axis=1)
-    print(f"float accuracy, torch forward pass : {np.mean(predict(counts) == y):.2%}")
-    print(f"float accuracy, snn2hw reference   : {np.mean(predict(ref) == y):.2%} "
-          f"(identical output spike counts on {int(np.all(counts == ref, axis=1).sum())}"
-          f"/{len(y)} test images)")
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")         # the accepted xylo-neuron differences
-        result = evaluate(graph, data, args.out)
-    print(table(result))
+    result = run(args.epochs, args.out)
     return 0 if result["identical"] else 1
 
 

@@ -87,9 +87,9 @@ def run_emulator(program: Any, inputs: Mapping[str, np.ndarray], steps: int | No
     from snn2hw_emulator import engine
 
     if not isinstance(inputs, Mapping):       # a bare array for a one-port program
-        if len(program.ports) != 1:
+        if len(getattr(program, "ports", ("xylo input",))) != 1:
             return engine.run(program, inputs, steps=steps, record=record, mode=mode)
-        inputs = {program.ports[0].name: inputs}
+        inputs = {program.ports[0].name if hasattr(program, "ports") else "input": inputs}
     batch = np.shape(next(iter(inputs.values())))[0]
     show = progress and sys.stderr.isatty() and batch >= 8
     if not show:
