@@ -201,8 +201,8 @@ def table(r: dict[str, object]) -> str:
              "SNN trained on them)")
     same = (f"xylosim vs emulator on the held-out split: {ident} (every spike count, V and "
             f"I_syn, 360 samples x {r['steps']} steps)")
-    return "\n".join([title, f"{'':<10} {'held-out split (360)':^36}  "
-                      f"{'all 1,797 images':^20}", head, row, same,
+    return "\n".join([title, (f"{'':<10} {'held-out split (360)':^36}  "
+                      f"{'all 1,797 images':^20}"), head, row, same,
                       f"{REFUSED}: refused: {r['refusal']}"])
 
 
