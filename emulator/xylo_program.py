@@ -16,14 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from snn2hw_emulator.program import OutputPort, Port
 
 FAMILY = "xylo-iaf"
 #: The first program-image format version that can hold a Xylo program.
 XYLO_VERSION = 4
 #: Recordable variables: spike counts, membrane potential, synaptic currents 1 and 2.
 RECORDABLE = ("spikes", "v", "i_syn", "i_syn2")
-#: The two neuron populations, as group names in results.
-HIDDEN, OUTPUT = "hidden", "output"
+#: The two neuron populations, as group names in results, and the input port's name.
+HIDDEN, OUTPUT, INPUT = "hidden", "output", "input"
 #: Array fields: name -> number of dimensions.
 ARRAYS = {"weights_in": 3, "weights_rec": 3, "weights_out": 2, "dash_mem": 1,
           "dash_syn": 2, "dash_mem_out": 1, "dash_syn_out": 1, "threshold": 1,
@@ -82,6 +83,16 @@ class XyloProgram:
     @property
     def n_syn(self) -> int:
         return int(np.shape(self.weights_in)[2])
+
+    @property
+    def ports(self) -> tuple[Port, ...]:
+        """The one input port (event counts per channel), as the device interface reads
+        ports of any program."""
+        return (Port(INPUT, self.n_in, (self.n_in,)),)
+
+    @property
+    def outputs(self) -> tuple[OutputPort, ...]:
+        return (OutputPort(OUTPUT, OUTPUT),)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every array field as an int64 numpy array."""

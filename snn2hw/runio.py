@@ -12,10 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from snn2hw_emulator.engine import RECORDABLE
+from snn2hw_emulator.engine import RECORDABLE as LOIHI_RECORDABLE
+from snn2hw_emulator.xylo_program import RECORDABLE as XYLO_RECORDABLE
 
 from snn2hw.errors import UserInputError
 from snn2hw.files import atomic_write
+
+#: What `snn2hw run --record` takes: the Loihi family's variables and Xylo's currents.
+RECORDABLE = tuple(dict.fromkeys(LOIHI_RECORDABLE + XYLO_RECORDABLE))
 
 
 def load_program(path: str | Path) -> Any:

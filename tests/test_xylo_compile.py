@@ -305,3 +305,33 @@ def test_cli_compile_and_verify_xylosim_against_emulator(tmp_path: Path) -> None
 def test_loihi_devices_refuse_a_xylo_program() -> None:
     with pytest.raises(devices.DeviceError, match="xylo-iaf"):
         devices.get("lava").load(_program())
+
+
+def test_target_values_the_family_cannot_honour_are_refused_naming_the_key() -> None:
+    from snn2hw.errors import TargetError
+
+    text = targets.load("xylo-audio2").toml
+    for key, value in (("weight_shift_max", 9), ("dash_bits", 5), ("synapses_max", 3)):
+        old = next(line for line in text.splitlines() if line.startswith(f"{key} ="))
+        with pytest.raises(TargetError, match=f"numeric.{key}"):
+            targets.parse(text.replace(old, f"{key} = {value}"), "edited.toml")
+
+
+def test_cli_run_and_inspect_a_xylo_image(tmp_path: Path) -> None:
+    c = _compiled()
+    image.save(c.program, tmp_path / "p.h5")
+    np.save(tmp_path / "x.npy", np.random.default_rng(6).integers(0, 2, (2, 10, 6)))
+    cli = [sys.executable, "-m", "snn2hw.cli"]
+    runs = {}
+    for dev in ("emulator", "xylosim"):
+        out = subprocess.run([*cli, "run", str(tmp_path / "p.h5"), "--input",
+                              str(tmp_path / "x.npy"), "--output", str(tmp_path / f"{dev}.npz"),
+                              "--device", dev, "--record", "spikes,v,i_syn"],
+                             capture_output=True, text=True, check=False)
+        assert out.returncode == 0, out.stderr
+        runs[dev] = dict(np.load(tmp_path / f"{dev}.npz"))
+    assert runs["emulator"].keys() == runs["xylosim"].keys()
+    assert all(np.array_equal(runs["emulator"][k], runs["xylosim"][k]) for k in runs["emulator"])
+    out = subprocess.run([*cli, "inspect", str(tmp_path / "p.h5")], capture_output=True,
+                         text=True, check=False)
+    assert out.returncode == 0 and "(Xylo)" in out.stdout and "hidden: 12" in out.stdout
