@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,8 +39,8 @@ class XyloResult:
     """``spikes``/``v``/``i_syn``: group ("hidden", "output") -> (B, T, n); ``i_syn2``: the
     hidden neurons' second synaptic current (programs with two synapses). ``saturation``:
     group -> {"i_clip": synapse updates that saturated, "v_clip": neuron updates whose dv
-    or V saturated, "first_step": the first step with either, or 0}. ``activity``:
-    per-step counts the cost model prices (xylo_cost.py)."""
+    or V saturated, "first_step": the first step with either, or 0}. ``cost``: the
+    target's cost model (xylo_cost.py), when the run was priced."""
 
     spikes: dict[str, np.ndarray]
     v: dict[str, np.ndarray]
@@ -48,9 +48,7 @@ class XyloResult:
     i_syn2: dict[str, np.ndarray]
     outputs: dict[str, np.ndarray]
     saturation: dict[str, dict[str, int]]
-    activity: dict[str, np.ndarray] = field(default_factory=dict)
     cost: Any = None
-    u: dict[str, np.ndarray] = field(default_factory=dict)   # no u on Xylo; I_syn is "i_syn"
 
 
 def _clip(x: np.ndarray, rng: tuple[int, int]) -> np.ndarray:
@@ -388,7 +386,7 @@ def _run(p: _Prepared, program: XyloProgram, data: np.ndarray, steps: int,
         sums = None if pre is None else (pre[0][:, t - 1], pre[1][:, t - 1])
         _events(p, st, x, t, mode, sums)
         out = _update(p, st, t)
-        rec.store(t, st, out, x)
+        rec.store(t, st, out)
     return rec.result(st.sat)
 
 
@@ -402,11 +400,8 @@ class _Recorder:
         self.v = {HIDDEN: z((b, steps, nh), np.int16), OUTPUT: z((b, steps, no), np.int16)}
         self.i_syn = {HIDDEN: z((b, steps, nh), np.int16), OUTPUT: z((b, steps, no), np.int16)}
         self.i_syn2 = {HIDDEN: z((b, steps, nh), np.int16)} if program.n_syn == 2 else {}
-        self.activity = {k: z((b, steps), np.int64) for k in
-                         ("input_channels", "input_events", "hidden_spiking", "hidden_spikes",
-                          "output_spiking")}
 
-    def store(self, t: int, st: _State, out: np.ndarray, x: np.ndarray) -> None:
+    def store(self, t: int, st: _State, out: np.ndarray) -> None:
         k = t - 1
         self.spikes[HIDDEN][:, k] = st.counts
         self.spikes[OUTPUT][:, k] = out
@@ -416,19 +411,13 @@ class _Recorder:
             self.i_syn[HIDDEN][:, k], self.i_syn[OUTPUT][:, k] = st.i_syn[:, :, 0], st.i_out
         if "i_syn2" in self.record and self.i_syn2:
             self.i_syn2[HIDDEN][:, k] = st.i_syn[:, :, 1]
-        a = self.activity
-        a["input_channels"][:, k] = np.count_nonzero(x, axis=1)
-        a["input_events"][:, k] = x.sum(axis=1)
-        a["hidden_spiking"][:, k] = np.count_nonzero(st.counts, axis=1)
-        a["hidden_spikes"][:, k] = st.counts.sum(axis=1)
-        a["output_spiking"][:, k] = np.count_nonzero(out, axis=1)
 
     def result(self, sat: dict[str, dict[str, int]]) -> XyloResult:
         keep = self.record
         return XyloResult(self.spikes, self.v if "v" in keep else {},
                           self.i_syn if "i_syn" in keep else {},
                           self.i_syn2 if "i_syn2" in keep else {},
-                          {OUTPUT: self.spikes[OUTPUT]}, sat, self.activity)
+                          {OUTPUT: self.spikes[OUTPUT]}, sat)
 
 
 def concatenate(parts: Sequence[XyloResult]) -> XyloResult:
@@ -446,4 +435,4 @@ def concatenate(parts: Sequence[XyloResult]) -> XyloResult:
             firsts = [x for x in (s["first_step"], d["first_step"]) if x]
             s["first_step"] = min(firsts) if firsts else 0
     return XyloResult(cat("spikes"), cat("v"), cat("i_syn"), cat("i_syn2"), cat("outputs"),
-                      sat, cat("activity"))
+                      sat)

@@ -44,8 +44,9 @@ def _incoming(net: XyloNet, pop: str) -> dict[str, np.ndarray]:
 
 
 def _bounds(net: XyloNet, pop: str, v_max: float | None, in_max: float) -> dict[str, float]:
-    """Float quantities that the scale multiplies into a register: name -> (bound, limit
-    key) as the largest value and what it is measured against."""
+    """The largest float value of each quantity the scale multiplies into a register:
+    threshold, steady I_syn, V (calibrated or bounded), bias, and each incoming matrix's
+    largest weight."""
     d = net.dyn[pop]
     mats = _incoming(net, pop)
     counts = {"weights_in": in_max, "weights_rec": 1.0, "weights_out": 1.0}
