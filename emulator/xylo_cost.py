@@ -18,7 +18,7 @@ from snn2hw_emulator.xylo_program import HIDDEN, OUTPUT, XyloProgram
 
 
 def report(program: XyloProgram, target: Any, result: Any, events: np.ndarray) -> CostReport:
-    """The cost of ``result`` (xylo_engine.XyloResult) for input ``events`` (B, T, n_in)."""
+    """The cost of ``result`` (xylo_result.XyloResult) for input ``events`` (B, T, n_in)."""
     a = program.arrays()
     fan_in = np.count_nonzero(a["weights_in"], axis=(1, 2))
     fan_hidden = np.count_nonzero(a["weights_rec"], axis=(1, 2)) + \

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from snn2hw_emulator import xylo_engine
 from snn2hw_emulator.xylo_program import XyloProgram
+from snn2hw_emulator.xylo_result import XyloResult
 from xylo_programs import Regime, kernel_run, random_inputs, random_program, regimes
 
 from snn2hw.backends import xylosim
@@ -29,7 +30,7 @@ def _diverge(a: object, b: object, program: XyloProgram) -> object:
     return first_divergence(a, b, _variables(program), ("xylosim", "the emulator"))
 
 
-def _case(r: Regime) -> tuple[XyloProgram, np.ndarray, xylo_engine.XyloResult]:
+def _case(r: Regime) -> tuple[XyloProgram, np.ndarray, XyloResult]:
     program = random_program(r)
     x = random_inputs(r, BATCH, STEPS)
     return program, x, xylosim.run(program, x, record=_variables(program))

@@ -9,8 +9,8 @@ import numpy as np
 from hypothesis import strategies as st
 from snn2hw_emulator import xylo_kernels as K
 from snn2hw_emulator.family import XYLOSIM
-from snn2hw_emulator.xylo_engine import XyloResult
 from snn2hw_emulator.xylo_program import HIDDEN, OUTPUT, XyloProgram
+from snn2hw_emulator.xylo_result import XyloResult
 
 
 @dataclass(frozen=True)

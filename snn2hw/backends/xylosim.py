@@ -3,7 +3,7 @@
 The layer is built straight from the program's integers (no Rockpool: its Xylo package
 needs SynSense's ``samna``), the way Rockpool's ``XyloSim.from_specification`` builds it:
 one ``XyloSynapse`` per non-zero weight, per source in index order. Each sample starts
-from a reset layer. Results have the emulator's shapes (xylo_engine.XyloResult).
+from a reset layer. Results have the emulator's shapes (xylo_result.XyloResult).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from snn2hw_emulator.xylo_engine import XyloResult, check_inputs
 from snn2hw_emulator.xylo_program import HIDDEN, OUTPUT, XyloProgram
+from snn2hw_emulator.xylo_result import XyloResult, check_inputs
 
 from snn2hw.errors import Snn2hwError
 
