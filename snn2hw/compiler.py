@@ -22,12 +22,12 @@ from typing import Any, Callable
 import numpy as np
 from snn2hw_emulator import rules
 
-from snn2hw import ir, nirio, paths
+from snn2hw import ir, nirio, paths, sdnn
 from snn2hw.backends import image as image_backend
-from snn2hw.errors import DesignRuleError, UserInputError
+from snn2hw.errors import DesignRuleError, UnsupportedError, UserInputError
 from snn2hw.passes import discretise as disc
 from snn2hw.passes import annotations, current_bias, mapping, quantise as quant, ranges, share
-from snn2hw.passes import scale_policy, structure
+from snn2hw.passes import quantise_sdnn, scale_policy, structure
 from snn2hw.passes.hwmodel import HwNet, to_metadata
 from snn2hw.targets import Target
 from snn2hw.targets import load as load_target
@@ -49,6 +49,7 @@ class Options:
     allow_saturation: bool = False
     verify_each: bool = False
     dump_ir: str | None = None
+    input_bits: int | None = None           # graded input ports of this many bits
 
     def __post_init__(self) -> None:
         """Refuse values no pass can use, naming the option (the CLI range-checks too)."""
@@ -56,6 +57,8 @@ class Options:
                         "the target's maximum")
         _whole_at_least("share", self.share, 1, "values per scope; None: no sharing")
         _whole_at_least("scale_groups", self.scale_groups, 1, "groups per population")
+        _whole_at_least("input_bits", self.input_bits, 2, "bits of a signed payload; None: "
+                        "what the graph's Input nodes declare, else binary spikes")
         dt = self.dt
         if dt is not None and (isinstance(dt, bool) or not isinstance(dt, numbers.Real)
                                or not math.isfinite(dt) or dt <= 0):
@@ -91,6 +94,7 @@ class State:
     warnings: list[str] = field(default_factory=list)
     integer: bool = False                   # the source is already in the target's integers
     pipeline: tuple[str, ...] = ()
+    port_bits: dict[str, int] = field(default_factory=dict)   # input -> payload bits (0: 0/1)
 
 
 # --------------------------------------------------------------------------- passes
@@ -126,13 +130,27 @@ def p_current_bias(s: State) -> State:
 
 def p_quantise(s: State) -> State:
     bits = s.options.weight_bits or s.target.numeric.weight_bits_max
+    graded = {p: b for p, b in s.port_bits.items() if b}
     opts = quant.QuantOptions(bits, s.options.rounding, s.options.keep_conv,
                               s.options.approximations, s.options.scale_groups,
-                              s.options.netx)
+                              s.options.netx, tuple((p, 2 ** (b - 1)) for p, b in graded.items()))
     s.net = quant.quantise(s.structure, s.dynamics, s.target, opts, s.stats)
     s.net = current_bias.refine(s.net, s.structure, s.dynamics, s.options.rounding,
                                 s.target.numeric)
+    if graded:                        # graded input ports: their blocks take payloads
+        s.net = s.net.with_(port_bits=dict(s.port_bits), blocks=tuple(
+            dataclasses.replace(b, num_message_bits=graded.get(b.source, 0)) if b.source
+            in graded else b for b in s.net.blocks))
     scale_policy.explain(s.net.report.get("quantise", {}), bits, s.stats is not None)
+    return s
+
+
+def p_quantise_sdnn(s: State) -> State:
+    """Sigma-delta layers: per-layer integer grids, weights, bias, vth, payload shifts."""
+    bits = s.options.weight_bits or s.target.numeric.weight_bits_max
+    s.net = quantise_sdnn.quantise(s.graph, s.structure, s.target, weight_bits=bits,
+                                   rounding=s.options.rounding, keep_conv=s.options.keep_conv,
+                                   port_bits=s.port_bits, calibration=s.calibration)
     return s
 
 
@@ -174,6 +192,8 @@ PIPELINE: tuple[tuple[str, Callable[[State], State]], ...] = (
 
 #: A source already on the target's integer grid (a netx .net file): nothing requantised.
 INTEGER_PIPELINE = PIPELINE[-3:]
+#: A graph of sigma-delta layers (snn2hw.sdnn): no time constants to discretise.
+SIGMA_DELTA_PIPELINE = (PIPELINE[0], ("quantise", p_quantise_sdnn), *PIPELINE[-4:])
 
 
 # --------------------------------------------------------------------------- validation
@@ -216,6 +236,8 @@ def _validate(name: str, s: State, every: bool) -> None:
 def annotated_graph(s: State, pass_name: str) -> ir.Graph:
     """The graph with the hardware model so far in node metadata (for --dump-ir)."""
     meta = {**dict(s.graph.metadata), "snn2hw.pass": pass_name, "snn2hw.target": s.target.name}
+    if any(s.port_bits.values()):
+        meta["snn2hw.port_bits"] = {k: v for k, v in s.port_bits.items() if v}
     if s.net is None:
         return s.graph.replace(metadata=meta)
     hw = to_metadata(s.net)
@@ -256,6 +278,8 @@ def compile(graph: ir.Graph, options: Options | None = None, *,
     integers: only ranges, map and emit run on them (:func:`compile_integer`)."""
     options = options or Options()
     target = load_target(options.target)
+    if sdnn.check_graph(graph):       # first: a sigma-delta graph names its own need
+        quantise_sdnn.check_target(graph, target)
     if target.family == "xylo-iaf":              # the Xylo path: snn2hw/xylo/compile.py
         from snn2hw.xylo import compile as xylo
 
@@ -264,7 +288,34 @@ def compile(graph: ir.Graph, options: Options | None = None, *,
     if net is not None:
         return compile_integer(net, graph, options)
     s = State(graph, target, options, calibration=calibration)
-    return _run(s, PIPELINE, calibration)
+    graded = bool(sdnn.check_graph(graph))
+    s.port_bits = port_bits(graph, options, s.target)
+    return _run(s, SIGMA_DELTA_PIPELINE if graded else PIPELINE, calibration)
+
+
+def port_bits(graph: ir.Graph, options: Options, target: Target) -> dict[str, int]:
+    """Payload bits of every input port (0: binary spikes): ``options.input_bits`` for
+    all, else what each Input node declares (``sdnn.PAYLOAD_BITS_KEY``). Refused in one
+    line: a port narrower than its Input's payloads, or graded ports on a target
+    without graded spikes."""
+    declared = sdnn.input_bits(graph)
+    out = {}
+    for name in graph.inputs():
+        bits = declared.get(name, 0) if options.input_bits is None else options.input_bits
+        if bits < declared.get(name, 0):
+            raise UserInputError(f"Input '{name}' carries {declared[name]}-bit payloads, "
+                                 f"wider than --input-bits {bits}", node=name,
+                                 hint=f"Pass --input-bits {declared[name]} or more, or "
+                                      f"re-import the model with --input-bits {bits}.")
+        top = target.numeric.message_bits_max
+        if bits > top:
+            what = "no graded spikes" if top <= 0 else f"graded spikes of up to {top} bits"
+            raise UnsupportedError(f"Input '{name}' carries {bits}-bit payloads, and target "
+                                   f"'{target.name}' has {what}", node=name,
+                                   hint="Compile for loihi2 (--target loihi2)" if top <= 0
+                                   else f"Pass --input-bits {top} or fewer.")
+        out[name] = int(bits)
+    return out
 
 
 def compile_integer(net: HwNet, graph: ir.Graph, options: Options | None = None) -> Compiled:

@@ -54,6 +54,7 @@ class QuantOptions:
     scale_groups: int = 1              # split populations into this many scale groups
     netx: bool = False                 # effective weights within the full scale, biases
                                        # in weight units (<< act_shift), as netx holds them
+    payload_max: tuple[tuple[str, int], ...] = ()   # graded input ports: (port, |payload|)
 
 
 @dataclass(frozen=True)
@@ -169,11 +170,17 @@ def _kept_convs(structure: Structure, dyns: dict[str, Dynamics], target: Target,
 # --------------------------------------------------------------------------- bounds
 
 
-def worst_case_stats(projections: list[Projection], gain: np.ndarray) -> Stats:
+def worst_case_stats(projections: list[Projection], gain: np.ndarray,
+                     payload_max: dict[str, int] | None = None) -> Stats:
+    """Input sums with every source spiking at once; a graded port's signed payloads up to
+    ``payload_max[port]`` meet weights of either sign with either sign."""
     pos = np.zeros(gain.size)
     neg = np.zeros(gain.size)
     for p in projections:
         p_pos, p_neg, _ = p.row_extremes(gain)
+        m = (payload_max or {}).get(p.source)
+        if m:
+            p_pos = p_neg = (p_pos + p_neg) * m
         pos += p_pos
         neg += p_neg
     return Stats(pos, neg, None)
@@ -374,7 +381,8 @@ def quantise(structure: Structure, dyns: dict[str, Dynamics], target: Target,
     report: dict[str, Any] = {}
     for pop, dyn in dyns.items():
         projs = structure.into(pop)
-        st = (stats or {}).get(pop) or worst_case_stats(projs, dyn.gain)
+        st = (stats or {}).get(pop) or worst_case_stats(projs, dyn.gain,
+                                                        dict(opts.payload_max))
         bias = dyn.bias + dyn.gain * sum((p.bias for p in projs), np.zeros(dyn.gain.size))
         if dyn.cuba and any(np.any(p.bias != 0) for p in projs):
             if "cuba-bias" not in opts.approximations:

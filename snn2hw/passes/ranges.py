@@ -14,8 +14,12 @@ refused is only what overflows in one step from rest, every input spiking once: 
 input sum shifted into u (``a << act_shift``) beyond u's range.
 
 Sigma-delta groups (``delta``, ``sigma_delta``, ``sigma``) have no u or v and take graded
-payloads, which a 0/1 worst case does not bound: they are reported as not bounded (their
-state is int32 and wraps as in Lava, docs/sigma_delta.md §3).
+payloads, which a 0/1 worst case does not bound. Those the sigma-delta quantiser made
+(``passes/quantise_sdnn.py``) carry its bounds (observed maxima with a margin, or the
+worst case), checked here: state inside ``state_bits``, payloads inside their message
+bits, a dense block's sum inside Lava's int32 dot product, a convolution's inside its
+24-bit register. Others (netx files) are reported as not bounded (their state is int32
+and wraps as in Lava, docs/sigma_delta.md §3).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from snn2hw_emulator.family import LAVA, LoihiLif
 from snn2hw.errors import DesignRuleError
 from snn2hw.passes.hwmodel import SIGMA_DELTA_MODELS, HwBlock, HwGroup, HwNet
 from snn2hw.passes.quantise import Stats
+from snn2hw.passes.unroll import CONV_BITS
 from snn2hw.targets import Target
 
 
@@ -53,6 +58,8 @@ def bounds(net: HwNet, group: HwGroup, stats: Stats | None, f: LoihiLif = LAVA
     neg = np.zeros(n)
     for b in net.blocks_into(group.name):
         p, q = _row_sums(b, n)
+        if b.num_message_bits and b.source in net.inputs:   # signed graded input payloads
+            p = q = (p + q) * 2 ** (b.num_message_bits - 1)
         pos, neg = pos + p, neg + q
     if stats is not None:
         lam = group.scale / act
@@ -95,6 +102,24 @@ def _one_step(net: HwNet, g: HwGroup, f: LoihiLif) -> str | None:
     return None
 
 
+def _sigma_delta(name: str, sd: dict[str, Any], state_bits: int, net: HwNet) -> list[str]:
+    """The sigma-delta quantiser's bounds against the registers they must fit."""
+    out = []
+    if _over(sd["state"], 2 ** (state_bits - 1) - 1):
+        out.append(f"'{name}': state up to {sd['state']:.0f} exceeds the {state_bits}-bit "
+                   "state")
+    if _over(sd["payload"], 2 ** (sd["message_bits"] - 1) - 1):
+        out.append(f"'{name}': payloads up to {sd['payload']:.0f} exceed "
+                   f"{sd['message_bits']} bits")
+    kinds = {b.name: b.kind for b in net.blocks}
+    for block, top in sd["sums"].items():
+        bits = CONV_BITS if kinds.get(block) == "conv" else 32   # Lava: int32 W.dot(s)
+        if _over(top, 2 ** (bits - 1) - 1):
+            out.append(f"'{block}': its sum can reach {top:.3g}, beyond the {bits}-bit "
+                       "register")
+    return out
+
+
 def check(net: HwNet, target: Target, stats: dict[str, Stats] | None,
           allow_saturation: bool, *, integer: bool = False) -> HwNet:
     num = target.numeric
@@ -102,6 +127,11 @@ def check(net: HwNet, target: Target, stats: dict[str, Stats] | None,
     problems: list[str] = []
     report: dict[str, Any] = {}
     for g in net.groups:
+        sd = net.report.get("quantise", {}).get(g.name, {}).get("sd_bounds")
+        if g.model in SIGMA_DELTA_MODELS and sd is not None:
+            report[g.name] = sd
+            problems += _sigma_delta(g.name, sd, num.state_bits, net)
+            continue
         if g.model in SIGMA_DELTA_MODELS:     # no u or v: nothing this analysis bounds
             report[g.name] = {"graded": "not bounded: sigma-delta state, int32 as in Lava"}
             continue
