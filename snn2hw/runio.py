@@ -74,7 +74,13 @@ def load_inputs(path: str | Path, program: Any) -> dict[str, np.ndarray]:
     if missing or extra:
         raise UserInputError(f"input arrays {sorted(data)} do not match the program's ports "
                              f"{ports}", hint="Name the .npz arrays after the input ports.")
-    return {k: _batched(k, np.asarray(v)) for k, v in data.items()}
+    out = {k: _batched(k, np.asarray(v)) for k, v in data.items()}
+    for p in program.ports:
+        if p.message_bits:               # graded: integer payloads inside the message width
+            from snn2hw.sdnn import check_payloads
+
+            check_payloads(p.name, out[p.name], p.message_bits)
+    return out
 
 
 def _progress(done: int, total: int) -> None:

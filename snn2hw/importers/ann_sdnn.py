@@ -21,8 +21,8 @@ Scales, from calibration data:
 * **Thresholds.** ``vth`` is a fraction of the layer scale. ``"auto"``: the largest
   ``2^-k`` (k = 1..12) for which the float sigma-delta network predicts the ANN's class on
   at least :data:`AGREEMENT` of the calibration samples; larger thresholds send fewer
-  payloads. The logits layer gets :data:`READOUT_VTH` (its payloads go to the host, no
-  synapses, so a fine threshold costs only spikes).
+  payloads. The logits layer gets :data:`READOUT_VTH` or ``vth`` if smaller (its payloads
+  go to the host, no synapses, so a fine threshold costs only spikes).
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def _graph(ann: AnnModel, layers: list[tuple[int, Any, str, float]], scale: floa
             act, lam = scales[k]
             sd = f"{k}_sd"
             bias = (layer.bias / lam).reshape(-1, *[1] * (len(out_shape) - 1))
-            nodes[sd] = sdnn.node(vth if act == "relu" else READOUT_VTH, act,
+            nodes[sd] = sdnn.node(vth if act == "relu" else min(vth, READOUT_VTH), act,
                                   np.broadcast_to(bias, out_shape).copy(),
                                   None if observed is None else observed[sd])
             edges.append((name, sd))
@@ -175,12 +175,18 @@ def convert(ann: AnnModel, calibration: np.ndarray, *, percentile: float = 99.9,
         payloads = encode(x, steps, scale, input_bits)
     if vth == "auto":
         want = ann.forward(x)[-1].argmax(axis=1)
-        chosen = CANDIDATES[-1]
         for theta in CANDIDATES:                                     # largest first
-            if _agreement(_graph(ann, layers, scale, input_bits, theta, meta), payloads,
-                          want) >= AGREEMENT:
-                chosen = theta
+            got = _agreement(_graph(ann, layers, scale, input_bits, theta, meta), payloads,
+                             want)
+            if got >= AGREEMENT:
                 break
+        chosen = theta
+        if got < AGREEMENT:
+            warnings.warn(f"no threshold 2^-1..2^-{len(CANDIDATES)} keeps "
+                          f"{100 * AGREEMENT:g}% agreement with the ANN on the calibration "
+                          f"data; the smallest gives {100 * got:.2f}% (the input's "
+                          f"{input_bits}-bit grid limits it: try a larger --input-bits)",
+                          stacklevel=2)
         meta["vth_rule"] = (f"auto: largest 2^-k (k = 1..12) with >= {100 * AGREEMENT:g}% "
                             "agreement with the ANN on the calibration data")
     else:
