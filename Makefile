@@ -39,6 +39,11 @@ demo: setup lava
 		-o examples/out/digits_cnn.nir
 	$(BIN)/snn2hw import examples/out/digits_mlp.pt2 --calibrate examples/out/digits_ann_calib.npy \
 		--encoding current -o examples/out/digits_mlp.nir
+	$(BIN)/snn2hw import examples/out/digits_cnn.onnx --neuron sigma-delta \
+		--calibrate examples/out/digits_ann_calib.npy -o examples/out/digits_cnn_sd.nir
+	$(BIN)/snn2hw verify examples/out/digits_mlp.onnx --neuron sigma-delta \
+		--calibrate examples/out/digits_ann_calib.npy --data examples/out/digits_ann_calib.npy \
+		--device lava --against emulator --limit 10
 	$(BIN)/python examples/program_image.py
 	$(BIN)/snn2hw inspect examples/out/demo_program.h5
 	$(BIN)/snn2hw run examples/out/demo_program.h5 --input examples/out/demo_input.npy \

@@ -236,7 +236,7 @@ def sdnn_table(rows: list[dict]) -> str:
                      f"{pct(r['emulator']):>7}  {pct(r['emu_ann_agree']):>14} "
                      f"{100 * r['emu_ann_diff']:+7.2f}  {r['steps']:>5} {r['synops']:>9,.0f} "
                      f"{r['spikes']:>8,.0f} {r['energy']:>10.2f}")
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def reached(rows: list[dict], net: str, key: str, goal: float = 0.005) -> dict | None:
