@@ -77,7 +77,10 @@ def _bad(name: str, what: str, hint: str) -> GraphError:
 def params(name: str, n: Any) -> Params:
     """The node's parameters, or a one-line GraphError naming the node, the limit and
     the fix (vth <= 0, an unknown activation, a bias that does not fit the node)."""
-    meta = dict(n.metadata[KEY])
+    meta = n.metadata[KEY]
+    if not isinstance(meta, Mapping):
+        raise _bad(name, f"has {KEY} = {meta!r}, not a group of parameters",
+                   "Store vth, act_mode and bias under it (snn2hw import writes them).")
     act = meta.get("act_mode")
     act = act.decode() if isinstance(act, bytes) else act
     if act not in ACT_MODES:
@@ -93,7 +96,10 @@ def params(name: str, n: Any) -> Params:
         raise _bad(name, f"has vth {vth:g}; it must be > 0 (the smallest change the neuron "
                    "sends)", "Give vth > 0, e.g. re-import with --vth auto.")
     shape = tuple(int(d) for d in np.asarray(n.r).shape)
-    bias = np.asarray(meta.get("bias", np.zeros(shape)), dtype=float)
+    try:
+        bias = np.asarray(meta.get("bias", np.zeros(shape)), dtype=float)
+    except (TypeError, ValueError):
+        bias = np.full(1, np.nan)
     if bias.shape != shape or not np.all(np.isfinite(bias)):
         raise _bad(name, f"has a bias of shape {bias.shape} (or not finite) for a layer of "
                    f"shape {shape}", "Store one finite bias value per neuron.")
@@ -102,7 +108,11 @@ def params(name: str, n: Any) -> Params:
                    "Fold the gain into the incoming weights.")
     observed = meta.get("observed")
     if observed is not None:
-        observed = {k: float(np.asarray(observed[k])) for k in OBSERVED if k in observed}
+        try:
+            observed = {k: float(np.asarray(observed[k]).reshape(()))
+                        for k in OBSERVED if k in observed}
+        except (TypeError, ValueError):
+            observed = {}
         if len(observed) != len(OBSERVED) or not all(math.isfinite(v) and v >= 0
                                                      for v in observed.values()):
             raise _bad(name, f"has observed maxima {observed}, not three finite numbers "

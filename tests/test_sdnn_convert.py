@@ -241,3 +241,24 @@ def test_cli_sigma_delta_import_inspect_compile_verify(tmp_path: Path,
     assert main(["run", str(tmp_path / "out" / "program.h5"), "--input",
                  str(tmp_path / "wide.npy"), "--output", str(tmp_path / "r.npz")]) == 2
     assert "wider than its 12-bit message" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("key,value,words", [
+    ("vth", "abc", "not one number"), ("vth", np.array([0.1, 0.2]), "not one number"),
+    ("vth", np.inf, "vth inf"), ("act_mode", "sigmoid", "'sigmoid'"),
+    ("bias", np.ones(3), "bias of shape (3,)"), ("bias", "x", "bias of shape"),
+    ("observed", {"input": 1.0}, "observed maxima"),
+    ("observed", {"input": "a", "state": 1, "payload": 1}, "observed maxima")])
+def test_damaged_sigma_delta_metadata_in_a_file_is_one_line(small, tmp_path: Path, key: str,
+                                                             value: object, words: str,
+                                                             capsys: pytest.CaptureFixture[str]
+                                                             ) -> None:
+    """A .nir file whose sigma-delta metadata was edited: inspect and compile exit 2 with
+    one line naming the node (never an internal error), and compile writes nothing."""
+    path = tmp_path / "bad.nir"
+    nirio.write(_with_meta(small[2], "4_sd", **{key: value}), path)
+    for argv in (["inspect", str(path)], ["compile", str(path), "-o", str(tmp_path / "o")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert "'4_sd'" in err and words in err and "\n" not in err, err
+    assert not (tmp_path / "o").exists()
