@@ -67,8 +67,11 @@ class Options:
                                  "for the model's own.")
 
     def record(self) -> dict[str, Any]:
+        """The options as the program image records them (input_bits only where set, so
+        binary-input programs keep their images)."""
         return {k: (list(v) if isinstance(v, tuple) else v)
-                for k, v in dataclasses.asdict(self).items()}
+                for k, v in dataclasses.asdict(self).items()
+                if not (k == "input_bits" and v is None)}
 
 
 def _whole_at_least(name: str, value: object, low: int, what: str) -> None:
