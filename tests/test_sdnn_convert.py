@@ -262,3 +262,24 @@ def test_damaged_sigma_delta_metadata_in_a_file_is_one_line(small, tmp_path: Pat
         err = capsys.readouterr().err.strip()
         assert "'4_sd'" in err and words in err and "\n" not in err, err
     assert not (tmp_path / "o").exists()
+
+
+def test_hand_made_sigma_delta_graph_with_binary_input() -> None:
+    """A sigma-delta graph written by hand (no observed maxima: worst-case grids) fed 0/1
+    spikes: the input block stays binary, its grid is bounded by the largest weight
+    exponent, and the emulator follows the float model."""
+    rng = np.random.default_rng(0)
+    nodes = {"input": nir.Input(np.array([5])), "w": nir.Linear(rng.normal(0, 0.5, (4, 5))),
+             "sd": sdnn.node(0.01, "relu", rng.normal(0, 0.1, 4)),
+             "w2": nir.Linear(rng.normal(0, 0.5, (3, 4))),
+             "sd2": sdnn.node(0.001, "unit", np.zeros(3)), "output": nir.Output(np.array([3]))}
+    edges = [("input", "w"), ("w", "sd"), ("sd", "w2"), ("w2", "sd2"), ("sd2", "output")]
+    graph = ir.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": 1e-3})
+    c = compiler.compile(graph)
+    assert c.net.report["bounds"] == "worst case"
+    assert c.net.report["quantise"]["sd"]["limited_by"] == "weights of input"
+    assert [p.message_bits for p in c.program.ports] == [0]
+    x = (rng.random((50, 10, 5)) < 0.3).astype(float)
+    report, _ = verify(graph, c.program, x)
+    assert all(la.count_correlation > 0.999 for la in report.layers), report.table()
+    assert report.prediction_agreement >= 0.95, report.table()

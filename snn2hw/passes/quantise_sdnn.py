@@ -16,7 +16,8 @@ data, or stored by the converter, times :data:`MARGIN`; else worst case):
 
 * ``G_t``: the largest grid whose state, per-step input and payloads stay inside the
   state width (24 bits) -- and, for a kept convolution, no larger than its kernel allows
-  at the full 8-bit mantissa (no exponent to absorb the rest);
+  at the full 8-bit mantissa (no exponent to absorb the rest), for a dense block no
+  larger than its mantissas allow at the largest weight exponent;
 * ``state_exp_s`` of each source s: the smallest shift (0..7) that lets every consumer
   reach its full mantissa with a non-negative weight exponent (dense) or its full kernel
   range (conv) within the consumer's grid. The shift drops the low ``state_exp`` bits
@@ -87,7 +88,7 @@ def _worst_case(graph: Any, structure: Structure, port_bits: dict[str, int]
     a layer's state is at most its weights' row sums times its sources' values plus
     |bias|, and a payload at most twice the state (a change from one extreme to the
     other) plus the threshold."""
-    value = {p: float(2 ** (b - 1)) for p, b in port_bits.items()}
+    value = {p: float(2 ** (b - 1)) if b else 1.0 for p, b in port_bits.items()}  # 0: 0/1
     payload = dict(value)
     out = {}
     for pop in structure.populations:
@@ -132,9 +133,13 @@ def _grids(structure: Structure, b: dict[str, Bounds], kept: set[str], ports: se
             continue
         limits = {"state width": cap[pop]}
         for p in structure.into(pop):
+            pay, w = g[p.source] / 2 ** shift[p.source], _weights(p)
             if p.name in kept:
-                pay = g[p.source] / 2 ** shift[p.source]
-                limits[f"kernel of {p.source}"] = pay * _fit(_weights(p), bits)
+                limits[f"kernel of {p.source}"] = pay * _fit(w, bits)
+            else:                        # the largest weight_exp must still hold the weights
+                step = grid(_sign_mode(w), bits)[2]
+                limits[f"weights of {p.source}"] = pay * _fit(w, bits) * 2.0 ** (
+                    target.numeric.weight_exp_max + step)
         why[pop] = min(limits, key=limits.get)
         g[pop] = limits[why[pop]]
         need = [math.log2(g[pop] * _fit(_weights(q), bits) / cap[q.target])
