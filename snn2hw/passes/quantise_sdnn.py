@@ -37,13 +37,12 @@ import scipy.sparse as sp
 from snn2hw import sdnn
 from snn2hw.errors import DesignRuleError, UnsupportedError, UserInputError
 from snn2hw.passes.hwmodel import HwBlock, HwGroup, HwNet
-from snn2hw.passes.quantise import _conv_params, _fits_one_core, _round, _sign_mode, grid, whc_perm
+from snn2hw.passes.quantise import _conv_params, _fits_one_core, _round, _sign_mode, whc_perm
 from snn2hw.passes.structure import Projection, Structure
 from snn2hw.targets import Target
 
 MARGIN = 2.0            # observed maxima are doubled before they size a grid
 SPIKE_EXP = 0
-STATE_EXP_MAX = 7       # a 3-bit field (proc/sdn/models.py: precision 3)
 
 
 @dataclass(frozen=True)
@@ -113,9 +112,9 @@ def _weights(p: Projection) -> np.ndarray:
     return p.matrix if p.matrix is not None else p.sparse.data
 
 
-def _fit(w: np.ndarray, bits: int) -> float:
+def _fit(w: np.ndarray, bits: int, n: Any) -> float:
     """Largest factor that keeps ``w``'s mantissas inside the signed grid at exponent 0."""
-    lo, hi, _ = grid(_sign_mode(w), bits)
+    lo, hi, _ = n.grid(_sign_mode(w), bits)
     pos, neg = float(w.max(initial=0.0)), float(-w.min(initial=0.0))
     return min(hi / pos if pos > 0 else math.inf, -lo / neg if neg > 0 else math.inf)
 
@@ -123,7 +122,8 @@ def _fit(w: np.ndarray, bits: int) -> float:
 def _grids(structure: Structure, b: dict[str, Bounds], kept: set[str], ports: set[str],
            target: Target, bits: int) -> tuple[dict[str, float], dict[str, int], dict]:
     """(G per population, state_exp per population, what limited each G)."""
-    smax = 2 ** (target.numeric.state_bits - 1) - 1
+    n = target.numeric
+    smax = n.state_half - 1
     cap = {p: smax / (MARGIN * max(v.input, v.state, v.payload, 1e-30)) for p, v in b.items()}
     g: dict[str, float] = {p: 1.0 for p in ports}
     shift: dict[str, int] = {p: 0 for p in ports}
@@ -135,16 +135,16 @@ def _grids(structure: Structure, b: dict[str, Bounds], kept: set[str], ports: se
         for p in structure.into(pop):
             pay, w = g[p.source] / 2 ** shift[p.source], _weights(p)
             if p.name in kept:
-                limits[f"kernel of {p.source}"] = pay * _fit(w, bits)
+                limits[f"kernel of {p.source}"] = pay * _fit(w, bits, n)
             else:                        # the largest weight_exp must still hold the weights
-                step = grid(_sign_mode(w), bits)[2]
-                limits[f"weights of {p.source}"] = pay * _fit(w, bits) * 2.0 ** (
-                    target.numeric.weight_exp_max + step)
+                step = n.grid(_sign_mode(w), bits)[2]
+                limits[f"weights of {p.source}"] = pay * _fit(w, bits, n) * 2.0 ** (
+                    n.weight_exp_max + step)
         why[pop] = min(limits, key=limits.get)
         g[pop] = limits[why[pop]]
-        need = [math.log2(g[pop] * _fit(_weights(q), bits) / cap[q.target])
+        need = [math.log2(g[pop] * _fit(_weights(q), bits, n) / cap[q.target])
                 for q in structure.projections if q.source == pop]
-        shift[pop] = int(min(max(math.ceil(max(need, default=0.0) - 1e-9), 0), STATE_EXP_MAX))
+        shift[pop] = int(min(max(math.ceil(max(need, default=0.0) - 1e-9), 0), n.sd_exp_max))
     return g, shift, why
 
 
@@ -157,7 +157,7 @@ def _mantissas(x: np.ndarray, bits: int, target: Target, rounding: str
     (mantissa * 2^e): the smallest e in the target's range that fits the mantissa."""
     n = target.numeric
     mode = _sign_mode(x)
-    lo, hi, step = grid(mode, bits)
+    lo, hi, step = n.grid(mode, bits)
     top = float(np.abs(x).max(initial=0.0))
     e = math.ceil(math.log2(top / hi) - 1e-12) if top > 0 else 0
     e = min(max(e, n.weight_exp_min + step), n.weight_exp_max + step)
@@ -178,7 +178,7 @@ def _block(p: Projection, pop: str, idx: np.ndarray, ratio: float, kept: bool, b
     if kept:                                           # Lava's Conv: no exponent
         x = np.asarray(p.conv.weight, dtype=float) * ratio
         mode = _sign_mode(x)
-        lo, hi, _ = grid(mode, bits)
+        lo, hi, _ = target.numeric.grid(mode, bits)
         k = np.clip(_round(x, rounding), lo, hi).astype(np.int64)
         w = np.ascontiguousarray(k[:, :, ::-1, ::-1].transpose(0, 3, 2, 1))   # Lava layout
         blk = HwBlock(name, p.source, pop, "conv", w, 0, bits, mode,
@@ -188,7 +188,7 @@ def _block(p: Projection, pop: str, idx: np.ndarray, ratio: float, kept: bool, b
         rows = sp.csr_matrix(p.csr()[idx]) if p.kind != "dense" else p.rows(idx)
         x = (rows.data if sp.issparse(rows) else rows) * ratio
         full, wexp, mode, e = _mantissas(x, bits, target, rounding)
-        deq, mant = full * 2.0**wexp, full >> grid(mode, bits)[2]
+        deq, mant = full * 2.0**wexp, full >> target.numeric.grid(mode, bits)[2]
         if sp.issparse(rows):
             w = sp.csr_matrix((full, rows.indices, rows.indptr), shape=rows.shape)
             w.eliminate_zeros()

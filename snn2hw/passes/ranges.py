@@ -17,8 +17,8 @@ Sigma-delta groups (``delta``, ``sigma_delta``, ``sigma``) have no u or v and ta
 payloads, which a 0/1 worst case does not bound. Those the sigma-delta quantiser made
 (``passes/quantise_sdnn.py``) carry its bounds (observed maxima with a margin, or the
 worst case), checked here: state inside ``state_bits``, payloads inside their message
-bits, a dense block's sum inside Lava's int32 dot product, a convolution's inside its
-24-bit register. Others (netx files) are reported as not bounded (their state is int32
+bits, a dense block's sum inside Lava's int32 dot product (``register_bits``), a
+convolution's inside its ``conv_bits`` register. Others (netx files) are reported as not bounded (their state is int32
 and wraps as in Lava, docs/sigma_delta.md §3).
 """
 
@@ -33,7 +33,6 @@ from snn2hw_emulator.family import LAVA, LoihiLif
 from snn2hw.errors import DesignRuleError
 from snn2hw.passes.hwmodel import SIGMA_DELTA_MODELS, HwBlock, HwGroup, HwNet
 from snn2hw.passes.quantise import Stats
-from snn2hw.passes.unroll import CONV_BITS
 from snn2hw.targets import Target
 
 
@@ -102,18 +101,19 @@ def _one_step(net: HwNet, g: HwGroup, f: LoihiLif) -> str | None:
     return None
 
 
-def _sigma_delta(name: str, sd: dict[str, Any], state_bits: int, net: HwNet) -> list[str]:
+def _sigma_delta(name: str, sd: dict[str, Any], num: Any, net: HwNet) -> list[str]:
     """The sigma-delta quantiser's bounds against the registers they must fit."""
     out = []
-    if _over(sd["state"], 2 ** (state_bits - 1) - 1):
-        out.append(f"'{name}': state up to {sd['state']:.0f} exceeds the {state_bits}-bit "
+    if _over(sd["state"], num.state_half - 1):
+        out.append(f"'{name}': state up to {sd['state']:.0f} exceeds the {num.state_bits}-bit "
                    "state")
     if _over(sd["payload"], 2 ** (sd["message_bits"] - 1) - 1):
         out.append(f"'{name}': payloads up to {sd['payload']:.0f} exceed "
                    f"{sd['message_bits']} bits")
     kinds = {b.name: b.kind for b in net.blocks}
     for block, top in sd["sums"].items():
-        bits = CONV_BITS if kinds.get(block) == "conv" else 32   # Lava: int32 W.dot(s)
+        # Lava: Conv's register; Dense's int32 W.dot(s) wraps before the weight exponent
+        bits = num.conv_bits if kinds.get(block) == "conv" else num.register_bits
         if _over(top, 2 ** (bits - 1) - 1):
             out.append(f"'{block}': its sum can reach {top:.3g}, beyond the {bits}-bit "
                        "register")
@@ -130,7 +130,7 @@ def check(net: HwNet, target: Target, stats: dict[str, Stats] | None,
         sd = net.report.get("quantise", {}).get(g.name, {}).get("sd_bounds")
         if g.model in SIGMA_DELTA_MODELS and sd is not None:
             report[g.name] = sd
-            problems += _sigma_delta(g.name, sd, num.state_bits, net)
+            problems += _sigma_delta(g.name, sd, num, net)
             continue
         if g.model in SIGMA_DELTA_MODELS:     # no u or v: nothing this analysis bounds
             report[g.name] = {"graded": "not bounded: sigma-delta state, int32 as in Lava"}
