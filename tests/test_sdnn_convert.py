@@ -224,6 +224,11 @@ def test_cli_sigma_delta_import_inspect_compile_verify(tmp_path: Path,
     assert "sigma-delta, vth" in capsys.readouterr().out
     assert main(["inspect", str(tmp_path / "m.nir")]) == 0
     assert "SigmaDelta" in capsys.readouterr().out
+    torch.export.save(torch.export.export(_net(), (torch.zeros(1, 1, 6, 6),)),
+                      str(tmp_path / "m.pt2"))
+    assert main(["import", str(tmp_path / "m.pt2"), *sd, "-o", str(tmp_path / "p.nir")]) == 0
+    assert graph_inspect.graph_table(nirio.read(tmp_path / "p.nir")) == \
+        graph_inspect.graph_table(nirio.read(tmp_path / "m.nir"))      # same layers, scales
     assert main(["compile", str(tmp_path / "m.onnx"), *sd, "--target", "loihi1",
                  "-o", str(tmp_path / "l1")]) == 2
     err = capsys.readouterr().err.strip()
