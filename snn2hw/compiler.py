@@ -15,9 +15,10 @@ import math
 import numbers
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from snn2hw_emulator import rules
@@ -25,9 +26,18 @@ from snn2hw_emulator import rules
 from snn2hw import ir, nirio, paths, sdnn
 from snn2hw.backends import image as image_backend
 from snn2hw.errors import DesignRuleError, UnsupportedError, UserInputError
+from snn2hw.passes import (
+    annotations,
+    current_bias,
+    mapping,
+    quantise_sdnn,
+    ranges,
+    scale_policy,
+    share,
+    structure,
+)
 from snn2hw.passes import discretise as disc
-from snn2hw.passes import annotations, current_bias, mapping, quantise as quant, ranges, share
-from snn2hw.passes import quantise_sdnn, scale_policy, structure
+from snn2hw.passes import quantise as quant
 from snn2hw.passes.hwmodel import HwNet, to_metadata
 from snn2hw.targets import Target
 from snn2hw.targets import load as load_target
@@ -395,5 +405,13 @@ def report(c: Compiled) -> dict[str, Any]:
     }
 
 
-__all__ = ["compile", "compile_integer", "Compiled", "Options", "PIPELINE", "report",
-           "check_program", "check_values"]
+__all__ = [
+    "PIPELINE",
+    "Compiled",
+    "Options",
+    "check_program",
+    "check_values",
+    "compile",
+    "compile_integer",
+    "report",
+]

@@ -21,7 +21,7 @@ from snn2hw_emulator.xylo_program import XyloProgram
 from snn2hw import compiler, devices, ir, nirio, targets
 from snn2hw.backends import rockpool_spec, xylosim
 from snn2hw.compare import first_divergence
-from snn2hw.errors import DesignRuleError
+from snn2hw.errors import DesignRuleError, UserInputError
 from snn2hw.xylo import rules as model_rules
 
 DT = 1e-4
@@ -335,3 +335,13 @@ def test_cli_run_and_inspect_a_xylo_image(tmp_path: Path) -> None:
     out = subprocess.run([*cli, "inspect", str(tmp_path / "p.h5")], capture_output=True,
                          text=True, check=False)
     assert out.returncode == 0 and "(Xylo)" in out.stdout and "hidden: 12" in out.stdout
+
+
+@pytest.mark.parametrize("option", [{"share": 4}, {"netx": True}, {"input_bits": 4},
+                                    {"scale_groups": 2}, {"weight_bits": 6}])
+def test_loihi_only_options_are_refused_on_xylo(option: dict) -> None:
+    """Options that mean something only on the Loihi path are refused, not ignored."""
+    name = next(iter(option))
+    with pytest.raises(UserInputError, match=f"option {name}=.* has no meaning on a Xylo target"):
+        compiler.compile(chain((16, 8, 4)),
+                         compiler.Options(target="xylo-audio2", approximations=XN, **option))

@@ -75,7 +75,8 @@ def _refuse(violations: list[Violation], target: Target) -> None:
 
 def _unsupported_options(options: Any) -> None:
     bad = [(name, value) for name, value in (("share", options.share), ("netx", options.netx),
-                                             ("scale_groups", options.scale_groups - 1))
+                                             ("scale_groups", options.scale_groups - 1),
+                                             ("input_bits", getattr(options, "input_bits", None)))
            if value]
     if options.weight_bits not in (None, 8):
         bad.append(("weight_bits", options.weight_bits))
