@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[torch,onnx,fast,dev,report,dist]"
+	$(BIN)/pip install -q -e ".[torch,onnx,fast,dev,report,xylo,dist]"
 	touch $@
 
 lava: setup
@@ -32,12 +32,18 @@ demo: setup lava
 	$(BIN)/python examples/digits_snn.py
 	$(BIN)/snn2hw inspect examples/out/digits.nir
 	$(BIN)/python examples/digits_compile.py
+	$(BIN)/python examples/digits_xylo.py
 	$(BIN)/snn2hw compile examples/out/digits.nir --target loihi2 -o examples/out/digits_cli
 	$(BIN)/python examples/digits_ann.py
 	$(BIN)/snn2hw import examples/out/digits_cnn.onnx --calibrate examples/out/digits_ann_calib.npy \
 		-o examples/out/digits_cnn.nir
 	$(BIN)/snn2hw import examples/out/digits_mlp.pt2 --calibrate examples/out/digits_ann_calib.npy \
 		--encoding current -o examples/out/digits_mlp.nir
+	$(BIN)/snn2hw import examples/out/digits_cnn.onnx --neuron sigma-delta \
+		--calibrate examples/out/digits_ann_calib.npy -o examples/out/digits_cnn_sd.nir
+	$(BIN)/snn2hw verify examples/out/digits_mlp.onnx --neuron sigma-delta \
+		--calibrate examples/out/digits_ann_calib.npy --data examples/out/digits_ann_calib.npy \
+		--device lava --against emulator --limit 10
 	$(BIN)/python examples/program_image.py
 	$(BIN)/snn2hw inspect examples/out/demo_program.h5
 	$(BIN)/snn2hw run examples/out/demo_program.h5 --input examples/out/demo_input.npy \

@@ -53,7 +53,9 @@ class CostReport:
         b, t = self.latency_ns.shape
         tot = {e: int(c.sum()) for e, c in self.counts.items()}
         flag = " (target cost figures are estimates)" if self.estimated else ""
-        return (f"cost per sample: {self.energy_pj.mean() / 1e6:.4f} uJ, "
+        energy = (f"{self.energy_pj.mean() / 1e6:.4f} uJ" if self.energy_pj.any() else
+                  "energy not modelled (no published figures)")
+        return (f"cost per sample: {energy}, "
                 f"{self.latency_ns.sum(axis=1).mean() / 1e3:.2f} us over {t} steps "
                 f"(mean step {self.latency_ns.mean():.0f} ns, max {self.latency_ns.max():.0f} ns)"
                 f"; totals over {b} sample(s): {tot['synops']} synops, {tot['spikes']} spikes "
@@ -73,8 +75,9 @@ def concatenate(parts: Sequence[CostReport]) -> CostReport:
 class Counter:
     """Accumulates event counts while the engine runs."""
 
-    def __init__(self, program: Any, lim: Any, batch: int, steps: int, blocks: list) -> None:
-        self.lim = lim
+    def __init__(self, program: Any, target: Any, batch: int, steps: int, blocks: list
+                 ) -> None:
+        self.target = target
         self.core_ids = tuple(c.index for c in program.cores)
         col = {c.index: k for k, c in enumerate(program.cores)}
         self.group_core = {g: col[c.index] for c in program.cores for g in c.groups}
@@ -95,8 +98,8 @@ class Counter:
 
     def _routes(self, program: Any, blocks: list, col: dict[int, int]
                 ) -> tuple[dict[str, int], dict[str, int]]:
-        cols = int(self.lim.chip["mesh"][1])
-        where = {col[c.index]: (c.chip, c.index % self.lim.chip["cores_max"]) for c in
+        cols = int(self.target.chip.mesh[1])
+        where = {col[c.index]: (c.chip, c.index % self.target.chip.cores_max) for c in
                  program.cores}
         hops: dict[str, int] = {}
         chip_hops: dict[str, int] = {}
@@ -128,13 +131,13 @@ class Counter:
         self.counts["synops"][:, t - 1, self.block_core[block]] += (src != 0) @ self.nnz[block]
 
     def report(self) -> CostReport:
-        cost = self.lim.cost
-        core_time = sum(self.counts[e] * float(cost[_TIME[e]]) for e in PRICED)
+        cost = self.target.cost
+        core_time = sum(self.counts[e] * getattr(cost, _TIME[e]) for e in PRICED)
         latency = (core_time.max(axis=2) if core_time.shape[2] else
-                   np.zeros(core_time.shape[:2])) + float(cost["barrier_time_ns"])
-        dynamic = sum(self.counts[e].sum(axis=2) * float(cost[_ENERGY[e]]) for e in PRICED)
-        per_step = dynamic + latency * float(cost["static_power_mw"])  # mW * ns = pJ
-        return CostReport(self.counts, latency, per_step.sum(axis=1), bool(cost["estimated"]),
+                   np.zeros(core_time.shape[:2])) + cost.barrier_time_ns
+        dynamic = sum(self.counts[e].sum(axis=2) * getattr(cost, _ENERGY[e]) for e in PRICED)
+        per_step = dynamic + latency * cost.static_power_mw  # mW * ns = pJ
+        return CostReport(self.counts, latency, per_step.sum(axis=1), cost.estimated,
                           self.core_ids, per_step)
 
 

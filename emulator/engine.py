@@ -28,16 +28,10 @@ import scipy.sparse as sp
 from snn2hw_emulator import cost as costmod
 from snn2hw_emulator import sigma_delta as sdmod
 from snn2hw_emulator.errors import InputError
-from snn2hw_emulator.image import limits, validate
+from snn2hw_emulator.family import LAVA, LoihiLif
+from snn2hw_emulator.image import target_of, validate
 from snn2hw_emulator.inputs import check_inputs
-from snn2hw_emulator.kernels import (
-    ACT_SHIFT,
-    GRADED_MODELS,
-    SD_STATE,
-    STATE_BITS,
-    STATE_VARS,
-    V_MAX,
-)
+from snn2hw_emulator.kernels import GRADED_MODELS, SD_STATE, STATE_VARS
 from snn2hw_emulator.program import (
     NeuronGroup,
     Program,
@@ -46,6 +40,7 @@ from snn2hw_emulator.program import (
     is_sparse,
     synapse_mask,
 )
+from snn2hw_emulator.xylo_program import is_xylo
 
 MODES = ("batch", "step", "event")
 #: where batch mode runs: numpy/numba ("cpu"), or torch (torchengine.py) on the CPU
@@ -57,16 +52,16 @@ _PREPARED: weakref.WeakKeyDictionary[Program, list] = weakref.WeakKeyDictionary(
 _DEVICE: weakref.WeakKeyDictionary[Program, dict] = weakref.WeakKeyDictionary()
 RECORDABLE = ("spikes", "u", "v", *SD_STATE)   # which groups have which: kernels.STATE_VARS
 __all__ = ["MODES", "RECORDABLE", "Result", "check_inputs", "concatenate", "run"]
-_HALF = 2 ** (STATE_BITS - 1)
 
 
 def wrap32(x: np.ndarray) -> np.ndarray:
     return ((x + 2**31) & (2**32 - 1)) - 2**31
 
 
-def trunc_decay(x: np.ndarray, keep: int) -> np.ndarray:
+def trunc_decay(x: np.ndarray, keep: int, decay_bits: int) -> np.ndarray:
+    """x * keep / 2^decay_bits rounded toward zero (kernels.trunc_decay)."""
     p = x * keep
-    return np.where(p < 0, -((-p) >> 12), p >> 12)
+    return np.where(p < 0, -((-p) >> decay_bits), p >> decay_bits)
 
 
 def floor_shift(x: np.ndarray, exp: int) -> np.ndarray:
@@ -76,25 +71,28 @@ def floor_shift(x: np.ndarray, exp: int) -> np.ndarray:
 # --------------------------------------------------------------------------- preparation
 
 
-def effective_weights(block: SynapseBlock) -> np.ndarray | sp.csr_matrix:
+def effective_weights(block: SynapseBlock, arith: LoihiLif = LAVA
+                      ) -> np.ndarray | sp.csr_matrix:
     """Lava's clip_weights + truncate_weights, vectorised (see kernels.effective_weight),
     applied to the full-scale matrix (a codebook block's looked-up weights); a csr
-    matrix's stored values are transformed in place of the matrix (zeros stay zeros)."""
+    matrix's stored values are transformed in place of the matrix (zeros stay zeros).
+    ``arith``: the target's family record (default: Lava's)."""
     w = expanded_weights(block)
     if is_sparse(w):
-        return sp.csr_matrix((_clip_truncate(w.data, block), w.indices, w.indptr),
+        return sp.csr_matrix((_clip_truncate(w.data, block, arith), w.indices, w.indptr),
                              shape=w.shape)
-    return _clip_truncate(w, block)
+    return _clip_truncate(w, block, arith)
 
 
-def _clip_truncate(w: np.ndarray, block: SynapseBlock) -> np.ndarray:
+def _clip_truncate(w: np.ndarray, block: SynapseBlock, arith: LoihiLif) -> np.ndarray:
     mode = block.sign_mode
     if mode == "auto":       # implicit zeros of a csr matrix change nothing here
         mode = "exc" if w.size == 0 or w.min() >= 0 else ("inh" if w.max() <= 0 else "mixed")
     if mode == "inh":
         w = -w
-    w = np.clip(w, -256 if mode == "mixed" else 0, 255)
-    n = 8 - block.num_weight_bits + (1 if mode == "mixed" else 0)
+    lo, hi = arith.clip_range("mixed" if mode == "mixed" else "exc")  # inh: on the magnitude
+    w = np.clip(w, lo, hi)
+    n = arith.dropped_bits(mode, block.num_weight_bits)
     w = (w >> n) << n
     return -w if mode == "inh" else w
 
@@ -107,18 +105,19 @@ class _Block:
     buckets: list[tuple[int, np.ndarray]]  # delay_dense: (delay, weights with that delay)
     depth: int                             # buffer length (max delay + 1)
     nnz_col: np.ndarray                    # synapses per source neuron (for synop counts)
+    arith: LoihiLif                        # the target's family record
     fast: dict[int, np.ndarray] = field(default_factory=dict)
 
     def matrices(self) -> list[tuple[int, np.ndarray]]:
         return self.buckets if self.buckets else [(0, self.weights)]
 
 
-def _prepare(block: SynapseBlock) -> _Block:
+def _prepare(block: SynapseBlock, arith: LoihiLif = LAVA) -> _Block:
     if block.kind == "conv":
         w = np.asarray(block.weights, dtype=np.int64)   # Lava Conv: no clip, no truncation
         nnz = np.zeros(0)
-        return _Block(block, w, block.num_message_bits > 0, [], 1, nnz)
-    w = effective_weights(block)
+        return _Block(block, w, block.num_message_bits > 0, [], 1, nnz, arith)
+    w = effective_weights(block, arith)
     buckets: list[tuple[int, np.ndarray]] = []
     depth = 1
     if block.kind == "delay_dense":
@@ -131,14 +130,15 @@ def _prepare(block: SynapseBlock) -> _Block:
     else:
         present = synapse_mask(block) if block.kind == "codebook" else w != 0
         nnz = np.count_nonzero(present, axis=0)
-    return _Block(block, w, block.num_message_bits > 0, buckets, depth, nnz)
+    return _Block(block, w, block.num_message_bits > 0, buckets, depth, nnz, arith)
 
 
 def _prepared(program: Program) -> list[_Block]:
     """The program's blocks prepared once (effective weights, delay buckets, synapse
     counts, and the engines' cached product matrices in ``fast``), not once per run."""
     if program not in _PREPARED:
-        _PREPARED[program] = [_prepare(b) for b in program.blocks]
+        arith = target_of(program).numeric
+        _PREPARED[program] = [_prepare(b, arith) for b in program.blocks]
     return _PREPARED[program]
 
 
@@ -185,6 +185,10 @@ class Result:
 
 def concatenate(parts: Sequence[Result]) -> Result:
     """Join results of consecutive batch slices."""
+    if parts and not isinstance(parts[0], Result):      # Xylo results
+        from snn2hw_emulator import xylo_engine
+
+        return xylo_engine.concatenate(parts)           # type: ignore[arg-type]
     def cat(attr: str) -> dict[str, np.ndarray]:
         return {k: np.concatenate([getattr(p, attr)[k] for p in parts])
                 for k in getattr(parts[0], attr)}
@@ -207,7 +211,8 @@ def concatenate(parts: Sequence[Result]) -> Result:
 
 
 class _State:
-    def __init__(self, program: Program, batch: int) -> None:
+    def __init__(self, program: Program, batch: int, arith: LoihiLif) -> None:
+        self.arith = arith
         self.u = {g.name: np.tile(np.asarray(g.u0, np.int64), (batch, 1)) for g in program.groups}
         self.v = {g.name: np.tile(np.asarray(g.v0, np.int64), (batch, 1)) for g in program.groups}
         self.bias: dict[str, np.ndarray] = {}
@@ -222,18 +227,22 @@ class _State:
 
 def lif_update(g: NeuronGroup, st: _State, a: np.ndarray, t: int,
                sat: dict[str, int]) -> np.ndarray:
-    """Vectorised kernels.lif_step for a whole group and batch; returns spikes."""
+    """Vectorised kernels.lif_step for a whole group and batch, in the target's widths
+    (``st.arith``); returns spikes."""
+    f = st.arith
     u, v = st.u[g.name], st.v[g.name]
     if g.model == "lif_reset" and t % g.reset_interval == g.reset_offset % g.reset_interval:
         u[:] = 0
         v[:] = 0
-    u = wrap32(trunc_decay(u, 4096 - (g.du + 1)) + wrap32(a << ACT_SHIFT))
-    wrapped = (u > _HALF) | (u <= -_HALF)
-    u = np.where(u > _HALF, u - 2 * _HALF, np.where(u <= -_HALF, u + 2 * _HALF, u))
-    v = wrap32(trunc_decay(v, 4096 - g.dv) + u + st.bias[g.name])
-    clipped = (v > V_MAX) | (v < -V_MAX)
-    v = np.clip(v, -V_MAX, V_MAX)
-    s = v > (g.vth << ACT_SHIFT)
+    u = wrap32(trunc_decay(u, f.decay_one - (g.du + f.du_offset), f.decay_bits)
+               + wrap32(a << f.act_shift))
+    half = f.state_half
+    wrapped = (u > half) | (u <= -half)
+    u = np.where(u > half, u - 2 * half, np.where(u <= -half, u + 2 * half, u))
+    v = wrap32(trunc_decay(v, f.decay_one - g.dv, f.decay_bits) + u + st.bias[g.name])
+    clipped = (v > f.v_max) | (v < -f.v_max)
+    v = np.clip(v, -f.v_max, f.v_max)
+    s = v > (g.vth << f.act_shift)
     v = np.where(s, 0, v)
     st.u[g.name], st.v[g.name] = u, v
     n_wrap, n_clip = int(wrapped.sum()), int(clipped.sum())
@@ -246,7 +255,8 @@ def lif_update(g: NeuronGroup, st: _State, a: np.ndarray, t: int,
 
 def _conv(blk: _Block, src: np.ndarray, size_in: tuple[int, ...], size_out: tuple[int, ...]
           ) -> np.ndarray:
-    """Lava Conv over a batch: true convolution in (X, Y, C), 24-bit wrap."""
+    """Lava Conv over a batch: true convolution in (X, Y, C); the output register
+    (``conv_bits`` wide) wraps."""
     c = blk.spec.conv or {}
     (sx, sy), (px, py), (dx, dy) = c["stride"], c["padding"], c["dilation"]
     groups = int(c["groups"])
@@ -268,7 +278,8 @@ def _conv(blk: _Block, src: np.ndarray, size_in: tuple[int, ...], size_out: tupl
             for gi in range(groups):
                 out[..., gi * og:(gi + 1) * og] += patch[..., gi * cg:(gi + 1) * cg] @ \
                     w[gi * og:(gi + 1) * og, i, j, :].T
-    return (((out + 2**23) & (2**24 - 1)) - 2**23).reshape(b, -1)
+    half = 1 << (blk.arith.conv_bits - 1)
+    return (((out + half) & (2 * half - 1)) - half).reshape(b, -1)
 
 
 def _columns(blk: _Block, k: int, w: np.ndarray | sp.csr_matrix
@@ -300,7 +311,8 @@ def _accumulate(blk: _Block, src: np.ndarray, mode: str, shapes: Mapping[str, tu
                 if idx.size:
                     acc[i] = cols[:, idx] @ x[i, idx]
         else:
-            acc = _matmul(blk, k, w, x, 256.0 * payload_max * max(1, w.shape[1]))
+            acc = _matmul(blk, k, w, x, float(blk.arith.weight_bound) * payload_max *
+                          max(1, w.shape[1]))
         if blk.graded and spec.kind != "delay_dense":   # Lava: int32 weights.dot(s) wraps
             acc = wrap32(acc)
         out.append((k, wrap32(floor_shift(acc, spec.weight_exp))))
@@ -334,8 +346,17 @@ def run(program: Program, inputs: Any, *, steps: int | None = None,
         record: Sequence[str] = ("spikes",), mode: str = "batch", cost: bool = True,
         accelerator: str = "cpu") -> Result:
     """Run ``program`` on ``inputs`` (port -> (B, T_in, size) ints) for ``steps`` steps
-    (default T_in; later steps get no input). Step t is index t-1 on the time axis.
+    (default T_in; later steps get no input). Step t is index t-1 on the time axis. A Xylo
+    program runs on xylo_engine (its own variables: spikes, v, i_syn, i_syn2).
     ``accelerator`` other than "cpu": batch mode in torch on that device (torchengine)."""
+    if is_xylo(program):
+        from snn2hw_emulator import xylo_engine
+
+        if accelerator != "cpu":
+            raise InputError(f"a Xylo program runs on the CPU only (accelerator "
+                             f"'{accelerator}')", hint="Run it without --accelerator.")
+        return xylo_engine.run_program(program, inputs, steps=steps, record=record,
+                                       mode=mode, cost=cost)
     if mode not in MODES:
         raise InputError(f"unknown mode '{mode}'", hint=f"Use one of {', '.join(MODES)}.")
     if accelerator != "cpu" and mode != "batch":
@@ -359,6 +380,7 @@ def run(program: Program, inputs: Any, *, steps: int | None = None,
         groups = timebatch.order(program)
         if groups is not None:
             return timebatch.run(program, data, batch, steps, record, cost, groups)
+    target = target_of(program)
     blocks = _prepared(program)
     into: dict[str, list[int]] = {g.name: [] for g in program.groups}
     for i, blk in enumerate(blocks):
@@ -367,7 +389,7 @@ def run(program: Program, inputs: Any, *, steps: int | None = None,
     payload = {p.name: (2 ** (p.message_bits - 1) if p.message_bits else 1) for p in
                program.ports} | {g.name: 2**31 if g.model in GRADED_MODELS else 1
                                  for g in program.groups}
-    st = _State(program, batch)
+    st = _State(program, batch, target.numeric)
     buffers = [np.zeros((batch, blk.spec.weights.shape[0] if blk.spec.kind != "conv"
                          else int(np.prod(shapes[blk.spec.target])), blk.depth), np.int64)
                for blk in blocks]
@@ -377,7 +399,7 @@ def run(program: Program, inputs: Any, *, steps: int | None = None,
                  var in STATE_VARS[g.model]}
            for var in RECORDABLE if var in record or var == "spikes"}
     sat = {g.name: {"v_clip": 0, "u_wrap": 0, "first_step": 0} for g in program.groups}
-    counter = costmod.Counter(program, limits(program), batch, steps, blocks) if cost else None
+    counter = costmod.Counter(program, target, batch, steps, blocks) if cost else None
     spikes: dict[str, np.ndarray] = {}
     for t in range(1, steps + 1):
         for g in program.groups:

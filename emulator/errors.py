@@ -29,3 +29,8 @@ class ProgramLimitError(ProgramError):
 
 class InputError(ProgramError):
     """Input spikes have the wrong shape, dtype or values."""
+
+
+class TargetFileError(ProgramError):
+    """A target file (or the one a program image embeds) is invalid: not TOML, an unknown
+    or missing key, a value of the wrong type, or one its arithmetic family cannot honour."""

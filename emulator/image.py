@@ -33,6 +33,7 @@ from typing import Any
 import h5py
 import numpy as np
 import scipy.sparse as sp
+from snn2hw_emulator import xylo_image
 from snn2hw_emulator.errors import ImageFormatError
 from snn2hw_emulator.image_check import check_file
 from snn2hw_emulator.kernels import GRADED_MODELS
@@ -48,10 +49,11 @@ from snn2hw_emulator.program import (
     coo_entries,
 )
 from snn2hw_emulator.validate import GROUP_ARRAYS as _GROUP_ARRAYS
-from snn2hw_emulator.validate import KINDS, Limits, limits, validate
+from snn2hw_emulator.validate import KINDS, target_of, validate
 from snn2hw_emulator.validate import VERSIONS as _VERSIONS
+from snn2hw_emulator.xylo_program import XYLO_VERSION, is_xylo
 
-__all__ = ["KINDS", "Limits", "limits", "load", "save", "validate"]
+__all__ = ["KINDS", "load", "save", "target_of", "validate"]
 
 
 # --------------------------------------------------------------------------- save
@@ -66,6 +68,10 @@ def _dataset(group: h5py.Group, name: str, data: np.ndarray) -> None:
 
 
 def _write(f: h5py.File, program: Program) -> None:
+    if is_xylo(program):
+        f.attrs["format"] = FORMAT_NAME
+        xylo_image.write(f, program, _dataset)
+        return
     f.attrs.update(format=FORMAT_NAME, format_version=program.format_version,
                    target_name=program.target_name, target_hash=program.target_hash)
     f.create_dataset("target_toml", data=program.target_toml)
@@ -220,7 +226,7 @@ def _read(f: h5py.File) -> Program:
                    format_version=int(f.attrs["format_version"]))
 
 
-def load(path: str | Path) -> Program:
+def load(path: str | Path) -> Any:
     """Read and validate a program image; every failure is an ImageFormatError."""
     path = Path(path)
     if not path.is_file():
@@ -232,12 +238,14 @@ def load(path: str | Path) -> Program:
                                        f"format='{FORMAT_NAME}' attribute)",
                                        hint="Create one with `snn2hw compile`.")
             version = int(f.attrs.get("format_version", -1))
-            if version not in READABLE_VERSIONS:
+            xylo = xylo_image.is_xylo_file(f)
+            if version not in ((XYLO_VERSION,) if xylo else READABLE_VERSIONS):
                 raise ImageFormatError(f"'{path}' has program format version {version}; this "
-                                       f"snn2hw reads versions {_VERSIONS}",
+                                       f"snn2hw reads versions {_VERSIONS} (Loihi family) "
+                                       f"and {XYLO_VERSION} (Xylo)",
                                        hint="Recompile the model with this snn2hw version.")
             check_file(f)                      # links, attribute types, dataset sizes
-            program = _read(f)
+            program = xylo_image.read(f, _s) if xylo else _read(f)
     except ImageFormatError:
         raise
     except OSError as exc:

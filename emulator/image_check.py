@@ -16,6 +16,7 @@ from typing import Any
 
 import h5py
 import numpy as np
+from snn2hw_emulator import xylo_image
 from snn2hw_emulator.errors import ImageFormatError
 
 #: Largest dataset (elements) a program image may hold: 2^28 int32 values (1 GiB).
@@ -124,6 +125,10 @@ def _check(f: h5py.File) -> None:
     if "target_toml" not in f or not isinstance(f["target_toml"], h5py.Dataset) or \
             f["target_toml"].shape != () or f["target_toml"].dtype.kind not in "OS":
         _fail("'/target_toml'", "is missing or not a string")
+    if xylo_image.is_xylo_file(f):             # format version 4: a Xylo program
+        xylo_image.check(f)
+        _metadata(f)
+        return
     for p in _members(f, "ports"):
         _attrs(p, _PORT)
     for g in _members(f, "groups"):
@@ -142,6 +147,10 @@ def _check(f: h5py.File) -> None:
         _attrs(c, _CORE)
     for o in _members(f, "outputs"):
         _attrs(o, _OUTPUT)
+    _metadata(f)
+
+
+def _metadata(f: h5py.File) -> None:
     if "metadata" in f:
         for key, value in f["metadata"].attrs.items():
             if not (_is_str(value) or np.ndim(value) == 0 and

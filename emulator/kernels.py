@@ -7,16 +7,21 @@ clip is visible. They reproduce Lava 0.10's fixed-point CPU models
 docs/sigma_delta.md give the source lines.
 The vectorised engine (engine.py) is tested against these on random programs,
 and these against Lava itself.
+
+Every width, shift and offset comes from the arithmetic family's record (``f``, a
+family.LoihiLif); the default is :data:`family.LAVA`, the record Lava's models hard-wire:
+24-bit u and v (``state_bits``), decays as 12-bit fractions of 4096 (``decay_bits``),
+synaptic input and threshold scaled by 2^6 into u/v units (``act_shift``), full-scale
+weights of 8 bits + sign (``weight_bits_max``), a 24-bit Conv output register
+(``conv_bits``). A target with other widths runs these same rules in its own widths.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
-STATE_BITS = 24          # u and v registers are 24-bit signed
-DECAY_SHIFT = 12         # decays are 12-bit fractions of 4096
-ACT_SHIFT = 6            # synaptic input and threshold are scaled by 2^6 into u/v units
-V_MAX = 2 ** (STATE_BITS - 1) - 1
+from snn2hw_emulator.family import LAVA, LoihiLif
+
 SD_STATE = ("sigma", "act", "residue", "error")   # a sigma-delta neuron's state variables
 #: The state variables each neuron model has (and records besides its spikes/payloads):
 #: Lava's SigmaDelta, Delta (netx SDNN input layers) and Sigma (netx sigma_output layers).
@@ -35,10 +40,10 @@ def floor_shift(x: int, exp: int) -> int:
     return x << exp if exp >= 0 else x >> -exp
 
 
-def trunc_decay(x: int, keep: int) -> int:
-    """x * keep / 4096 rounded toward zero (the hardware decays magnitudes)."""
+def trunc_decay(x: int, keep: int, f: LoihiLif = LAVA) -> int:
+    """x * keep / 2^decay_bits rounded toward zero (the hardware decays magnitudes)."""
     p = x * keep
-    return -((-p) >> DECAY_SHIFT) if p < 0 else p >> DECAY_SHIFT
+    return -((-p) >> f.decay_bits) if p < 0 else p >> f.decay_bits
 
 
 # --------------------------------------------------------------------------- synapses
@@ -67,13 +72,15 @@ def codebook_weights(indices: Sequence[Sequence[int]], table: Sequence[Sequence[
     return out
 
 
-def effective_weight(w: int, mode: str, num_weight_bits: int) -> int:
-    """What a stored weight becomes: clip to the 8-bit (+sign) range of the sign mode,
-    then clear the low ``8 - nwb + mixed`` bits (floor): Loihi stores only the top bits."""
+def effective_weight(w: int, mode: str, num_weight_bits: int, f: LoihiLif = LAVA) -> int:
+    """What a stored weight becomes: clip to the weight_bits_max (+sign) range of the sign
+    mode (Lava: -256..255 mixed, 0..255 on the magnitude otherwise), then clear the low
+    ``weight_bits_max - nwb + mixed`` bits (floor): Loihi stores only the top bits."""
     if mode == "inh":
         w = -w                                      # inhibitory: work on the magnitude
-    w = max(-256 if mode == "mixed" else 0, min(255, w))
-    n = 8 - num_weight_bits + (1 if mode == "mixed" else 0)
+    lo, hi = f.clip_range("mixed" if mode == "mixed" else "exc")
+    w = max(lo, min(hi, w))
+    n = f.dropped_bits(mode, num_weight_bits)
     w = (w >> n) << n
     return -w if mode == "inh" else w
 
@@ -101,10 +108,11 @@ def dense_activation(weights: Sequence[Sequence[int]], spikes: Sequence[int],
 def conv_activation(weights: list, spikes: list, size_in: tuple[int, int, int],
                     size_out: tuple[int, int, int], stride: tuple[int, int],
                     padding: tuple[int, int], dilation: tuple[int, int], groups: int,
-                    graded: bool) -> list[int]:
+                    graded: bool, f: LoihiLif = LAVA) -> list[int]:
     """Lava Conv (true convolution, kernel flipped) in (X, Y, C) layout, flattened in C
-    order; weights[k][i][j][c] is (C_out, Kw, Kh, C_in/groups). The 24-bit output
-    register wraps; weight_exp is ignored (as Lava does)."""
+    order; weights[k][i][j][c] is (C_out, Kw, Kh, C_in/groups). The output register
+    (``conv_bits``: 24 in Lava) wraps; weight_exp is ignored (as Lava does)."""
+    half = 1 << (f.conv_bits - 1)
     xin, yin, cin = size_in
     xo, yo, co = size_out
     kw, kh = len(weights[0]), len(weights[0][0])
@@ -126,7 +134,7 @@ def conv_activation(weights: list, spikes: list, size_in: tuple[int, int, int],
                             if s:
                                 acc += weights[k][kw - 1 - i][kh - 1 - j][c] * (s if graded
                                                                                else 1)
-                out.append(((acc + 2**23) % 2**24) - 2**23)
+                out.append(((acc + half) % (2 * half)) - half)
     return out
 
 
@@ -134,19 +142,21 @@ def conv_activation(weights: list, spikes: list, size_in: tuple[int, int, int],
 
 
 def lif_step(u: int, v: int, a: int, du: int, dv: int, vth: int, bias_mant: int,
-             bias_exp: int) -> tuple[int, int, int]:
+             bias_exp: int, f: LoihiLif = LAVA) -> tuple[int, int, int]:
     """One CUBA LIF step; returns (u, v, spike)."""
-    bias = floor_shift(bias_mant, bias_exp)             # in v units: NOT shifted by 6
-    # current: decay by (4096 - (du + 1)) / 4096 toward zero; Loihi adds 1 to decayU
-    u = wrap32(trunc_decay(u, 4096 - (du + 1)) + wrap32(a << ACT_SHIFT))
-    # a single conditional wrap into (-2^23, 2^23] (Lava's model, not a true modulo)
-    if u > 2 ** (STATE_BITS - 1):
-        u -= 2 ** STATE_BITS
-    elif u <= -(2 ** (STATE_BITS - 1)):
-        u += 2 ** STATE_BITS
+    bias = floor_shift(bias_mant, bias_exp)             # in v units: NOT shifted by act_shift
+    # current: decay by (4096 - (du + 1)) / 4096 toward zero (Lava's widths); Loihi adds
+    # du_offset = 1 to decayU; the input is scaled by << act_shift (<< 6)
+    u = wrap32(trunc_decay(u, f.decay_one - (du + f.du_offset), f) + wrap32(a << f.act_shift))
+    # a single conditional wrap into (-2^23, 2^23] (state_half; Lava's model, not a
+    # true modulo)
+    if u > f.state_half:
+        u -= 2 * f.state_half
+    elif u <= -f.state_half:
+        u += 2 * f.state_half
     # voltage: decay the OLD v, add the NEW u and the bias, saturate at +-(2^23 - 1)
-    v = max(-V_MAX, min(V_MAX, wrap32(trunc_decay(v, 4096 - dv) + u + bias)))
-    spike = 1 if v > (vth << ACT_SHIFT) else 0         # strict comparison
+    v = max(-f.v_max, min(f.v_max, wrap32(trunc_decay(v, f.decay_one - dv, f) + u + bias)))
+    spike = 1 if v > (vth << f.act_shift) else 0       # strict comparison
     if spike:
         v = 0                                           # hard reset, no refractory on CPU
     return u, v, spike

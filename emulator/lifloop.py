@@ -27,30 +27,29 @@ import numpy as np
 
 prange = range                        # numba compiles it as a parallel range
 
-HALF = 2 ** 23                        # u wraps into (-2^23, 2^23]
-V_MAX = 2 ** 23 - 1
-
 
 def _wrap32(x):
     return ((x + 2147483648) & 4294967295) - 2147483648
 
 
-def _decay(x, keep):
+def _decay(x, keep, bits):
     p = x * keep
-    return -((-p) >> 12) if p < 0 else p >> 12
+    return -((-p) >> bits) if p < 0 else p >> bits
 
 
 def _run(a, lag, sign, shift, u0, v0, bias, keep_u, keep_v, vth, reset_interval,
-         reset_offset, rec_u, rec_v, rec_s, neg_s, n_active, n_spikes, counts):
+         reset_offset, widths, rec_u, rec_v, rec_s, neg_s, n_active, n_spikes, counts):
     """a (B*T, >= n) input rows (wrapped, or within int32 after scaling; step t of sample
     b is row b*T + t, its first n columns) scaled as floor_shift(sign * a, shift) and read
     ``lag`` steps late (step t gets row t - lag, zero before); neg_s (when it has T
     columns) gets the spikes negated (0/-1: what timebatch's int8 product takes);
     writes spikes, u, v (when rec_u/rec_v have T columns), per (b, t) active and spiking
     counts, and per sample counts[b] = [u wraps, v clips, first step with either (0:
-    none)]."""
+    none)]; ``widths`` = (decay_bits, act_shift, u's wrap point state_half, v's clip
+    v_max) of the target's family record."""
     batch, steps, n = rec_s.shape
-    thr = vth << 6
+    decay_bits, act_shift, half, v_max = widths
+    thr = vth << act_shift
     record = rec_u.shape[1] == steps
     negate = neg_s.shape[1] == steps
     for b in prange(batch):
@@ -77,14 +76,14 @@ def _run(a, lag, sign, shift, u0, v0, bias, keep_u, keep_v, vth, reset_interval,
                 active += (x != 0) | (u != 0) | (v != 0)      # before a reset, as the engine
                 u = u * reset
                 v = v * reset
-                u = _wrap32(_decay(u, keep_u) + _wrap32(x << 6))
-                hi = u > HALF
-                lo = u <= -HALF
-                u = u - (2 * HALF) * hi + (2 * HALF) * lo
-                v = _wrap32(_decay(v, keep_v) + u + bias[i])
-                over = v > V_MAX
-                under = v < -V_MAX
-                v = min(max(v, -V_MAX), V_MAX)
+                u = _wrap32(_decay(u, keep_u, decay_bits) + _wrap32(x << act_shift))
+                hi = u > half
+                lo = u <= -half
+                u = u - (2 * half) * hi + (2 * half) * lo
+                v = _wrap32(_decay(v, keep_v, decay_bits) + u + bias[i])
+                over = v > v_max
+                under = v < -v_max
+                v = min(max(v, -v_max), v_max)
                 spike = v > thr
                 v = v * (1 - spike)
                 wraps += hi + lo
@@ -236,14 +235,15 @@ def _renamed(fn, suffix: str):
     return copy
 
 
-def run_group(g, a: np.ndarray, bias: np.ndarray, want_uv: bool, lag: int = 0,
+def run_group(g, a: np.ndarray, bias: np.ndarray, want_uv: bool, arith, lag: int = 0,
               scale: tuple[int, int] = (1, 0), negated: np.ndarray | None = None
               ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray,
                          np.ndarray, tuple[int, int, int]]:
     """(spikes int8, u, v int32 or None, active and spiking counts per (b, t),
     (u wraps, v clips, first step)) of LIF group ``g`` over input ``a`` (B, T, n), read
     ``lag`` steps late and scaled: floor_shift(sign * a, shift) for ``scale`` (sign,
-    shift); ``negated`` (B, T, n) int8, if given, gets the spikes negated."""
+    shift); ``negated`` (B, T, n) int8, if given, gets the spikes negated; in the widths of
+    ``arith`` (the target's family record)."""
     batch, steps, n = a.shape
     rows = _rows(a)
     spikes = np.zeros((batch, steps, n), np.int8)
@@ -259,7 +259,9 @@ def run_group(g, a: np.ndarray, bias: np.ndarray, want_uv: bool, lag: int = 0,
         loop(rows, int(lag), int(scale[0]), int(scale[1]),
              np.asarray(g.u0, np.int64),
              np.asarray(g.v0, np.int64), np.ascontiguousarray(bias, np.int64),
-             4096 - (int(g.du) + 1), 4096 - int(g.dv), int(g.vth), reset[0], reset[1],
+             arith.decay_one - (int(g.du) + arith.du_offset), arith.decay_one - int(g.dv),
+             int(g.vth), reset[0], reset[1],
+             (arith.decay_bits, arith.act_shift, arith.state_half, arith.v_max),
              u, v, spikes, np.zeros((batch, 0, n), np.int8) if negated is None else negated,
              active, fired, counts)
     firsts = counts[:, 2][counts[:, 2] > 0]

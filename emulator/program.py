@@ -59,8 +59,9 @@ class Port:
 class NeuronGroup:
     """A neuron population with Lava's fixed-point parameters.
 
-    ``lif`` / ``lif_reset`` (CUBA LIF): ``du``, ``dv`` (0..4095) and ``vth`` (threshold
-    mantissa; spikes when ``v > vth << 6``) are scalars per group, as in Lava's LIF
+    ``lif`` / ``lif_reset`` (CUBA LIF): ``du``, ``dv`` (0..2^decay_bits - 1) and ``vth``
+    (threshold mantissa; spikes when ``v > vth << act_shift``; widths from the target's
+    family record, family.LoihiLif) are scalars per group, as in Lava's LIF
     process. ``bias_mant``/``bias_exp``/``u0``/``v0`` are int arrays of length ``size``.
     ``lif_reset`` adds Lava's LIFReset: u = v = 0 at steps where
     ``t % reset_interval == reset_offset % reset_interval``.

@@ -1,8 +1,9 @@
 """A slow, obviously correct run of a program image built only from kernels.py.
 
 One sample, Python integers, neuron by neuron (a csr block is densified here: it is
-meant for small test programs). The engine must agree with it on
-every state variable at every step (tests/test_emulator_engine.py).
+meant for small test programs), in the widths of the program's embedded target (its
+family record). The engine must agree with it on every state variable at every step
+(tests/test_emulator_engine.py, tests/test_target_widths.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Mapping
 import numpy as np
 from snn2hw_emulator import kernels as k
 from snn2hw_emulator.program import NeuronGroup, Program, is_sparse
+from snn2hw_emulator.validate import target_of
 
 
 def run_one(program: Program, inputs: Mapping[str, np.ndarray], steps: int
@@ -19,6 +21,7 @@ def run_one(program: Program, inputs: Mapping[str, np.ndarray], steps: int
     """inputs: port -> (T_in, size) ints (payloads already clamped). Returns
     {"spikes"|"u"|"v": {LIF group: (T, n)}, "spikes"|"sigma"|"act"|"residue"|"error":
     {sigma-delta group: (T, n)}} (a sigma-delta group's spikes are its payloads)."""
+    f = target_of(program).numeric
     u = {g.name: [int(x) for x in g.u0] for g in program.groups}
     v = {g.name: [int(x) for x in g.v0] for g in program.groups}
     spikes = {g.name: [0] * g.size for g in program.groups}
@@ -30,7 +33,7 @@ def run_one(program: Program, inputs: Mapping[str, np.ndarray], steps: int
             w = k.codebook_weights(w, np.asarray(b.codebook).tolist())
         if b.kind != "conv":
             mode = k.sign_mode(w, b.sign_mode)
-            w = [[k.effective_weight(x, mode, b.num_weight_bits) for x in row] for row in w]
+            w = [[k.effective_weight(x, mode, b.num_weight_bits, f) for x in row] for row in w]
         weights[b.name] = w
         n_out = int(np.prod(shapes[b.target]))
         depth = int(np.max(b.delays)) + 1 if b.kind == "delay_dense" else 1
@@ -58,7 +61,7 @@ def run_one(program: Program, inputs: Mapping[str, np.ndarray], steps: int
             for i in range(g.size):
                 u[g.name][i], v[g.name][i], spikes[g.name][i] = k.lif_step(
                     u[g.name][i], v[g.name][i], a[i], g.du, g.dv, g.vth,
-                    int(g.bias_mant[i]), int(g.bias_exp[i]))
+                    int(g.bias_mant[i]), int(g.bias_exp[i]), f)
             for var, src in (("spikes", spikes), ("u", u), ("v", v)):
                 out[var][g.name][t - 1] = src[g.name]
         for b in program.blocks:
@@ -76,7 +79,7 @@ def run_one(program: Program, inputs: Mapping[str, np.ndarray], steps: int
                 c = b.conv or {}
                 act = k.conv_activation(weights[b.name], s, shapes[b.source], shapes[b.target],
                                         c["stride"], c["padding"], c["dilation"],
-                                        int(c["groups"]), graded)
+                                        int(c["groups"]), graded, f)
                 for buf, x in zip(bufs, act):
                     buf[0] += x
                 continue

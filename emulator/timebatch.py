@@ -56,8 +56,13 @@ GATHER_DENSITY = 0.2
 
 
 def _bound(blk: Any, w: Any, payload: int) -> float:
-    """|activation| bound of one matrix: 256 * payload * inputs, shifted by weight_exp."""
-    return 256.0 * payload * max(1, w.shape[1]) * 2.0 ** max(0, blk.spec.weight_exp)
+    """|activation| bound of one matrix: the largest |effective weight| (the family's
+    ``weight_bound``) * payload * inputs, shifted by weight_exp."""
+    return _sum_bound(blk, w, payload) * 2.0 ** max(0, blk.spec.weight_exp)
+
+
+def _sum_bound(blk: Any, w: Any, payload: int) -> float:
+    return float(blk.arith.weight_bound) * payload * max(1, w.shape[1])
 
 
 def _float_product(blk: Any, k: int, w: np.ndarray, payload: int,
@@ -68,7 +73,7 @@ def _float_product(blk: Any, k: int, w: np.ndarray, payload: int,
     same product counts synaptic events (exact: the counts sum below 2^24)."""
     if _bound(blk, w, payload) >= 2**31:
         return None
-    dtype = np.float32 if 256.0 * payload * max(1, w.shape[1]) < 2**24 else np.float64
+    dtype = np.float32 if _sum_bound(blk, w, payload) < 2**24 else np.float64   # exact
     extra = nnz is not None and float(nnz.sum()) < 2**24
     key = 1000 + 4 * k + 2 * extra + (dtype is np.float32)
     if key not in blk.fast:
@@ -222,22 +227,23 @@ def run(program: Any, data: dict[str, np.ndarray], batch: int, steps: int,
     """engine.run for a program :func:`order` accepts (inputs already checked)."""
     from snn2hw_emulator import cost as costmod
     from snn2hw_emulator import engine, lifloop
-    from snn2hw_emulator.image import limits
+    from snn2hw_emulator.image import target_of
 
+    target = target_of(program)
     blocks = engine._prepared(program)
     shapes = {p.name: p.shape for p in program.ports} | {g.name: g.shape for g in program.groups}
     graded = set(engine.GRADED_MODELS)
     payload = {p.name: (2 ** (p.message_bits - 1) if p.message_bits else 1) for p in
                program.ports} | {g.name: 2**31 if g.model in graded else 1
                                  for g in program.groups}
-    st = engine._State(program, batch)
+    st = engine._State(program, batch, target.numeric)
     rec = {var: {g.name: np.zeros((batch, steps, g.size), np.int8 if var == "spikes" and
                                   g.model not in graded else np.int32)
                  for g in program.groups if var == "spikes" or
                  var in engine.STATE_VARS[g.model]}
            for var in engine.RECORDABLE if var in record or var == "spikes"}
     sat = {g.name: {"v_clip": 0, "u_wrap": 0, "first_step": 0} for g in program.groups}
-    counter = costmod.Counter(program, limits(program), batch, steps, blocks) if cost else None
+    counter = costmod.Counter(program, target, batch, steps, blocks) if cost else None
     sent: dict[str, np.ndarray] = {}
     for name, arr in data.items():            # port values at steps 1..steps
         if arr.shape[1] >= steps:
@@ -273,7 +279,8 @@ def run(program: Any, data: dict[str, np.ndarray], batch: int, steps: int,
             sent[g.name] = _lif_group(g, a_all, st, rec, sat[g.name], counter, 0,
                                       _negate(g, blocks, negated))
             continue
-        ring = np.zeros((batch, steps + 64, g.size), np.int64) if own else None
+        depth = max((blk.depth for blk in own), default=1)      # longest delay + 1
+        ring = np.zeros((batch, steps + depth + 1, g.size), np.int64) if own else None
         out = np.zeros((batch, steps, g.size), np.int32)    # spikes or int32 payloads
         for t in range(1, steps + 1):
             a = a_all[:, t - 1]
@@ -343,7 +350,7 @@ def _lif_group(g: Any, a: np.ndarray, st: Any, rec: dict, sat: dict, counter: An
     if negated is not None:
         neg = negated[g.name] = np.empty(a.shape[:2] + (g.size,), np.int8)
     spikes, u, v, active, fired, (wraps, clips, first) = lifloop.run_group(
-        g, a, st.bias[g.name], want, lag, scale, neg)
+        g, a, st.bias[g.name], want, st.arith, lag, scale, neg)
     rec["spikes"][g.name] = spikes                # the loop's own arrays: no copies
     for var, arr in (("u", u), ("v", v)):
         if var in rec:

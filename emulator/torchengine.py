@@ -100,7 +100,7 @@ def activation(ctx: _Blocks, i: int, x: Any, shapes: dict, x_max: float
     if spec.kind == "conv":
         (_, w), = ctx.mats[i]
         return [(0, ops.conv(torch, x, w, ctx.kernel[i], spec.conv, shapes[spec.source],
-                             shapes[spec.target], x_max))]
+                             shapes[spec.target], x_max, blk.arith.conv_bits))]
     out = []
     for k, w in ctx.mats[i]:
         acc = ops.product(torch, x, w, x_max)
@@ -130,9 +130,9 @@ def run(program: Any, data: dict[str, np.ndarray], batch: int, steps: int,
     counter = None
     if cost:
         from snn2hw_emulator import cost as costmod
-        from snn2hw_emulator.image import limits
+        from snn2hw_emulator.image import target_of
 
-        counter = costmod.Counter(program, limits(program), batch, steps, blocks)
+        counter = costmod.Counter(program, target_of(program), batch, steps, blocks)
     run_ = stepper.Run(torch, dev, program, batch, steps, record, cost)
     sent = {name: _padded(torch, dev, arr, steps) for name, arr in data.items()}
     with torch.no_grad():

@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from snn2hw_emulator.kernels import DECAY_SHIFT
 
 #: float32 holds every integer below 2^24 exactly, float64 below 2^53
 EXACT = {"float32": 2.0**24, "float64": 2.0**53}
@@ -36,12 +35,10 @@ def wrap32(x: Any) -> Any:
     return ((x + 2**31) & (2**32 - 1)) - 2**31
 
 
-#: width of a convolution's output register (Lava's Conv wraps there: kernels.conv_activation)
-CONV_BITS = 24
-
-
-def wrap24(x: Any) -> Any:
-    half = 1 << (CONV_BITS - 1)
+def wrap_conv(x: Any, bits: int) -> Any:
+    """A convolution's output register wraps at ``bits`` (the family record's conv_bits;
+    kernels.conv_activation)."""
+    half = 1 << (bits - 1)
     return ((x + half) & (2 * half - 1)) - half
 
 
@@ -49,10 +46,11 @@ def floor_shift(x: Any, exp: int) -> Any:
     return x << exp if exp >= 0 else x >> -exp
 
 
-def trunc_decay(x: Any, keep: int, torch: Any) -> Any:
-    """x * keep / 2^DECAY_SHIFT rounded toward zero (kernels.trunc_decay)."""
+def trunc_decay(x: Any, keep: int, torch: Any, bits: int) -> Any:
+    """x * keep / 2^bits rounded toward zero (kernels.trunc_decay; ``bits``: the family
+    record's decay_bits)."""
     p = x * keep
-    return torch.where(p < 0, -((-p) >> DECAY_SHIFT), p >> DECAY_SHIFT)
+    return torch.where(p < 0, -((-p) >> bits), p >> bits)
 
 
 def _dtype(torch: Any, bound: float) -> Any:
@@ -103,11 +101,11 @@ def rows(total: int, width: int) -> int:
 
 
 def conv(torch: Any, x: Any, w: Matrix, kernel: tuple[int, int], c: dict, size_in: tuple,
-         size_out: tuple, x_max: float) -> Any:
+         size_out: tuple, x_max: float, conv_bits: int) -> Any:
     """engine._conv on torch: Lava's true convolution (the kernel flipped, here once in
     ``w``: (C_out, C_in/groups * Kw * Kh) in (c, i, j) order, :func:`conv_weights`) of
     (R, X*Y*C) inputs as an im2col product (F.unfold then a matrix product: no FFT or
-    Winograd algorithm, so exact under the bound), wrapped to the 24-bit register;
+    Winograd algorithm, so exact under the bound), wrapped to the conv_bits register;
     (R, X'*Y'*C')."""
     (sx, sy), (px, py), (dx, dy) = c["stride"], c["padding"], c["dilation"]
     groups = int(c["groups"])
@@ -126,7 +124,7 @@ def conv(torch: Any, x: Any, w: Matrix, kernel: tuple[int, int], c: dict, size_i
     out = torch.cat([wd[g * og:(g + 1) * og] @ cols[:, g * per:(g + 1) * per]
                      for g in range(groups)], dim=1)            # (R, C', X'*Y')
     out = out.to(torch.int64).permute(0, 2, 1).reshape(r, xo * yo * co)
-    return wrap24(out)
+    return wrap_conv(out, conv_bits)
 
 
 def conv_weights(torch: Any, weights: np.ndarray, device: Any
@@ -144,4 +142,4 @@ def conv_weights(torch: Any, weights: np.ndarray, device: Any
 
 
 __all__ = ["EXACT", "Matrix", "conv", "conv_weights", "floor_shift", "product", "rows", "setup",
-           "trunc_decay", "wrap24", "wrap32"]
+           "trunc_decay", "wrap_conv", "wrap32"]

@@ -13,17 +13,8 @@ from typing import Any
 
 import numpy as np
 from snn2hw_emulator import torchops as ops
-from snn2hw_emulator.kernels import (
-    ACT_SHIFT,
-    DECAY_SHIFT,
-    GRADED_MODELS,
-    SD_STATE,
-    STATE_BITS,
-    STATE_VARS,
-    V_MAX,
-)
-
-_HALF = 2 ** (STATE_BITS - 1)
+from snn2hw_emulator.image import target_of
+from snn2hw_emulator.kernels import GRADED_MODELS, SD_STATE, STATE_VARS
 
 
 class Run:
@@ -34,6 +25,7 @@ class Run:
         from snn2hw_emulator import engine
 
         self.torch, self.dev, self.program = torch, dev, program
+        self.arith = target_of(program).numeric       # the family record's widths
         self.batch, self.steps, self.cost = batch, steps, cost
         self.rec = {var: {g.name: torch.zeros((batch, steps, g.size), device=dev, dtype=(
             torch.int8 if var == "spikes" and g.model not in GRADED_MODELS else torch.int32))
@@ -116,15 +108,16 @@ class Run:
         u, v = st["u"], st["v"]
         if g.model == "lif_reset" and t % g.reset_interval == g.reset_offset % g.reset_interval:
             u, v = torch.zeros_like(u), torch.zeros_like(v)
-        one = 1 << DECAY_SHIFT                     # decays are fractions of 2^12
-        u = ops.wrap32(ops.trunc_decay(u, one - (g.du + 1), torch) +
-                       ops.wrap32(a << ACT_SHIFT))
-        hi, lo = u > _HALF, u <= -_HALF
-        u = u - (2 * _HALF) * hi + (2 * _HALF) * lo
-        v = ops.wrap32(ops.trunc_decay(v, one - g.dv, torch) + u + st["bias"])
-        clipped = (v > V_MAX) | (v < -V_MAX)
-        v = v.clamp(-V_MAX, V_MAX)
-        s = v > (int(g.vth) << ACT_SHIFT)
+        f = self.arith
+        one, bits, half = f.decay_one, f.decay_bits, f.state_half
+        u = ops.wrap32(ops.trunc_decay(u, one - (g.du + f.du_offset), torch, bits) +
+                       ops.wrap32(a << f.act_shift))
+        hi, lo = u > half, u <= -half
+        u = u - (2 * half) * hi + (2 * half) * lo
+        v = ops.wrap32(ops.trunc_decay(v, one - g.dv, torch, bits) + u + st["bias"])
+        clipped = (v > f.v_max) | (v < -f.v_max)
+        v = v.clamp(-f.v_max, f.v_max)
+        s = v > (int(g.vth) << f.act_shift)
         st["u"], st["v"] = u, torch.where(s, 0, v)
         ev = self.events[g.name]
         ev[0, t - 1] = (hi | lo).sum()

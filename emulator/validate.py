@@ -1,20 +1,23 @@
-"""Program validation: every parameter against the embedded target's limits, and the
-program's internal consistency (names, shapes, placement, format version).
+"""Program validation: the program's internal consistency (names, types, shapes,
+references, placement, format version), then every (program, target) design rule of
+rules.py against the embedded target file (parsed by target.py into the same Target the
+compiler uses).
 
-``validate`` raises a ProgramError naming the first problem, with one sentence and a hint.
+Consistency problems raise a ProgramError naming the first one, with one sentence and a
+hint; rule violations are all reported together in one ProgramLimitError. Full-scale
+weights beyond the family's clip range are accepted: the hardware clips them, as Lava
+does (rules.weights_in_full_scale); the compiler never emits them.
 Sigma-delta groups (format version 3) are checked by ``_check_sigma_delta``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import tomllib
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from snn2hw_emulator.cost import _ENERGY, _TIME
-from snn2hw_emulator.errors import ImageFormatError, ProgramLimitError
+from snn2hw_emulator import rules, xylo_validate
+from snn2hw_emulator.errors import ImageFormatError, ProgramLimitError, TargetFileError
 from snn2hw_emulator.program import (
     CODEBOOK_VERSION,
     READABLE_VERSIONS,
@@ -24,6 +27,8 @@ from snn2hw_emulator.program import (
     SynapseBlock,
     is_sparse,
 )
+from snn2hw_emulator.target import Target, parse_cached
+from snn2hw_emulator.xylo_program import is_xylo
 
 GROUP_ARRAYS = ("bias_mant", "bias_exp", "u0", "v0")
 KINDS = ("dense", "sparse", "delay_dense", "conv", "codebook")
@@ -33,69 +38,24 @@ VERSIONS = " and ".join(str(v) for v in READABLE_VERSIONS)
 _GROUP_ARRAYS = GROUP_ARRAYS
 _VERSIONS = VERSIONS
 
-# --------------------------------------------------------------------------- target limits
+# --------------------------------------------------------------------------- the target
+
+#: How a program's embedded target file is named in messages.
+EMBEDDED = "the embedded target file"
 
 
-@dataclass(frozen=True)
-class Limits:
-    """The parts of the embedded target file the emulator needs."""
-
-    numeric: dict[str, int]
-    core: dict[str, int]
-    chip: dict[str, Any]
-    cost: dict[str, float]
-
-
-def limits(program: Program) -> Limits:
+def target_of(program: Program) -> Target:
+    """The program's embedded target file as a validated Target (parsed once per text);
+    an invalid one is an ImageFormatError naming the key."""
     try:
-        table = tomllib.loads(program.target_toml)
-        lim = Limits(dict(table["numeric"]), dict(table["core"]), dict(table["chip"]),
-                     dict(table["cost"]))
-    except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise ImageFormatError(f"the embedded target file is unusable ({exc})",
-                               hint="Recompile the program.") from None
-    _check_target(lim)
-    return lim
-
-
-#: Integer entries of the embedded target the emulator reads, with their accepted range.
-TARGET_INTS = {
-    "numeric": {"weight_bits_max": (1, 16), "weight_exp_min": (-32, 32),
-                "weight_exp_max": (-32, 32), "state_bits": (2, 32), "decay_bits": (1, 24),
-                "vth_mant_bits": (1, 31), "bias_mant_bits": (1, 31), "bias_exp_max": (0, 31),
-                "message_bits_max": (0, 32), "delay_max": (0, 1024)},
-    "core": {"neurons_max": (1, 2**31)},
-    "chip": {"cores_max": (1, 2**20), "chips_max": (1, 2**20)},
-}
+        return parse_cached(program.target_toml, EMBEDDED)
+    except TargetFileError as exc:
+        raise ImageFormatError(exc.message, hint="Recompile the model with an unedited "
+                               "target file.") from None
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def _check_target(lim: Limits) -> None:
-    """Types and ranges of every target entry the emulator and cost.py read."""
-    def bad(where: str, value: Any, want: str) -> None:
-        raise ImageFormatError(f"the embedded target file's {where} = {value!r} is not {want}",
-                               hint="Recompile the model with an unedited target file.")
-
-    for table, entries in TARGET_INTS.items():
-        for key, (lo, hi) in entries.items():
-            value = getattr(lim, table).get(key)
-            if not _is_int(value) or not lo <= value <= hi:
-                bad(f"[{table}] {key}", value, f"an integer in {lo}..{hi}")
-    mesh = lim.chip.get("mesh")
-    if not (isinstance(mesh, list) and len(mesh) == 2 and all(_is_int(v) and v >= 1
-                                                               for v in mesh)):
-        bad("[chip] mesh", mesh, "two integers >= 1")
-    for key in (*_TIME.values(), *_ENERGY.values(), "barrier_time_ns", "static_power_mw"):
-        value = lim.cost.get(key)
-        if not (isinstance(value, (int, float)) and not isinstance(value, bool)
-                and 0 <= value < 1e30):
-            bad(f"[cost] {key}", value, "a number in 0..1e30")
-    if not isinstance(lim.cost.get("estimated"), bool):
-        bad("[cost] estimated", lim.cost.get("estimated"), "true or false")
-
 
 
 # --------------------------------------------------------------------------- validation
@@ -124,7 +84,7 @@ def _check_shape(where: str, shape: Any, size: Any) -> None:
            hint="Rebuild the program image.")
 
 
-def _check_group(g: NeuronGroup, num: dict[str, int]) -> None:
+def _check_group(g: NeuronGroup) -> None:
     _limit(g.model in MODELS, f"group '{g.name}': unknown model '{g.model}'",
            hint=f"Use one of {', '.join(MODELS)}.")
     _check_shape(f"group '{g.name}'", g.shape, g.size)
@@ -139,32 +99,14 @@ def _check_group(g: NeuronGroup, num: dict[str, int]) -> None:
         _limit(bool(np.all(np.abs(arr.astype(np.int64)) < 2**31)), f"group '{g.name}': "
                f"{name} outside the 32-bit range", hint="Rebuild the program image.")
     if g.model in GRADED:
-        _check_sigma_delta(g, num)
+        _check_sigma_delta(g)
         return
-    dmax = 2 ** num["decay_bits"] - 1
-    _limit(0 <= g.du <= dmax and 0 <= g.dv <= dmax,
-           f"group '{g.name}': du={g.du}, dv={g.dv} outside 0..{dmax}")
-    _limit(0 <= g.vth < 2 ** num["vth_mant_bits"],
-           f"group '{g.name}': vth={g.vth} outside 0..{2 ** num['vth_mant_bits'] - 1}")
-    bmax = 2 ** (num["bias_mant_bits"] - 1) - 1
-    bias = np.asarray(g.bias_mant)
-    _limit(bool(np.all(np.abs(bias) <= bmax)),
-           f"group '{g.name}': |bias_mant| up to {int(np.abs(bias).max())} exceeds {bmax} "
-           f"({num['bias_mant_bits']}-bit mantissa)")
-    bexp = np.asarray(g.bias_exp)
-    _limit(bool(np.all((bexp >= 0) & (bexp <= num["bias_exp_max"]))),
-           f"group '{g.name}': bias_exp outside 0..{num['bias_exp_max']}")
-    smax = 2 ** (num["state_bits"] - 1)
-    for name in ("u0", "v0"):
-        arr = np.asarray(getattr(g, name))
-        _limit(bool(np.all(np.abs(arr) < smax)),
-               f"group '{g.name}': initial {name[0]} outside the {num['state_bits']}-bit state")
     _limit(g.model != "lif_reset" or (g.reset_interval >= 1 and g.reset_offset >= 0),
            f"group '{g.name}': lif_reset needs reset_interval >= 1 and reset_offset >= 0")
 
 
 def _check_block(b: SynapseBlock, sizes: dict[str, int], groups: set[str],
-                 num: dict[str, int], shapes: dict[str, tuple[int, ...]]) -> None:
+                 shapes: dict[str, tuple[int, ...]]) -> None:
     _limit(b.source in sizes, f"block '{b.name}': unknown source '{b.source}'",
            hint="Sources are ports or groups.")
     _limit(b.target in groups, f"block '{b.name}': unknown target group '{b.target}'",
@@ -185,18 +127,6 @@ def _check_block(b: SynapseBlock, sizes: dict[str, int], groups: set[str],
     else:
         _limit(b.codebook is None, f"block '{b.name}': a {b.kind} block has a codebook "
                "table; only kind 'codebook' uses one", hint="Rebuild the program image.")
-        stored = w.data if is_sparse(w) else w
-        _limit(bool(np.all(np.abs(stored.astype(np.int64)) < 2**15)),
-               f"block '{b.name}': weights outside the 16-bit range")
-    _limit(num["weight_exp_min"] <= b.weight_exp <= num["weight_exp_max"],
-           f"block '{b.name}': weight_exp={b.weight_exp} outside "
-           f"{num['weight_exp_min']}..{num['weight_exp_max']}")
-    _limit(1 <= b.num_weight_bits <= num["weight_bits_max"],
-           f"block '{b.name}': num_weight_bits={b.num_weight_bits} outside "
-           f"1..{num['weight_bits_max']}")
-    _limit(0 <= b.num_message_bits <= num["message_bits_max"],
-           f"block '{b.name}': num_message_bits={b.num_message_bits} exceeds "
-           f"{num['message_bits_max']}", hint="Use binary spikes on this target.")
     if b.kind == "conv":
         _check_conv(b, w, shapes)
     else:
@@ -206,9 +136,9 @@ def _check_block(b: SynapseBlock, sizes: dict[str, int], groups: set[str],
                hint="Rebuild the program image.")
     if b.kind == "delay_dense":
         d = np.asarray(b.delays if b.delays is not None else -1)
-        _limit(d.shape == w.shape and bool(np.all((d >= 0) & (d <= num["delay_max"]))),
-               f"block '{b.name}': delays must match the weights and lie in "
-               f"0..{num['delay_max']}")
+        _limit(d.shape == w.shape and d.dtype.kind in "iu", f"block '{b.name}': delays "
+               f"{d.shape} must be integers matching the weights {w.shape}",
+               hint="Rebuild the program image.")
 
 
 def conv_output(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
@@ -285,9 +215,6 @@ def _check_codebook(b: SynapseBlock, w: np.ndarray, sizes: dict[str, int]) -> No
     _limit(r in (1, n_t), f"block '{b.name}': the codebook has {r} rows; expected 1 (one "
            f"table per block) or {n_t} (one per neuron of '{b.target}')",
            hint="Rebuild the program image.")
-    _limit(bool(np.all(np.abs(table.astype(np.int64)) < 2**15)),
-           f"block '{b.name}': codebook values outside the 16-bit range (the limit of "
-           "full-scale weights)")
     if w.size:
         lo, hi = int(w.min()), int(w.max())
         _limit(lo >= -1 and hi <= k - 1, f"block '{b.name}': codebook indices span "
@@ -296,7 +223,11 @@ def _check_codebook(b: SynapseBlock, w: np.ndarray, sizes: dict[str, int]) -> No
 
 
 def validate(program: Program) -> None:
-    """Raise ProgramError naming the first inconsistency or out-of-range parameter."""
+    """Raise a ProgramError naming the first inconsistency, then one ProgramLimitError
+    listing every design-rule violation (rules.RULES) against the embedded target. A Xylo
+    program is checked by xylo_validate (its own arrays and rules)."""
+    if is_xylo(program):
+        return xylo_validate.validate(program, target_of(program))
     if hashlib.sha256(program.target_toml.encode()).hexdigest() != program.target_hash:
         raise ImageFormatError("the embedded target file does not match its hash "
                                "(the image was edited or is corrupt)",
@@ -315,7 +246,7 @@ def validate(program: Program) -> None:
         raise ImageFormatError(f"block '{codebook[0]}' is a codebook block, which format "
                                f"version {version} cannot hold (codebook blocks need version "
                                f"{CODEBOOK_VERSION})", hint="Recompile the model.")
-    lim = limits(program)
+    target = target_of(program)
     names = [p.name for p in program.ports] + [g.name for g in program.groups]
     dup = {n for n in names if names.count(n) > 1}
     _limit(not dup, f"name '{sorted(dup)[0] if dup else ''}' is used twice",
@@ -324,21 +255,31 @@ def validate(program: Program) -> None:
     for p in program.ports:
         _check_shape(f"port '{p.name}'", p.shape, p.size)
         _check_ints(f"port '{p.name}'", p, ("message_bits",))
-        _limit(0 <= p.message_bits <= max(lim.numeric["message_bits_max"], 0) or
-               p.message_bits == 0, f"port '{p.name}': message_bits={p.message_bits} exceeds "
-               f"{lim.numeric['message_bits_max']}")
     for g in program.groups:
-        _check_group(g, lim.numeric)
+        _check_group(g)
     shapes = {p.name: p.shape for p in program.ports} | {g.name: g.shape for g in program.groups}
     for b in program.blocks:
-        _check_block(b, sizes, {g.name for g in program.groups}, lim.numeric, shapes)
-    _check_cores(program, lim)
+        _check_block(b, sizes, {g.name for g in program.groups}, shapes)
+    _check_cores(program, target)
     for o in program.outputs:
         _limit(o.group in sizes and o.group not in {p.name for p in program.ports},
                f"output '{o.name}' refers to unknown group '{o.group}'")
+    refuse([v for v in rules.check(rules.subject(program), target) if not v.altered])
 
 
-def _check_cores(program: Program, lim: Limits) -> None:
+def refuse(violations: list[rules.Violation]) -> None:
+    """One ProgramLimitError listing every violation (nothing: no error)."""
+    if not violations:
+        return
+    hints = list(dict.fromkeys(v.hint for v in violations))
+    count = f"{len(violations)} design-rule violations: " if len(violations) > 1 else ""
+    own = len(hints) == 1 and all(v.text for v in violations)   # else each names its own
+    raise ProgramLimitError(count + "; ".join(map(str, violations)),
+                            hint=hints[0] if own else "Recompile for this target.")
+
+
+def _check_cores(program: Program, target: Target) -> None:
+    """References and placement; the limits per core and chip are rules.CORE_RULES."""
     placed = [g for c in program.cores for g in c.groups]
     groups = {g.name: g for g in program.groups}
     blocks = {b.name for b in program.blocks}
@@ -350,40 +291,22 @@ def _check_cores(program: Program, lim: Limits) -> None:
         _limit(placed.count(g) == 1, f"group '{g}' is placed on {placed.count(g)} cores; "
                "it must be on exactly one", hint="Remap the program.")
     index = [c.index for c in program.cores]
-    top = lim.chip["chips_max"] * lim.chip["cores_max"]
+    top = target.chip.chips_max * target.chip.cores_max
     for c in program.cores:
         _limit(_is_int(c.index) and 0 <= c.index < top and index.count(c.index) == 1,
                f"core index {c.index!r} is not unique in 0..{top - 1} (chips_max x cores_max)",
                hint="Remap the program.")
         _check_ints(f"core {c.index}", c, ("chip",))
-        n = sum(groups[g].size for g in c.groups if g in groups)
-        _limit(n <= lim.core["neurons_max"], f"core {c.index} holds {n} neurons; the target "
-               f"allows {lim.core['neurons_max']}", hint="Remap onto more cores.")
-        _limit(0 <= c.chip < lim.chip["chips_max"], f"core {c.index} is on chip {c.chip}; the "
-               f"target has {lim.chip['chips_max']}")
+        _limit(c.chip >= 0, f"core {c.index} is on chip {c.chip}; chips are numbered from 0",
+               hint="Remap the program.")
 
 
-def _check_sigma_delta(g: NeuronGroup, num: dict[str, int]) -> None:
-    """Lava's SigmaDelta, Delta and Sigma (docs/sigma_delta.md §6): vth >= 0 (netx SDNN
-    files use 0: every change is sent), 3-bit exponents, the scaled threshold and bias
-    inside the state width, graded spikes on the target, no LIF state; Delta has no bias
-    and Sigma no parameters at all."""
-    _limit(num["message_bits_max"] > 0, f"group '{g.name}' is a sigma-delta group, but the "
-           "target has no graded spikes (message_bits_max = 0)",
-           hint="Compile sigma-delta networks for loihi2.")
+def _check_sigma_delta(g: NeuronGroup) -> None:
+    """Lava's SigmaDelta, Delta and Sigma (docs/sigma_delta.md §6): a known act_mode, no
+    LIF state; Delta has no bias and Sigma no parameters at all. Their exponents, scaled
+    threshold and bias, and the target's graded spikes are rules (rules.py)."""
     _limit(g.act_mode in ("relu", "unit"), f"group '{g.name}': unknown act_mode "
            f"'{g.act_mode}'", hint="Use 'relu' or 'unit'.")
-    for name in ("spike_exp", "state_exp"):
-        value = getattr(g, name)
-        _limit(isinstance(value, (int, np.integer)) and 0 <= value <= 7,
-               f"group '{g.name}': {name}={value} outside 0..7 (3-bit)")
-    k = g.spike_exp + g.state_exp
-    smax = 2 ** (num["state_bits"] - 1)
-    _limit(0 <= g.vth and g.vth << k < smax, f"group '{g.name}': vth={g.vth} must be >= 0 "
-           f"and vth << {k} below 2^{num['state_bits'] - 1} (the {num['state_bits']}-bit state)")
-    bias = np.asarray(g.bias_mant, dtype=np.int64)
-    _limit(bool(np.all(np.abs(bias) << k < smax)), f"group '{g.name}': |bias| << {k} up to "
-           f"{int(np.abs(bias).max(initial=0)) << k} exceeds the {num['state_bits']}-bit state")
     unused = {"delta": ("bias_mant",), "sigma": ("bias_mant",)}.get(g.model, ())
     for name in ("bias_exp", "u0", "v0", *unused):
         _limit(not np.any(np.asarray(getattr(g, name))), f"group '{g.name}': a {g.model} "
@@ -391,6 +314,7 @@ def _check_sigma_delta(g: NeuronGroup, num: dict[str, int]) -> None:
     _limit(g.du == 0 and g.dv == 0 and g.reset_interval == 0, f"group '{g.name}': a "
            "sigma-delta group has no du, dv or reset; they must be 0",
            hint="Rebuild the program image.")
-    _limit(g.model != "sigma" or (g.vth == 0 and k == 0 and not g.cum_error),
+    _limit(g.model != "sigma" or (g.vth == 0 and g.spike_exp == g.state_exp == 0 and
+                                  not g.cum_error),
            f"group '{g.name}': a sigma group (a running sum) has no vth, exponents or "
            "cum_error; they must be 0", hint="Rebuild the program image.")

@@ -20,6 +20,7 @@ from snn2hw.devices import names as device_names
 from snn2hw.errors import Snn2hwError, UserInputError
 
 EXIT_USAGE = 2
+DEFAULT_STEPS = 64             # rate-coded ANN inputs: steps of the rate code
 
 
 # --------------------------------------------------------------------------- commands
@@ -141,26 +142,41 @@ def _load_model(args: argparse.Namespace) -> "object":
         from snn2hw.importers import ann
         from snn2hw.verify import load_data
 
-        return ann.import_ann(args.model, load_data(args.calibrate, analog=True)[0],
-                              percentile=args.percentile, reset=args.reset,
-                              approximate=tuple(args.approximate_ann or ()),
-                              encoding=args.encoding)
+        x = load_data(args.calibrate, analog=True)[0]
+        approximate = tuple(args.approximate_ann or ())
+        if args.neuron == "sigma-delta":
+            from snn2hw.importers import ann_sdnn
+
+            return ann_sdnn.convert(ann.load_model(args.model, approximate), x,
+                                    percentile=args.percentile, vth=args.vth,
+                                    input_bits=args.input_bits or ann_sdnn.DEFAULT_INPUT_BITS)
+        return ann.import_ann(args.model, x, percentile=args.percentile, reset=args.reset,
+                              approximate=approximate, encoding=args.encoding)
     raise UserInputError(f"'{args.model}' is a {kind} file; compile and verify take a model "
                          "(.nir, .net, .onnx or .pt2)",
                          hint="Pass the model the program was built from.")
 
 
-def _encoded(graph: "object", data: "object", steps: int) -> "object":
-    """Analog ANN inputs (B, *shape) of a converted graph -> its rate code (B, T, *shape)."""
+def _encoded(graph: "object", data: "object", steps: int | None) -> "object":
+    """Analog ANN inputs (B, *shape) of a converted graph -> its rate code (B, T, *shape),
+    or, for a sigma-delta conversion, its graded input payloads."""
     import numpy as np
 
-    from snn2hw.importers import ann
+    from snn2hw.importers import ann, ann_sdnn
 
     shape = tuple(int(s) for s in graph.nodes["input"].output_type["output"])
     method = graph.metadata.get("encoding")
-    if method in ann.ENCODINGS and np.ndim(data) == 1 + len(shape):
-        return ann.encode(data, steps, float(graph.metadata["input_scale"]), seed=1,
-                          method=method)
+    if np.ndim(data) != 1 + len(shape):
+        return data
+    if method in ann.ENCODINGS:
+        return ann.encode(data, steps or DEFAULT_STEPS, float(graph.metadata["input_scale"]),
+                          seed=1, method=method)
+    if method == "delta":
+        from snn2hw import sdnn
+
+        return ann_sdnn.encode(data, steps or sdnn.settle_steps(graph),
+                               float(graph.metadata["input_scale"]),
+                               int(graph.metadata["input_bits"]))
     return data
 
 
@@ -173,7 +189,7 @@ def _compile_options(args: argparse.Namespace) -> "object":
                    scale_groups=args.scale_groups, netx=args.netx,
                    allow_saturation=args.allow_saturation,
                    verify_each=getattr(args, "verify_each", False),
-                   dump_ir=getattr(args, "dump_ir", None))
+                   dump_ir=getattr(args, "dump_ir", None), input_bits=args.input_bits)
 
 
 def _calibration(args: argparse.Namespace, graph: "object") -> "object":
@@ -190,7 +206,12 @@ def cmd_import(args: argparse.Namespace) -> int:
     graph = _load_model(args)
     nirio.write(graph, args.output)
     print(graph_inspect.graph_table(graph))
-    if "input_scale" in graph.metadata:
+    if graph.metadata.get("encoding") == "delta":
+        m = graph.metadata
+        print(f"wrote {args.output} (sigma-delta, vth {m['vth']:g} of each layer's scale; "
+              f"input: {m['input_bits']}-bit payloads q = round(x * {m['input_scale']:g}), "
+              "sent once: the change since the last step)")
+    elif "input_scale" in graph.metadata:
         print(f"wrote {args.output} (reset {graph.metadata['reset']}, input scale "
               f"{graph.metadata['input_scale']:g}; rate-code inputs as "
               f"{graph.metadata['encoding']} spikes of p = x / scale)")
@@ -209,7 +230,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
                                     calibration=_calibration(args, graph))
     out = outputs.write_compiled(compiled, args.output)
     print(outputs.summary(compiled.report), end="")
-    print(f"wrote {out}/: {', '.join(outputs.FILES)}")
+    print(f"wrote {out}/: {', '.join(outputs.files(compiled))}")
     return 0
 
 
@@ -333,8 +354,20 @@ def _add_ann_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encoding", default="bernoulli", choices=("bernoulli", "current"),
                    help="ANN conversion: input rate code, Bernoulli spikes (default) or the "
                    "deterministic train of a constant current into an IF encoder")
-    p.add_argument("--steps", type=cli_args.STEPS, default=64, help="ANN models: rate-code "
-                   "analog data (calibration, --data) over this many steps (default 64)")
+    p.add_argument("--steps", type=cli_args.STEPS, default=None, help="ANN models: rate-code "
+                   f"analog data (calibration, --data) over this many steps (default "
+                   f"{DEFAULT_STEPS}; sigma-delta: the input is sent once, and the default is "
+                   "the layers it crosses plus one, when the output has settled)")
+    p.add_argument("--neuron", default="if", choices=("if", "sigma-delta"), help="ANN "
+                   "conversion: rate-coded IF neurons (default) or sigma-delta neurons with "
+                   "graded spikes (loihi2; docs/ann_conversion.md)")
+    p.add_argument("--vth", type=cli_args.vth, default="auto", help="sigma-delta conversion: "
+                   "each layer's threshold as a fraction of its activation scale, or auto "
+                   "(default: the largest 2^-k keeping 99.8%% agreement with the ANN on the "
+                   "calibration data)")
+    p.add_argument("--input-bits", type=cli_args.INPUT_BITS, metavar="B", help="graded input "
+                   "ports of signed B-bit payloads (default: what the model's Input declares, "
+                   "else binary spikes; a sigma-delta conversion declares 8)")
 
 
 def _add_compile_options(p: argparse.ArgumentParser) -> None:
@@ -363,9 +396,10 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-conv", action="store_true", help="unroll convolutions into "
                    "explicit synapses even where the target shares kernels")
     p.add_argument("--approximate", action="append", metavar="WHAT",
-                   choices=("reset-to-zero", "cuba-bias", "threshold-ge"),
+                   choices=("reset-to-zero", "cuba-bias", "threshold-ge", "xylo-neuron"),
                    help="accept a named approximation (repeatable): reset-to-zero, "
-                   "cuba-bias, threshold-ge")
+                   "cuba-bias, threshold-ge (Loihi targets); xylo-neuron (Xylo targets: "
+                   "its IAF neuron, docs/xylo.md)")
     p.add_argument("--allow-saturation", action="store_true", help="warn instead of failing "
                    "when range analysis finds a possible overflow")
 

@@ -59,6 +59,25 @@ SHARE = integer("--share", 1, 65536, "shared weight values per codebook")
 SCALE_GROUPS = integer("--scale-groups", 1, 65536, "groups per population")
 LIMIT = integer("--limit", 1, None, "samples")
 WORKERS = integer("--workers", 1, 1024, "processes that verify shards of the samples")
+INPUT_BITS = integer("--input-bits", 2, 32, "bits of a signed payload; the target's graded "
+                     "spike width is checked when compiling")
+
+
+def vth(text: str) -> float | str:
+    """``--vth``: ``auto`` or a threshold > 0 (a fraction of each layer's scale)."""
+    if text.strip() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not 'auto' or a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} is not > 0 (the smallest change a "
+                                         "sigma-delta neuron sends)")
+    return value
+
+
+vth.__name__ = "--vth"
 
 
 class Parser(argparse.ArgumentParser):
@@ -70,5 +89,5 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-__all__ = ["DT", "LIMIT", "MAX_STEPS", "PERCENTILE", "SCALE_GROUPS", "SHARE", "STEPS",
-           "WEIGHT_BITS", "WORKERS", "Parser", "integer", "real"]
+__all__ = ["DT", "INPUT_BITS", "LIMIT", "MAX_STEPS", "PERCENTILE", "SCALE_GROUPS", "SHARE", "STEPS",
+           "WEIGHT_BITS", "WORKERS", "Parser", "integer", "real", "vth"]

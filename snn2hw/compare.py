@@ -94,9 +94,10 @@ def explain(program: Any, result: Any, div: Divergence, ports: dict[str, np.ndar
     lines = []
     if t >= 2:
         state = ", ".join(f"{var}={int(getattr(result, var)[g][s, t - 2, n])}"
-                          for var in ("u", "v") if g in (getattr(result, var) or {}))
+                          for var in ("u", "v", "i_syn", "i_syn2")
+                          if g in (getattr(result, var, None) or {}))
         lines.append(f"  '{g}'[{n}] at step {t - 1}: {state or 'state not recorded'}")
-    for b in program.blocks:
+    for b in getattr(program, "blocks", ()):     # a Xylo program: its state only
         if b.target != g:
             continue
         if b.kind == "conv":

@@ -15,19 +15,30 @@ import math
 import numbers
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
+from snn2hw_emulator import rules
 
-from snn2hw import ir, nirio, paths
+from snn2hw import ir, nirio, paths, sdnn
 from snn2hw.backends import image as image_backend
-from snn2hw.errors import DesignRuleError, UserInputError
+from snn2hw.errors import DesignRuleError, UnsupportedError, UserInputError
+from snn2hw.passes import (
+    annotations,
+    current_bias,
+    mapping,
+    quantise_sdnn,
+    ranges,
+    scale_policy,
+    share,
+    structure,
+)
 from snn2hw.passes import discretise as disc
-from snn2hw.passes import annotations, current_bias, mapping, quantise as quant, ranges, share
-from snn2hw.passes import scale_policy, structure
-from snn2hw.passes.hwmodel import HwNet, to_metadata, values
+from snn2hw.passes import quantise as quant
+from snn2hw.passes.hwmodel import HwNet, to_metadata
 from snn2hw.targets import Target
 from snn2hw.targets import load as load_target
 
@@ -48,6 +59,7 @@ class Options:
     allow_saturation: bool = False
     verify_each: bool = False
     dump_ir: str | None = None
+    input_bits: int | None = None           # graded input ports of this many bits
 
     def __post_init__(self) -> None:
         """Refuse values no pass can use, naming the option (the CLI range-checks too)."""
@@ -55,6 +67,8 @@ class Options:
                         "the target's maximum")
         _whole_at_least("share", self.share, 1, "values per scope; None: no sharing")
         _whole_at_least("scale_groups", self.scale_groups, 1, "groups per population")
+        _whole_at_least("input_bits", self.input_bits, 2, "bits of a signed payload; None: "
+                        "what the graph's Input nodes declare, else binary spikes")
         dt = self.dt
         if dt is not None and (isinstance(dt, bool) or not isinstance(dt, numbers.Real)
                                or not math.isfinite(dt) or dt <= 0):
@@ -63,8 +77,11 @@ class Options:
                                  "for the model's own.")
 
     def record(self) -> dict[str, Any]:
+        """The options as the program image records them (input_bits only where set, so
+        binary-input programs keep their images)."""
         return {k: (list(v) if isinstance(v, tuple) else v)
-                for k, v in dataclasses.asdict(self).items()}
+                for k, v in dataclasses.asdict(self).items()
+                if not (k == "input_bits" and v is None)}
 
 
 def _whole_at_least(name: str, value: object, low: int, what: str) -> None:
@@ -90,6 +107,7 @@ class State:
     warnings: list[str] = field(default_factory=list)
     integer: bool = False                   # the source is already in the target's integers
     pipeline: tuple[str, ...] = ()
+    port_bits: dict[str, int] = field(default_factory=dict)   # input -> payload bits (0: 0/1)
 
 
 # --------------------------------------------------------------------------- passes
@@ -108,7 +126,7 @@ def p_canonicalise(s: State) -> State:
 def p_discretise(s: State) -> State:
     opt = disc.options(s.graph, s.options.dt)
     s.dynamics = {pop: disc.dynamics(pop, s.graph.nodes[pop], s.structure.size(pop), opt,
-                                     s.options.approximations)
+                                     s.options.approximations, s.target.numeric)
                   for pop in s.structure.populations if pop not in s.graph.inputs()}
     if s.calibration is not None:
         s.stats = quant.calibrated_stats(s.structure, s.dynamics, s.graph, s.calibration, opt.dt)
@@ -118,25 +136,41 @@ def p_discretise(s: State) -> State:
 def p_current_bias(s: State) -> State:
     """A CubaLIF's current bias as an always-on source through its synapses (exact)."""
     s.structure, s.dynamics, s.stats = current_bias.lower(s.structure, s.dynamics, s.stats,
-                                                         s.options.approximations)
+                                                         s.options.approximations,
+                                                         s.target.numeric)
     return s
 
 
 def p_quantise(s: State) -> State:
     bits = s.options.weight_bits or s.target.numeric.weight_bits_max
+    graded = {p: b for p, b in s.port_bits.items() if b}
     opts = quant.QuantOptions(bits, s.options.rounding, s.options.keep_conv,
                               s.options.approximations, s.options.scale_groups,
-                              s.options.netx)
+                              s.options.netx, tuple((p, 2 ** (b - 1)) for p, b in graded.items()))
     s.net = quant.quantise(s.structure, s.dynamics, s.target, opts, s.stats)
-    s.net = current_bias.refine(s.net, s.structure, s.dynamics, s.options.rounding)
+    s.net = current_bias.refine(s.net, s.structure, s.dynamics, s.options.rounding,
+                                s.target.numeric)
+    if graded:                        # graded input ports: their blocks take payloads
+        s.net = s.net.with_(port_bits=dict(s.port_bits), blocks=tuple(
+            dataclasses.replace(b, num_message_bits=graded.get(b.source, 0)) if b.source
+            in graded else b for b in s.net.blocks))
     scale_policy.explain(s.net.report.get("quantise", {}), bits, s.stats is not None)
+    return s
+
+
+def p_quantise_sdnn(s: State) -> State:
+    """Sigma-delta layers: per-layer integer grids, weights, bias, vth, payload shifts."""
+    bits = s.options.weight_bits or s.target.numeric.weight_bits_max
+    s.net = quantise_sdnn.quantise(s.graph, s.structure, s.target, weight_bits=bits,
+                                   rounding=s.options.rounding, keep_conv=s.options.keep_conv,
+                                   port_bits=s.port_bits, calibration=s.calibration)
     return s
 
 
 def p_share(s: State) -> State:
     if s.options.share:
         s.net = share.share(s.net, s.options.share, s.options.share_scope,
-                            s.options.share_method)
+                            s.options.share_method, s.target.numeric)
     return s
 
 
@@ -171,37 +205,32 @@ PIPELINE: tuple[tuple[str, Callable[[State], State]], ...] = (
 
 #: A source already on the target's integer grid (a netx .net file): nothing requantised.
 INTEGER_PIPELINE = PIPELINE[-3:]
+#: A graph of sigma-delta layers (snn2hw.sdnn): no time constants to discretise.
+SIGMA_DELTA_PIPELINE = (PIPELINE[0], ("quantise", p_quantise_sdnn), *PIPELINE[-4:])
 
 
 # --------------------------------------------------------------------------- validation
 
 
 def check_values(net: HwNet, target: Target) -> None:
-    """Every integer of the hardware model within the target's widths."""
-    n = target.numeric
-    bad: list[str] = []
-    for g in net.groups:
-        if not (0 <= g.du < 2**n.decay_bits and 0 <= g.dv < 2**n.decay_bits):
-            bad.append(f"'{g.name}': du={g.du}, dv={g.dv} outside 0..{2**n.decay_bits - 1}")
-        if not 0 <= g.vth < 2**n.vth_mant_bits:
-            bad.append(f"'{g.name}': vth={g.vth} outside 0..{2**n.vth_mant_bits - 1}")
-        lim = 2 ** (n.bias_mant_bits - 1) - 1
-        if np.any(np.abs(g.bias_mant) > lim) or np.any((g.bias_exp < 0) |
-                                                        (g.bias_exp > n.bias_exp_max)):
-            bad.append(f"'{g.name}': bias mantissa/exponent outside ±{lim} / 0..{n.bias_exp_max}")
-    for b in net.blocks:
-        w = b.codebook if b.codebook is not None else values(b.weights)
-        if b.kind != "conv" and (np.any(w < -256) or np.any(w > 255)):
-            bad.append(f"'{b.name}': weights outside the 8-bit full-scale range")
-        if not n.weight_exp_min <= b.weight_exp <= n.weight_exp_max:
-            bad.append(f"'{b.name}': weight_exp {b.weight_exp} outside "
-                       f"{n.weight_exp_min}..{n.weight_exp_max}")
-        if b.delay > n.delay_max:
-            bad.append(f"'{b.name}': delay {b.delay} > {n.delay_max}")
+    """Every integer of the hardware model against the target's family record: the value
+    rules (snn2hw_emulator.rules.VALUE_RULES) the emulator runs on every image, all
+    violations at once. A weight the hardware would clip is refused here too."""
+    bad = rules.check(rules.Subject(net.groups, net.blocks), target, rules.VALUE_RULES)
     if bad:
         raise DesignRuleError("quantised values out of range for target "
-                              f"'{target.name}': " + "; ".join(bad),
+                              f"'{target.name}': " + "; ".join(map(str, bad)),
                               hint="This is a compiler bug if no option forced it; report it.")
+
+
+def check_program(program: Any, target: Target) -> None:
+    """The emitted program against every design rule, as the emulator checks it on load
+    (so that nothing compiled is refused when loaded), clipped weights included."""
+    bad = rules.check(rules.subject(program), target)
+    if bad:
+        raise DesignRuleError(f"the program does not fit target '{target.name}': "
+                              + "; ".join(map(str, bad)), hint="Each item names the limit "
+                              "and a way out.")
 
 
 def _validate(name: str, s: State, every: bool) -> None:
@@ -213,11 +242,15 @@ def _validate(name: str, s: State, every: bool) -> None:
         violations = mapping.check_rules(mapping.usage(s.net, s.target), s.target)
         if violations:
             raise DesignRuleError("; ".join(map(str, violations)))
+    if s.program is not None:
+        check_program(s.program, s.target)
 
 
 def annotated_graph(s: State, pass_name: str) -> ir.Graph:
     """The graph with the hardware model so far in node metadata (for --dump-ir)."""
     meta = {**dict(s.graph.metadata), "snn2hw.pass": pass_name, "snn2hw.target": s.target.name}
+    if any(s.port_bits.values()):
+        meta["snn2hw.port_bits"] = {k: v for k, v in s.port_bits.items() if v}
     if s.net is None:
         return s.graph.replace(metadata=meta)
     hw = to_metadata(s.net)
@@ -257,11 +290,45 @@ def compile(graph: ir.Graph, options: Options | None = None, *,
     A graph that ``compile`` annotated for this target (``OUT/quantised.nir``) keeps its
     integers: only ranges, map and emit run on them (:func:`compile_integer`)."""
     options = options or Options()
+    target = load_target(options.target)
+    if sdnn.check_graph(graph):       # first: a sigma-delta graph names its own need
+        quantise_sdnn.check_target(graph, target)
+    if target.family == "xylo-iaf":              # the Xylo path: snn2hw/xylo/compile.py
+        from snn2hw.xylo import compile as xylo
+
+        return xylo.compile(graph, options, target, calibration)
     net = annotations.hwnet(graph, options.target)
     if net is not None:
         return compile_integer(net, graph, options)
-    s = State(graph, load_target(options.target), options, calibration=calibration)
-    return _run(s, PIPELINE, calibration)
+    s = State(graph, target, options, calibration=calibration)
+    graded = bool(sdnn.check_graph(graph))
+    s.port_bits = port_bits(graph, options, s.target)
+    return _run(s, SIGMA_DELTA_PIPELINE if graded else PIPELINE, calibration)
+
+
+def port_bits(graph: ir.Graph, options: Options, target: Target) -> dict[str, int]:
+    """Payload bits of every input port (0: binary spikes): ``options.input_bits`` for
+    all, else what each Input node declares (``sdnn.PAYLOAD_BITS_KEY``). Refused in one
+    line: a port narrower than its Input's payloads, or graded ports on a target
+    without graded spikes."""
+    declared = sdnn.input_bits(graph)
+    out = {}
+    for name in graph.inputs():
+        bits = declared.get(name, 0) if options.input_bits is None else options.input_bits
+        if bits < declared.get(name, 0):
+            raise UserInputError(f"Input '{name}' carries {declared[name]}-bit payloads, "
+                                 f"wider than --input-bits {bits}", node=name,
+                                 hint=f"Pass --input-bits {declared[name]} or more, or "
+                                      f"re-import the model with --input-bits {bits}.")
+        top = target.numeric.message_bits_max
+        if bits > top:
+            what = "no graded spikes" if top <= 0 else f"graded spikes of up to {top} bits"
+            raise UnsupportedError(f"Input '{name}' carries {bits}-bit payloads, and target "
+                                   f"'{target.name}' has {what}", node=name,
+                                   hint="Compile for loihi2 (--target loihi2)" if top <= 0
+                                   else f"Pass --input-bits {top} or fewer.")
+        out[name] = int(bits)
+    return out
 
 
 def compile_integer(net: HwNet, graph: ir.Graph, options: Options | None = None) -> Compiled:
@@ -338,4 +405,13 @@ def report(c: Compiled) -> dict[str, Any]:
     }
 
 
-__all__ = ["compile", "compile_integer", "Compiled", "Options", "PIPELINE", "report", "check_values"]
+__all__ = [
+    "PIPELINE",
+    "Compiled",
+    "Options",
+    "check_program",
+    "check_values",
+    "compile",
+    "compile_integer",
+    "report",
+]

@@ -20,8 +20,8 @@ for Lava is installed in the Lava environment.
 
 from __future__ import annotations
 
-import tomllib
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from snn2hw.errors import Snn2hwError, UserInputError
 
@@ -37,6 +37,9 @@ class Device:
     families: tuple[str, ...] = ("loihi-lif",)
     targets: tuple[str, ...] | None = None
     records: tuple[str, ...] = ("spikes", "u", "v")
+    #: Runs Lava's fixed-point models, whose widths are fixed (family.LAVA): a target
+    #: with other arithmetic widths is refused, naming the key.
+    lava_arithmetic = False
 
     def __init__(self) -> None:
         self.program: Any = None
@@ -45,17 +48,27 @@ class Device:
         """Raise DeviceError (with how to install it) if this device cannot run here."""
 
     def check(self, program: Any) -> None:
-        family = tomllib.loads(program.target_toml)["target"]["family"]
-        if family not in self.families or (self.targets is not None and
-                                           program.target_name not in self.targets):
+        from snn2hw_emulator.validate import target_of
+
+        target = target_of(program)          # the embedded target file, validated
+        if target.family not in self.families or (self.targets is not None and
+                                                  program.target_name not in self.targets):
             want = ", ".join(self.targets or self.families)
             raise DeviceError(f"device '{self.name}' cannot run a program for target "
-                              f"'{program.target_name}' (family {family}); it runs {want}",
-                              hint="Compile for a target this device supports, or choose "
-                                   "another --device.")
+                              f"'{program.target_name}' (family {target.family}); it runs "
+                              f"{want}", hint="Compile for a target this device supports, "
+                                              "or choose another --device.")
+        differs = target.numeric.lava_mismatches() if self.lava_arithmetic else []
+        if differs:
+            key, value, lava = differs[0]
+            raise DeviceError(f"device '{self.name}' cannot run a program for target "
+                              f"'{program.target_name}': its numeric.{key} = {value}, and "
+                              f"Lava's fixed-point models hard-wire {key} = {lava}",
+                              hint="Run it on the emulator (--device emulator), or compile "
+                                   "for a target with Lava's widths (loihi2, loihi1).")
         self.available()
 
-    def load(self, program: Any) -> "Device":
+    def load(self, program: Any) -> Device:
         self.check(program)
         self.program = program
         return self
@@ -85,7 +98,9 @@ class EmulatorDevice(Device):
     (a CUDA GPU) or "cpu-torch" (the same torch code on the CPU); identical results."""
 
     name = "emulator"
-    records = ("spikes", "u", "v", "sigma", "act", "residue", "error")  # engine.RECORDABLE
+    families = ("loihi-lif", "xylo-iaf")
+    # engine.RECORDABLE, and a Xylo program's synaptic currents (xylo_program.RECORDABLE)
+    records = ("spikes", "u", "v", "sigma", "act", "residue", "error", "i_syn", "i_syn2")
 
     def __init__(self, mode: str = "batch", accelerator: str = "cpu") -> None:
         super().__init__()
@@ -117,6 +132,7 @@ class LavaDevice(Device):
 
     name = "lava"
     hardware = False
+    lava_arithmetic = True
     records = EmulatorDevice.records          # sigma-delta state too (SigmaDelta's Vars)
 
     def available(self) -> None:
@@ -163,6 +179,7 @@ class NetxDevice(Device):
 
     name = "netx"
     records = EmulatorDevice.records          # SDNN files: sigma, act, residue, error too
+    lava_arithmetic = True
 
     def available(self) -> None:
         from snn2hw import lava_env
@@ -191,9 +208,33 @@ class NetxDevice(Device):
         return run_program(self.program, inputs, steps, record)
 
 
+class XylosimDevice(Device):
+    """SynSense's bit-accurate Xylo simulator, xylosim 0.1.3 (``xylosim.v2``), built from
+    the program's integers as Rockpool's ``XyloSim.from_specification`` builds it
+    (snn2hw/backends/xylosim.py). Install: ``pip install 'snn2hw[xylo]'``."""
+
+    name = "xylosim"
+    families = ("xylo-iaf",)
+    records = ("spikes", "v", "i_syn", "i_syn2")
+
+    def available(self) -> None:
+        from snn2hw.backends import xylosim
+
+        try:
+            xylosim.module()
+        except xylosim.XylosimMissing as exc:
+            raise DeviceError(exc.message, hint=exc.hint) from None
+
+    def _run(self, inputs: Any, steps: int | None, record: tuple[str, ...],
+             progress: bool) -> Any:
+        from snn2hw.backends import xylosim
+
+        return xylosim.run(self.program, inputs, steps, record)
+
+
 _REGISTRY: dict[str, Callable[[], Device]] = {
     "emulator": EmulatorDevice, "lava": LavaDevice, "loihi2-board": LoihiBoardDevice,
-    "netx": NetxDevice,
+    "netx": NetxDevice, "xylosim": XylosimDevice,
 }
 
 
@@ -229,5 +270,16 @@ def run(program: Any, inputs: Any, *, device: str, steps: int | None = None,
                                                       progress=progress)
 
 
-__all__ = ["Device", "DeviceError", "EmulatorDevice", "LavaDevice", "LoihiBoardDevice",
-           "NetxDevice", "register", "get", "names", "run"]
+__all__ = [
+    "Device",
+    "DeviceError",
+    "EmulatorDevice",
+    "LavaDevice",
+    "LoihiBoardDevice",
+    "NetxDevice",
+    "XylosimDevice",
+    "get",
+    "names",
+    "register",
+    "run",
+]

@@ -3,7 +3,11 @@
 Hardware runs each population ``offset`` steps behind the float reference (one step per
 synaptic hop) and holds neurons in its own order. This module hides both: inputs are
 (B, T, *input_shape) arrays as the float reference takes them, outputs are
-(B, T, *shape) arrays whose step t matches the reference's step t.
+(B, T, *shape) arrays whose step t matches the reference's step t. Sigma-delta layers
+compiled from a NIR graph have offset 0 (the reference models their hops) and return
+their payloads in the reference's units (divided by the layer's payload scale). Graded
+input ports take integer payloads within their message width (a one-line error
+otherwise; the emulator itself would saturate them).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from snn2hw import sdnn
 from snn2hw.backends.image import io_map
 from snn2hw.errors import UserInputError
 
@@ -47,10 +52,10 @@ def _port_arrays(program: Any, io: dict[str, Any], inputs: Any) -> tuple[dict[st
         if flat.shape[2] != len(perm):
             raise UserInputError(f"input '{name}' has {flat.shape[2]} values per step; the "
                                  f"program expects {len(perm)}")
-        graded = any(p.name == name and p.message_bits for p in program.ports)
-        if graded and not np.all(flat == np.round(flat)):
-            raise UserInputError(f"input '{name}' takes graded integers and holds fractions",
-                                 hint="Pass integer values (a netx input layer's a_in).")
+        bits = next((p.message_bits for p in program.ports if p.name == name), 0)
+        graded = bits > 0
+        if graded:
+            sdnn.check_payloads(name, flat, bits)
         if not graded and not np.all((flat == 0) | (flat == 1)):
             raise UserInputError(f"input '{name}' is not binary spikes (0/1)",
                                  hint="Encode the data as spikes first (rate or latency code).")
@@ -76,8 +81,13 @@ def _check_recorded(res: Any, io: dict[str, Any], device: str) -> None:
 
 def states(program: Any) -> tuple[str, ...]:
     """spikes and every state variable some group of the program has (u, v for LIF; sigma,
-    act, residue, error for sigma-delta groups: emulator/kernels.py STATE_VARS)."""
+    act, residue, error for sigma-delta groups: emulator/kernels.py STATE_VARS; a Xylo
+    program's v, i_syn and i_syn2)."""
     from snn2hw_emulator.kernels import STATE_VARS
+    from snn2hw_emulator.xylo_program import is_xylo
+
+    if is_xylo(program):
+        return program.recordable()
 
     have = {v for g in program.groups for v in STATE_VARS[g.model]}
     return ("spikes", *(v for v in ("u", "v", "sigma", "act", "residue", "error")
@@ -92,7 +102,13 @@ def run(program: Any, inputs: Any, *, device: str = "emulator", mode: str = "bat
     :func:`states`, when ``record_states``)."""
     from snn2hw.runio import run_on_device
     from snn2hw_emulator.kernels import GRADED_MODELS
+    from snn2hw_emulator.xylo_program import is_xylo
 
+    if is_xylo(program):                      # Xylo: snn2hw/xylo/execute.py
+        from snn2hw.xylo import execute as xylo_execute
+
+        return xylo_execute.run(program, inputs, device=device, mode=mode,
+                                record_v=record_v, record_states=record_states)
     io = io_map(program)
     arrays, batch, steps = _port_arrays(program, io, inputs)
     latency = int(io["latency"])
@@ -112,6 +128,9 @@ def run(program: Any, inputs: Any, *, device: str = "emulator", mode: str = "bat
         off = int(info["offset"])
         parts = []
         for k, g in enumerate(info["groups"]):
+            if "payload_scale" in info:         # a sigma-delta layer from NIR: its units
+                parts.append(source[g][:, off:off + steps] / info["payload_scale"][k])
+                continue
             part = source[g][:, off:off + steps].astype(
                 float if scale else (np.int32 if g in graded else np.int8))   # payloads
             parts.append(part / scale[k] if scale else part)

@@ -8,6 +8,10 @@ OUT/report.json     resources, per-layer quantisation and range report, options,
 OUT/summary.txt     the same, readable
 OUT/network.net     with --netx: the program as a lava-dl netx network (backends/netx.py)
 
+For a Xylo target (family xylo-iaf): OUT/program.h5, OUT/xylo_spec.npz and .json (the
+specification Rockpool's XyloSim.from_specification takes, backends/rockpool_spec.py),
+OUT/report.json and OUT/summary.txt.
+
 Everything is written into a temporary sibling folder that replaces OUT in one rename,
 so a failure leaves OUT as it was.
 """
@@ -29,11 +33,46 @@ from snn2hw.paths import output_folder
 
 FILES = ("program.h5", "lava/run.py", "lava/program.npz", "quantised.nir", "report.json",
          "summary.txt")
+#: What a Xylo target's compile writes (xylo_spec.*: Rockpool's XyloSim.from_specification).
+XYLO_FILES = ("program.h5", "xylo_spec.npz", "xylo_spec.json", "report.json", "summary.txt")
 # what OUT may hold when it is replaced: the names a previous compile writes, nothing else
-NAMES = frozenset(name.split("/")[0] for name in FILES) | {"network.net"}
+NAMES = frozenset(name.split("/")[0] for name in FILES + XYLO_FILES) | {"network.net"}
+
+
+def files(compiled: Any) -> tuple[str, ...]:
+    """The files ``write_compiled`` writes for this compiled program."""
+    return XYLO_FILES if rep_family(compiled.report) == "xylo-iaf" else FILES
+
+
+def rep_family(rep: dict[str, Any]) -> str:
+    return str(rep.get("family", "loihi-lif"))
+
+
+def xylo_summary(rep: dict[str, Any]) -> str:
+    shifts = rep["weight_shifts"]
+    head = (f"target {rep['target']}: {rep['inputs']} inputs, {rep['hidden']} hidden and "
+            f"{rep['outputs']} output neurons on one Xylo core; {rep['recurrent_weights']} "
+            f"hidden-to-hidden weights; latency {rep['latency_steps']} step(s) behind the "
+            "float model")
+    passes = (f"passes: {' -> '.join(rep['passes'])}  "
+              f"({1000 * sum(rep['timings_s'].values()):.0f} ms)")
+    shift_line = "weight shifts: " + ", ".join(f"{k.split('_')[1]} <<{v}"
+                                               for k, v in shifts.items())
+    table = (f"{'layer':<14} {'neurons':>7} {'scale':>10} {'limited by':>12} "
+             f"{'threshold':>13} {'dash_mem':>9} {'dash_syn':>9}")
+    lines = [head, passes, shift_line, "", table]
+    for name, g in rep["layers"].items():
+        th = f"{g['threshold'][0]}..{g['threshold'][1]}"
+        lines.append(f"{name:<14} {g['neurons']:>7} {g['scale']:>10.4g} {g['limited_by']:>12} "
+                     f"{th:>13} {','.join(map(str, g['dash_mem'])):>9} "
+                     f"{','.join(map(str, g['dash_syn'])):>9}")
+    lines += [f"warning: {w}" for w in rep.get("warnings", [])]
+    return "\n".join(lines) + "\n"
 
 
 def summary(rep: dict[str, Any]) -> str:
+    if rep_family(rep) == "xylo-iaf":
+        return xylo_summary(rep)
     mem_kib = rep["synapse_memory_bits"] / 8 / 1024
     lines = [f"target {rep['target']}: {rep['neurons']} neurons on {rep['cores']} core(s), "
              f"{rep['chips']} chip(s); synaptic memory {mem_kib:.1f} KiB; "
@@ -88,26 +127,49 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def write_compiled(compiled: Any, out_dir: str | Path) -> Path:
-    from snn2hw.backends import lava
+def _write_loihi(compiled: Any, tmp: Path) -> None:
     from snn2hw_emulator import image
 
+    from snn2hw.backends import lava
+
+    image.save(compiled.program, tmp / "program.h5")
+    zero = {p.name: np.zeros((1, 1, p.size), dtype=np.int64) for p in compiled.program.ports}
+    lava.emit([(compiled.program, zero, 1)], tmp / "lava")
+    nirio.write(compiled.graph, tmp / "quantised.nir")
+    rep = compiled.report
+    if compiled.options.netx:
+        from snn2hw.backends import netx
+
+        netx.export(compiled.program, tmp / "network.net")
+    _write_report(rep, tmp)
+
+
+def _write_xylo(compiled: Any, tmp: Path) -> None:
+    from snn2hw_emulator import image
+
+    from snn2hw.backends import rockpool_spec
+
+    image.save(compiled.program, tmp / "program.h5")
+    rockpool_spec.write(compiled.program, compiled.net.dt, tmp / "xylo_spec.npz",
+                        tmp / "xylo_spec.json")
+    _write_report(compiled.report, tmp)
+
+
+def _write_report(rep: dict[str, Any], tmp: Path) -> None:
+    (tmp / "report.json").write_text(json.dumps(rep, indent=1, default=_json_default))
+    (tmp / "summary.txt").write_text(summary(rep))
+
+
+def write_compiled(compiled: Any, out_dir: str | Path) -> Path:
     out = output_folder(out_dir, "output", replaces=NAMES)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     os.chmod(tmp, usual_mode(directory=True))       # not mkdtemp's 0700
     try:
-        image.save(compiled.program, tmp / "program.h5")
-        zero = {p.name: np.zeros((1, 1, p.size), dtype=np.int64) for p in compiled.program.ports}
-        lava.emit([(compiled.program, zero, 1)], tmp / "lava")
-        nirio.write(compiled.graph, tmp / "quantised.nir")
-        rep = compiled.report
-        if compiled.options.netx:
-            from snn2hw.backends import netx
-
-            netx.export(compiled.program, tmp / "network.net")
-        (tmp / "report.json").write_text(json.dumps(rep, indent=1, default=_json_default))
-        (tmp / "summary.txt").write_text(summary(rep))
+        if rep_family(compiled.report) == "xylo-iaf":
+            _write_xylo(compiled, tmp)
+        else:
+            _write_loihi(compiled, tmp)
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
             os.replace(out, old / out.name)
@@ -121,4 +183,4 @@ def write_compiled(compiled: Any, out_dir: str | Path) -> Path:
     return out
 
 
-__all__ = ["write_compiled", "summary", "FILES", "NAMES"]
+__all__ = ["FILES", "NAMES", "XYLO_FILES", "files", "summary", "write_compiled"]

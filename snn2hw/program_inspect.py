@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import tomllib
 from typing import Any
 
 import numpy as np
-
 from snn2hw_emulator.program import is_sparse, synapse_mask, synapse_memory_bits
 
 #: Bytes of neuron state per compartment (Loihi 1: 24 B per neuron, spec §3).
@@ -44,15 +42,46 @@ def _group_rows(program: Any) -> list[str]:
 
 
 def _cost_lines(program: Any) -> list[str]:
-    table = tomllib.loads(program.target_toml)
-    cost = table.get("cost", {})
-    flag = " (estimates)" if cost.get("estimated") else ""
-    return [f"cost model{flag}: {cost.get('synop_energy_pj')} pJ/synop, "
-            f"{cost.get('neuron_active_energy_pj')} pJ/active neuron update, "
-            f"{cost.get('hop_energy_pj')} pJ/hop, barrier {cost.get('barrier_time_ns')} ns"]
+    from snn2hw_emulator.validate import target_of
+
+    cost = target_of(program).cost            # the embedded target file, validated
+    flag = " (estimates)" if cost.estimated else ""
+    return [f"cost model{flag}: {cost.synop_energy_pj} pJ/synop, "
+            f"{cost.neuron_active_energy_pj} pJ/active neuron update, "
+            f"{cost.hop_energy_pj} pJ/hop, barrier {cost.barrier_time_ns} ns"]
+
+
+def xylo_summary(program: Any) -> str:
+    """A Xylo program (family xylo-iaf): sizes, shifts, thresholds, dashes, aliases."""
+    a = program.arrays()
+
+    def span(x: Any) -> str:
+        return f"{int(x.min())}..{int(x.max())}" if x.size else "-"
+
+    def n(key: str) -> int:
+        return int(np.count_nonzero(a[key]))
+
+    head = (f"program image v{program.format_version} (Xylo) for target "
+            f"'{program.target_name}' (target sha256 {program.target_hash[:12]}…)")
+    sizes = (f"inputs: {program.n_in}   hidden: {program.n_hidden} ({program.n_syn} "
+             f"synaptic current(s))   outputs: {program.n_out}")
+    weights = (f"weights: in {n('weights_in')}, recurrent {n('weights_rec')}, out "
+               f"{n('weights_out')}; shifts in <<{program.weight_shift_in}, rec "
+               f"<<{program.weight_shift_rec}, out <<{program.weight_shift_out}")
+    hidden = (f"hidden: threshold {span(a['threshold'])}, dash_mem {span(a['dash_mem'])}, "
+              f"dash_syn {span(a['dash_syn'])}, bias {span(a['bias'])}, aliases "
+              f"{int((a['aliases'] >= 0).sum())}")
+    out = (f"output: threshold {span(a['threshold_out'])}, dash_mem "
+           f"{span(a['dash_mem_out'])}, dash_syn {span(a['dash_syn_out'])}, bias "
+           f"{span(a['bias_out'])}")
+    return "\n".join([head, sizes, weights, hidden, out, *_cost_lines(program)])
 
 
 def program_summary(program: Any) -> str:
+    from snn2hw_emulator.xylo_program import is_xylo
+
+    if is_xylo(program):
+        return xylo_summary(program)
     ports = ", ".join(f"{p.name}[{p.size}]" for p in program.ports)
     outs = ", ".join(f"{o.name}<-{o.group}" for o in program.outputs)
     lines = [f"program image v{program.format_version} for target '{program.target_name}' "

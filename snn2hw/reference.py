@@ -21,6 +21,13 @@ snnTorch's own forward pass spike for spike. Conventions (specs/nir_semantics.md
   previous step), ``sinabs`` (multi-spike ``trunc(v/θ)``, subtract, v >= -θ).
   A node's own ``metadata["reset"]`` overrides the graph's.
 * Output nodes pass their summed input through; Delay shifts by round(delay/dt) steps.
+* Sigma-delta nodes (IF nodes marked ``snn2hw.sigma_delta``, :mod:`snn2hw.sdnn`) run
+  Lava's SigmaDelta in floats: sigma accumulates the input, the activation (ReLU or
+  none) of sigma + bias is compared with what was sent, and a change of at least vth
+  is sent as a graded payload (their recorded ``v`` is the activation). Each takes its
+  input one step late, as the hardware delivers it one synaptic hop later: with
+  thresholds, a sigma-delta network's transient (a bias acting before the input
+  arrives) changes what it sends, so the timing is part of the model. dt plays no part.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from typing import Any, Callable, Mapping
 import nir
 import numpy as np
 
+from snn2hw import sdnn
 from snn2hw.errors import UnsupportedError, UserInputError
 from snn2hw.ir import SPIKING_TYPES, Graph, execution_order, recurrent_edges
 from snn2hw.shapes import infer_shapes
@@ -207,6 +215,14 @@ def _fire(node: Any, v: np.ndarray, state: dict[str, np.ndarray], mode: str,
 
 def _step_neuron(node: Any, x: np.ndarray, state: dict[str, np.ndarray], opt: Options,
                  mode: str) -> np.ndarray:
+    if sdnn.is_sd(node):                  # graded payloads, not spikes (module docstring)
+        if "sd" not in state:
+            state["sd"] = sdnn.params("", node)        # checked by simulate() already
+        late = state.get("late", np.zeros_like(x))     # the hop: last step's input
+        state["late"] = x
+        out = sdnn.step(state["sd"], late, state)
+        state["v"], state["i"] = state["act"], state["sigma"]     # recorded as v and sigma
+        return out
     dt = x.dtype
     v = state["v"]
     if isinstance(node, (nir.IF, nir.I)):
@@ -281,11 +297,13 @@ def simulate(graph: Graph, inputs: Any, *, dt: float | None = None, reset: str |
              dtype: Any = np.float64) -> SimResult:
     """Run ``graph`` on ``inputs`` ((B, T, *shape) per Input node) for T steps.
 
-    ``record`` may contain ``"spikes"`` (every spiking node) and ``"states"`` (v, i of
-    every stateful node).
+    ``record`` may contain ``"spikes"`` (every spiking node; a sigma-delta node's
+    payloads) and ``"states"`` (v, i of every stateful node; a sigma-delta node's
+    activation as v, and its sigma).
     """
     opt = resolve_options(graph, dt=dt, reset=reset, integrator=integrator,
                           cuba_voltage_uses=cuba_voltage_uses, threshold_cmp=threshold_cmp)
+    sdnn.check_graph(graph)
     shapes = infer_shapes(graph)
     arrays, batch, steps = _inputs(graph, inputs, shapes, dtype)
     order = execution_order(graph)
@@ -367,4 +385,6 @@ def _collect(graph: Graph, traces: dict[str, list[np.ndarray]], vs: dict[str, li
             result.states[n] = {"v": stack(vs[n])}
             if isinstance(node, (nir.CubaLI, nir.CubaLIF)):
                 result.states[n]["i"] = stack(cur_i[n])
+            elif sdnn.is_sd(node):
+                result.states[n]["sigma"] = stack(cur_i[n])
     return result

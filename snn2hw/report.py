@@ -95,9 +95,10 @@ def weight_errors(graph: Any, compiled: Any) -> bytes:
         g = compiled.net.group(b.target)
         proj = next(p for p in st.projections if p.source == b.source and
                     p.target == g.population)
+        f = compiled.target.numeric
         dyn = disc.dynamics(g.population, graph.nodes[g.population], st.size(g.population),
-                            opt, compiled.options.approximations)
-        want = g.scale * dyn.gain[g.index, None] * proj.rows(g.index) / 64.0
+                            opt, compiled.options.approximations, f)
+        want = g.scale * dyn.gain[g.index, None] * proj.rows(g.index) / f.act_scale
         top = np.abs(want).max() or 1.0
         errors.append((b.name, ((dense(b.effective()) - want) / top).ravel()))
     fig, axes = plt.subplots(1, max(len(errors), 1), figsize=(4 * max(len(errors), 1), 3),

@@ -12,10 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from snn2hw_emulator.engine import RECORDABLE
+from snn2hw_emulator.engine import RECORDABLE as LOIHI_RECORDABLE
+from snn2hw_emulator.xylo_program import RECORDABLE as XYLO_RECORDABLE
 
 from snn2hw.errors import UserInputError
 from snn2hw.files import atomic_write
+
+#: What `snn2hw run --record` takes: the Loihi family's variables and Xylo's currents.
+RECORDABLE = tuple(dict.fromkeys(LOIHI_RECORDABLE + XYLO_RECORDABLE))
 
 
 def load_program(path: str | Path) -> Any:
@@ -70,7 +74,13 @@ def load_inputs(path: str | Path, program: Any) -> dict[str, np.ndarray]:
     if missing or extra:
         raise UserInputError(f"input arrays {sorted(data)} do not match the program's ports "
                              f"{ports}", hint="Name the .npz arrays after the input ports.")
-    return {k: _batched(k, np.asarray(v)) for k, v in data.items()}
+    out = {k: _batched(k, np.asarray(v)) for k, v in data.items()}
+    for p in program.ports:
+        if p.message_bits:               # graded: integer payloads inside the message width
+            from snn2hw.sdnn import check_payloads
+
+            check_payloads(p.name, out[p.name], p.message_bits)
+    return out
 
 
 def _progress(done: int, total: int) -> None:
@@ -89,9 +99,9 @@ def run_emulator(program: Any, inputs: Mapping[str, np.ndarray], steps: int | No
 
     opts = {"steps": steps, "record": record, "mode": mode, "accelerator": accelerator}
     if not isinstance(inputs, Mapping):       # a bare array for a one-port program
-        if len(program.ports) != 1:
+        if len(getattr(program, "ports", ("xylo input",))) != 1:
             return engine.run(program, inputs, **opts)
-        inputs = {program.ports[0].name: inputs}
+        inputs = {program.ports[0].name if hasattr(program, "ports") else "input": inputs}
     batch = np.shape(next(iter(inputs.values())))[0]
     show = progress and sys.stderr.isatty() and batch >= 8
     if not show:

@@ -115,7 +115,10 @@ def _cost_line(parts: list[dict[str, Any]], samples: int) -> str:
     steps = parts[0]["steps"]
     latency = _total([p["latency"] for p in parts])
     flag = " (target cost figures are estimates)" if parts[0]["estimated"] else ""
-    return (f"cost per sample: {_total([p['energy'] for p in parts]) / samples / 1e6:.4f} uJ, "
+    energy = _total([p["energy"] for p in parts])
+    energy_text = (f"{energy / samples / 1e6:.4f} uJ" if energy else
+                   "energy not modelled (no published figures)")
+    return (f"cost per sample: {energy_text}, "
             f"{latency / samples / 1e3:.2f} us over {steps} steps "
             f"(mean step {latency / (samples * steps):.0f} ns, "
             f"max {max(p['latency_max'] for p in parts):.0f} ns)"
@@ -218,7 +221,8 @@ def compare_report(shards: list[dict[str, Any]], program: Any, device: str, agai
         layers.append((first[0], sum(r[1] for r in rows), sum(r[2] for r in rows),
                        sum(r[3] for r in rows) / sum(r[4] for r in rows)))
     return DeviceComparison(device, against, n, max(s["steps"] for s in shards),
-                            len(program.groups), div, acc, detail, layers,
+                            len(getattr(program, "groups", ("hidden", "output"))), div,
+                            acc, detail, layers,
                             execute.states(program))
 
 

@@ -57,9 +57,11 @@ class VerifyReport:
                          f"{100 * la.identical_fraction:>9.2f}% {la.count_correlation:>10.4f}"
                          + (f" {100 * la.fed_fraction:>7.2f}%" if la.fed_fraction is not None
                             else ""))
-        clipped = {g: s for g, s in self.saturation.items() if s.get("v_clip") or s.get("u_wrap")}
-        lines.append("  saturation: " + (", ".join(f"{g}: {s['v_clip']} v clips, {s['u_wrap']} "
-                                                   "u wraps" for g, s in clipped.items())
+        clipped = {g: s for g, s in self.saturation.items()
+                   if any(v for k, v in s.items() if k != "first_step")}
+        lines.append("  saturation: " + (", ".join(f"{g}: " + ", ".join(
+            f"{v} {k.replace('_clip', ' clips').replace('_wrap', ' wraps')}"
+            for k, v in s.items() if k != "first_step") for g, s in clipped.items())
                                          if clipped else "none"))
         if self.cost:
             lines.append("  cost model (" + self.device + "): " + self.cost.replace("\n", "\n  "))

@@ -123,6 +123,10 @@ def one_block_program(block: SynapseBlock, n_source: int, n_target: int, *,
                         bias_exp=np.zeros(n_target, np.int64), u0=np.zeros(n_target, np.int64),
                         v0=np.zeros(n_target, np.int64))
     t = targets.load("loihi2")
+    if n_source > t.core.fan_in_axons_max:     # wide sums: on cores that hold them (the
+        from snn2hw.backends import netx_sdnn  # design rules check every image)
+
+        t = netx_sdnn.big_core(t)
     return Program(t.name, t.sha256, t.toml, (Port("in", n_source, (n_source,), message_bits),),
                    (group,), (block,), (Core(0, 0, ("L0",), (block.name,)),),
                    (OutputPort("out", "L0"),))

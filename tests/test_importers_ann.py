@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -220,7 +221,7 @@ def test_cli_import_and_compile_take_onnx(tmp_path: Path, capsys: pytest.Capture
 
 
 @pytest.mark.slow
-def test_digits_conversion_meets_the_accuracy_goals(tmp_path: Path) -> None:
+def test_digits_conversion_meets_the_accuracy_goals(digits_anns: Any) -> None:
     """The goals: the converted SNN within 1.5 pp of the ANN, the loihi2 emulator within
     0.5 pp of the float SNN, at T = 128, with Bernoulli and constant-current input.
 
@@ -234,14 +235,10 @@ def test_digits_conversion_meets_the_accuracy_goals(tmp_path: Path) -> None:
     (examples/reproducible.py), and these bounds hold with margin (README table)."""
     import digits_ann
 
-    digits = digits_ann.data()
+    digits = digits_anns.digits
     rows = []
-    for name, build in (("mlp", digits_ann.mlp), ("cnn", digits_ann.cnn)):
-        net = build()
-        digits_ann.train(net, digits.x_train, digits.y_train)
-        path = tmp_path / f"{name}.onnx"
-        digits_ann.export(net, path)
-        rows += digits_ann.evaluate(name, path, digits, [128])
+    for name in ("mlp", "cnn"):
+        rows += digits_ann.evaluate(name, digits_anns.path(name), digits, [128])
     print(digits_ann.table(rows))
     for r in rows:
         assert r["ann"] > 0.93, r                                  # held-out, a sanity floor

@@ -120,8 +120,8 @@ def build(net: HwNet, target: Target, *, record: dict[str, Any] | None = None) -
                               f"{first.delay} to keep the model's timing, but target "
                               f"'{target.name}' has no delays",
                               hint="Give all paths into a layer the same number of hops.")
-    ports = tuple(Port(name=p, size=int(net.layouts[p].size), shape=net.shapes[p])
-                  for p in net.inputs)
+    ports = tuple(Port(name=p, size=int(net.layouts[p].size), shape=net.shapes[p],
+                       message_bits=int(net.port_bits.get(p, 0))) for p in net.inputs)
     groups = tuple(NeuronGroup(name=g.name, model=_model(g),
                                size=g.size, shape=g.shape, du=g.du, dv=g.dv, vth=g.vth,
                                bias_mant=g.bias_mant, bias_exp=g.bias_exp,
@@ -157,6 +157,11 @@ def build(net: HwNet, target: Target, *, record: dict[str, Any] | None = None) -
                         if not current_bias.is_source(pop)},   # compiler-made, not the model's
         "latency": max((g.offset for g in net.groups), default=0),
     }
+    graded = {g.population for g in net.groups if g.payload_scale > 0}   # from NIR
+    pops = [*((o["population"], o) for o in io["outputs"].values()), *io["populations"].items()]
+    for pop, info in pops:
+        if pop in graded:             # execute.py aligns their payloads with the reference
+            info["payload_scale"] = [net.group(g).payload_scale for g in info["groups"]]
     meta: dict[str, Any] = {IO_KEY: json.dumps(io)}
     if record:
         meta["snn2hw.compile"] = json.dumps(record, default=str)

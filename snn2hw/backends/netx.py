@@ -39,19 +39,23 @@ from snn2hw.backends.netx_read import read
 from snn2hw.backends.image import io_map
 from snn2hw.errors import DesignRuleError, UnsupportedError, UserInputError
 from snn2hw.files import atomic_write
+from snn2hw_emulator.family import LAVA, LoihiLif
 from snn2hw_emulator.program import (NeuronGroup, Program, SynapseBlock, expanded_weights,
                                      is_sparse)
 
-BIAS_EXP = 6          # netx's implied bias exponent
+#: netx's implied bias exponent (6): a netx bias is in weight units, i.e. Lava's act_shift.
+#: A ``.net`` file holds Lava's arithmetic (family.LAVA), whatever target it is compiled for.
+BIAS_EXP = LAVA.act_shift
 
 
 def _not_netx(what: str) -> DesignRuleError:
     return DesignRuleError(f"cannot export to netx: {what}",
                            hint="netx holds sequential dense/conv CUBA networks; compile a "
-                                "chain without delays, biases off the 64-grid or splits.")
+                                "chain without delays, biases off the weight-unit grid "
+                                f"(multiples of {1 << BIAS_EXP}) or splits.")
 
 
-def _effective(block: SynapseBlock) -> np.ndarray:
+def _effective(block: SynapseBlock, f: LoihiLif) -> np.ndarray:
     w = expanded_weights(block)
     if is_sparse(w):                 # a netx dense layer stores the whole matrix anyway
         w = w.toarray()
@@ -61,9 +65,10 @@ def _effective(block: SynapseBlock) -> np.ndarray:
                         f"weight_exp {e}")
     eff = w << e if e >= 0 else w >> -e
     lo, hi = int(eff.min(initial=0)), int(eff.max(initial=0))
-    if (lo < 0 < hi and (hi > 254 or lo < -256)) or hi > 255 or lo < -256:
+    top = f.weight_bound                     # netx: -256..254 mixed, else up to 255
+    if (lo < 0 < hi and (hi > top - 2 or lo < -top)) or hi > f.weight_max or lo < -top:
         raise _not_netx(f"block '{block.name}' has effective weights {lo}..{hi}, beyond what "
-                        "netx keeps exactly (8 bits)")
+                        f"netx keeps exactly ({f.weight_bits_max} bits)")
     return eff
 
 
@@ -85,7 +90,14 @@ def _chain(program: Program) -> list[tuple[NeuronGroup, SynapseBlock]]:
 
 
 def export(program: Program, path: str | Path) -> None:
-    """Write ``program`` as a netx ``.net`` file (atomically)."""
+    """Write ``program`` as a netx ``.net`` file (atomically). netx runs Lava's models, so
+    a program whose target has other arithmetic widths is refused, naming the key."""
+    from snn2hw_emulator.validate import target_of
+
+    f = target_of(program).numeric
+    for key, value, lava in f.lava_mismatches()[:1]:
+        raise _not_netx(f"its target's numeric.{key} = {value}, and netx (Lava's models) "
+                        f"hard-wires {key} = {lava}")
     io = io_map(program)
     pops = io["populations"]
     layers: list[dict[str, Any]] = []
@@ -101,7 +113,8 @@ def export(program: Program, path: str | Path) -> None:
             raise _not_netx(f"block '{b.name}' has synaptic delays")
         bias = np.asarray(g.bias_mant, dtype=np.int64) << np.asarray(g.bias_exp)
         if np.any(bias % (1 << BIAS_EXP)):
-            raise _not_netx(f"group '{g.name}' has biases that are not multiples of 64")
+            raise _not_netx(f"group '{g.name}' has biases that are not multiples of "
+                            f"{1 << BIAS_EXP}")
         neuron = {"iDecay": g.du + 1, "vDecay": g.dv, "vThMant": g.vth}
         perm = np.asarray(info["index"])
         out_shape = tuple(reversed(g.shape)) if len(g.shape) == 3 else (g.size,)
@@ -117,7 +130,7 @@ def export(program: Program, path: str | Path) -> None:
         else:
             if len(prev_shape) == 3:
                 layers.append({"type": "flatten", "shape": (int(np.prod(prev_shape)),)})
-            eff = _effective(b)                  # rows: group order; columns: source order
+            eff = _effective(b, f)               # rows: group order; columns: source order
             w = np.zeros((g.size, eff.shape[1]), dtype=np.int64)
             w[np.ix_(perm, prev_perm)] = eff     # netx: NIR (C, H, W) order on both sides
             nir_bias = np.zeros(g.size, dtype=np.int64)
@@ -164,27 +177,30 @@ def _write(path: str, layers: list[dict[str, Any]]) -> None:
 # read (netx_read.py): the layers, normalised; to_program and compile_file (netx_hw.py):
 # the file's integers as netx runs them.
 
-def optimize_weight_bits(w: np.ndarray) -> tuple[np.ndarray, int, int]:
+def optimize_weight_bits(w: np.ndarray, f: LoihiLif = LAVA) -> tuple[np.ndarray, int, int]:
     """netx's dense-weight transformation as documented (full-scale weights, number of
-    weight bits, weight exponent): lossless for effective weights within 8 bits."""
+    weight bits, weight exponent): lossless for effective weights within the full scale.
+    In ``f``'s widths (the target's family record; default: Lava's, where netx's figures
+    are: B = weight_bits_max = 8, a mixed clip to -256..254, scales 255, 127/-128, -256)."""
+    bound = f.weight_bound                        # 2^B: 256
     w = np.asarray(w, dtype=np.int64)
     hi, lo = int(w.max()), int(w.min())
-    if (hi > 254 and lo < 0) or (lo < -256 and hi > 0):
-        w = np.clip(w, -256, 254)
+    if (hi > bound - 2 and lo < 0) or (lo < -bound and hi > 0):
+        w = np.clip(w, -bound, bound - 2)
         hi, lo = int(w.max()), int(w.min())
     signed = int(lo < 0 <= hi and not hi < 0)
     if hi < 0:
-        scale, signed = -256 / lo, 0
+        scale, signed = -bound / lo, 0
     elif lo >= 0:
-        scale = 255 / hi
+        scale = f.weight_max / hi
     else:
-        scale = min(127 / hi, -128 / lo)
+        scale = min((bound // 2 - 1) / hi, -(bound // 2) / lo)
     bits = math.floor(math.log2(scale)) + signed
-    n = 8
+    n = f.weight_bits_max
     while n > 0 and np.any(w % (1 << n)):
         n -= 1
     n -= signed
-    return w << bits, int(8 - bits - n), int(-bits)
+    return w << bits, int(f.weight_bits_max - bits - n), int(-bits)
 
 
 RUNNER = Path(__file__).with_name("netx_runner.py")
@@ -223,7 +239,8 @@ def run_netx(path: str | Path, spikes: Any, *, input_shape: tuple[int, ...] | No
 def to_graph(path: str | Path, *, dt: float = 1e-3,
              input_shape: tuple[int, ...] | None = None, sdnn_stand_in: bool = False
              ) -> ir.Graph:
-    """A float NIR graph of a ``.net`` file at scale 64 (v_float = v_int / 64). An input
+    """A float NIR graph of a ``.net`` file at scale 2^act_shift (v_float = v_int / 64, in
+    Lava's widths: family.LAVA). An input
     layer with neurons becomes a unit Scale into them (its inputs are the values netx
     puts into ``a_in``, in weight units). An SDNN file is refused (NIR has no sigma-delta
     neuron) unless ``sdnn_stand_in``: then its neurons are marked IF stand-ins
@@ -272,12 +289,12 @@ def _neuron(name: str, nrn: dict[str, int], shape: tuple[int, ...], dt: float) -
         return netx_sdnn.stand_in(name, nrn, shape)
     ones = np.ones(shape)
     theta = ones * nrn["vThMant"]
-    a_syn, a_mem = nrn["iDecay"] / 4096, nrn["vDecay"] / 4096
+    a_syn, a_mem = nrn["iDecay"] / LAVA.decay_one, nrn["vDecay"] / LAVA.decay_one
     if nrn["iDecay"] == 0 and a_mem >= 1:     # netx's default integrator: v = u = sum of input
         return nir.IF(r=ones, v_threshold=theta, v_reset=0 * ones)
     if a_mem >= 1:
-        raise UnsupportedError(f"layer '{name}' has vDecay 4096 (no voltage memory), which a "
-                               "NIR neuron cannot express", node=name)
+        raise UnsupportedError(f"layer '{name}' has vDecay {nrn['vDecay']} (no voltage memory), "
+                               "which a NIR neuron cannot express", node=name)
     if a_syn >= 1:                 # no current memory: u = input each step
         if a_mem == 0:
             return nir.IF(r=ones, v_threshold=theta, v_reset=0 * ones)

@@ -30,19 +30,23 @@ from typing import Any
 
 import h5py
 import numpy as np
+from snn2hw_emulator.family import LAVA
 
 from snn2hw.errors import ModelFileError
 
 MAX_NEURONS = 2**26            # per layer
 MAX_ELEMENTS = 2**28           # per dataset (weights: 1 GiB of int32)
 _HINT = "Re-export the network with lava-dl (netx.hdf5 / slayer's export_hdf5)."
-#: field -> (lowest, highest) accepted value, for every numeric field checked.
-RANGES = {"weight": (-(2**15) + 1, 2**15 - 1), "bias": (-(2**23) + 1, 2**23 - 1),
-          "vThMant": (0, 2**23 - 1), "iDecay": (0, 4096), "vDecay": (0, 4096),
+#: field -> (lowest, highest) accepted value, for every numeric field checked: weights in
+#: the stored word, biases and thresholds in the state, decays up to one (Lava's widths,
+#: family.LAVA: a .net file holds Lava's integers); the rest are plausibility bounds.
+RANGES = {"weight": (-LAVA.weight_word_max, LAVA.weight_word_max),
+          "bias": (-LAVA.v_max, LAVA.v_max), "vThMant": (0, LAVA.v_max),
+          "iDecay": (0, LAVA.decay_one), "vDecay": (0, LAVA.decay_one),
           "delay": (0, 2**16), "stride": (1, 2**16), "dilation": (1, 2**16),
           "padding": (0, 2**16), "groups": (1, 2**16), "shape": (1, 2**24),
           "refDelay": (0, 2**16), "messageBits": (-(2**16), 2**16)}
-CUBA_VTH_MAX = 2**17
+CUBA_VTH_MAX = LAVA.vth_max + 1          # netx's default readout writes 2^17
 
 
 def _fail(path: Path, k: int | None, what: str, hint: str = _HINT) -> ModelFileError:

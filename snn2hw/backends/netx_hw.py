@@ -24,13 +24,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from snn2hw_emulator.family import LAVA
 
 from snn2hw.backends import netx_read
 from snn2hw.errors import UnsupportedError, UserInputError
 from snn2hw.passes.hwmodel import HwBlock, HwGroup, HwNet
 
-BIAS_EXP = 6                 # netx's implied bias exponent
-INPUT_BITS = 24              # graded input payload into an input layer (Lava: int32 a_in)
+#: A ``.net`` file's integers are Lava's arithmetic (family.LAVA): netx builds Lava's models.
+F = LAVA
+BIAS_EXP = F.act_shift       # netx's implied bias exponent (6): biases in weight units
+INPUT_BITS = F.state_bits    # graded input payload into an input layer, as wide as the
+                             # state it lands in (24; Lava: int32 a_in)
 META_KEY = "snn2hw.netx"     # program metadata: source file, input lag, groups' netx blocks
 
 
@@ -48,12 +52,13 @@ def _identity(name: str, shape: tuple[int, ...]) -> HwBlock:
     if len(shape) == 3:              # 1x1 convolution with an identity kernel (C, 1, 1, C)
         c = shape[0]
         return HwBlock(name, "input", name.split(".")[0], "conv",
-                       np.eye(c, dtype=np.int64).reshape(c, 1, 1, c), 0, 8, "auto",
+                       np.eye(c, dtype=np.int64).reshape(c, 1, 1, c), 0, F.weight_bits_max,
+                       "auto",
                        conv={"stride": (1, 1), "padding": (0, 0), "dilation": (1, 1),
                              "groups": 1})
     n = int(np.prod(shape))
     return HwBlock(name, "input", name.split(".")[0], "dense", np.eye(n, dtype=np.int64),
-                   0, 8, "auto")
+                   0, F.weight_bits_max, "auto")
 
 
 def _dense_block(path: Path, layer: dict[str, Any], name: str, source: str) -> HwBlock:
@@ -80,8 +85,8 @@ def _conv_block(layer: dict[str, Any], name: str, source: str) -> HwBlock:
     w = layer["weight"][:, :, ::-1, ::-1].transpose(0, 3, 2, 1)    # torch xcorr -> Lava
     conv = {key: tuple(reversed(layer[key])) for key in ("stride", "padding", "dilation")}
     conv["groups"] = layer["groups"]
-    return HwBlock(f"{name}.w", source, name, "conv", np.ascontiguousarray(w), 0, 8, "auto",
-                   conv=conv)
+    return HwBlock(f"{name}.w", source, name, "conv", np.ascontiguousarray(w), 0,
+                   F.weight_bits_max, "auto", conv=conv)
 
 
 def _group(path: Path, layer: dict[str, Any], name: str, offset: int) -> HwGroup:
@@ -91,23 +96,25 @@ def _group(path: Path, layer: dict[str, Any], name: str, offset: int) -> HwGroup
     if layer["type"] == "conv":
         bias = np.broadcast_to(bias, shape).ravel()                 # channel fastest
     bias = np.broadcast_to(bias.ravel(), index.shape).copy()
-    du, dv, vth, model = nrn["iDecay"] - 1, nrn["vDecay"], nrn["vThMant"], "lif"
+    du, dv, vth, model = nrn["iDecay"] - F.du_offset, nrn["vDecay"], nrn["vThMant"], "lif"
     if layer.get("default_neuron"):
         if np.any(bias):
             raise UnsupportedError(f"layer {k} of '{path.name}' has a bias on netx's default "
                                    "integrator (no neuron group), which Loihi's registers "
                                    "cannot hold", node=name, hint="Give the layer a neuron "
                                    "group (iDecay, vDecay, vThMant).")
-        du, dv, vth, model = 4095, 0, (1 << 17) - 1, "readout"
-    for what, value, ok in (("iDecay", du + 1, 1 <= du + 1 <= 4096),
-                            ("vDecay", dv, 0 <= dv <= 4095), ("vThMant", vth, 0 <= vth < 2**17)):
+        du, dv, vth, model = F.du_forget, 0, F.vth_max, "readout"
+    i_decay = du + F.du_offset
+    for what, value, ok in (("iDecay", i_decay, F.du_offset <= i_decay <= F.decay_one),
+                            ("vDecay", dv, 0 <= dv <= F.decay_max),
+                            ("vThMant", vth, 0 <= vth <= F.vth_max)):
         if not ok:
             raise UnsupportedError(f"layer {k} of '{path.name}' has {what} {value}, outside "
-                                   "Loihi's registers (iDecay 1..4096, vDecay 0..4095, "
-                                   "vThMant < 2^17)", node=name,
-                                   hint="Retrain with decays and threshold in range.")
+                                   f"Loihi's registers (iDecay {F.du_offset}..{F.decay_one}, "
+                                   f"vDecay 0..{F.decay_max}, vThMant < 2^{F.vth_mant_bits})",
+                                   node=name, hint="Retrain with decays and threshold in range.")
     zeros = np.zeros(index.size, dtype=np.int64)
-    return HwGroup(name, name, index, shape, model, du, dv, vth, 64.0, bias,
+    return HwGroup(name, name, index, shape, model, du, dv, vth, F.act_scale, bias,
                    np.full(index.size, BIAS_EXP, dtype=np.int64), zeros, offset)
 
 
@@ -205,15 +212,29 @@ def finish(program: Any, info: dict[str, Any]) -> Any:
     return dataclasses.replace(program, ports=ports, blocks=blocks, metadata=meta)
 
 
+def check_lava_widths(target: Any, path: str | Path) -> None:
+    """A ``.net`` file's integers are Lava's arithmetic: a target with other widths would
+    run them as other numbers, so it is refused, naming the key."""
+    for key, value, lava in target.numeric.lava_mismatches()[:1]:
+        raise UnsupportedError(f"'{Path(path).name}' holds Lava's integers ({key} = {lava}), "
+                               f"but target '{target.name}' has numeric.{key} = {value}",
+                               hint="Compile .net files for a target with Lava's widths "
+                                    "(loihi2, loihi1).")
+
+
 def to_program(path: str | Path, target: Any, *,
                input_shape: tuple[int, ...] | None = None) -> Any:
     """The program netx would build from a ``.net`` file, one group per core, without the
-    target's mapping rules (for comparing with netx; :func:`compile_file` maps it)."""
+    target's mapping rules (for comparing with netx; :func:`compile_file` maps it): on
+    ``netx_sdnn.big_core(target)``, the target's arithmetic with cores that hold any
+    layer, since the design rules check every program image."""
     from snn2hw.backends import image, netx_sdnn
 
+    check_lava_widths(target, path)
     net, info = to_hwnet(path, input_shape=input_shape)
     if info.get("sdnn"):
         netx_sdnn.check_target(target)
+    target = netx_sdnn.big_core(target)
     net = net.with_(groups=tuple(dataclasses.replace(g, core=k, chip=0)
                                  for k, g in enumerate(net.groups)))
     program = image.build(net, target, record={"source": f"netx:{Path(path).name}"})
@@ -227,8 +248,10 @@ def compile_file(path: str | Path, options: Any = None) -> Any:
     the map pass (``passes/unroll.py``; lava-dl's PilotNet)."""
     from snn2hw import compiler
     from snn2hw.backends import netx
+    from snn2hw.targets import load
 
     options = options or compiler.Options()
+    check_lava_widths(load(options.target), path)
     net, info = to_hwnet(path)
     if info.get("sdnn"):                                # sigma-delta: netx_sdnn.py
         from snn2hw.backends import netx_sdnn

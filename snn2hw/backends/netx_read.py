@@ -32,13 +32,16 @@ from typing import Any
 
 import h5py
 import numpy as np
+from snn2hw_emulator.family import LAVA
 
 from snn2hw.backends import netx_check
 from snn2hw.errors import ModelFileError, UnsupportedError
 
-#: netx's neuron for a dense layer without a ``neuron`` group (hdf5.py ``create_dense``);
-#: its vThMant is written ``1 << 18 - 1``, which Python reads as ``1 << 17``.
-DEFAULT_NEURON = {"type": "CUBA", "iDecay": 0, "vDecay": 4096, "vThMant": 1 << 17}
+#: netx's neuron for a dense layer without a ``neuron`` group (hdf5.py ``create_dense``):
+#: iDecay 0, vDecay 4096 (a decay of one in Lava's widths, family.LAVA); its vThMant is
+#: written ``1 << 18 - 1``, which Python reads as ``1 << 17`` (one past the 17-bit range).
+DEFAULT_NEURON = {"type": "CUBA", "iDecay": 0, "vDecay": LAVA.decay_one,
+                  "vThMant": LAVA.vth_max + 1}
 MAX_DELAY = 62                     # netx clamps delays to 62 (DelayDense max_delay)
 
 
@@ -143,7 +146,8 @@ def _layer(path: Path, k: int, h: h5py.Group) -> dict[str, Any]:
         if "neuron" in h:
             layer["neuron"] = _neuron(path, k, h)
             layer["transform"] = {key: int(np.asarray(h[key][()]).ravel()[0]) if key in h
-                                  else default for key, default in (("weight", 64),
+                                  else default for key, default in (("weight",
+                                                                     1 << LAVA.act_shift),
                                                                     ("bias", 0))}
         return layer
     if kind not in ("dense", "conv"):

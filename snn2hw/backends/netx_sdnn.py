@@ -39,7 +39,6 @@ from snn2hw.errors import UnsupportedError
 from snn2hw.passes.hwmodel import HwBlock, HwGroup, HwNet
 
 SPIKE_EXP = STATE_EXP = 6        # netx: Network(spike_exp=6), state_exp=6 (hdf5.py:72, 176)
-STATE_BITS = 24                  # the scaled vth and bias must fit the neuron state
 RUNNER = Path(__file__).with_name("netx_sdnn_runner.py")
 #: What the netx device reads per SDNN block (Lava's Var names; spikes = s_out).
 NETX_VARS = {"spikes": "s_out", "sigma": "sigma", "act": "act", "residue": "residue",
@@ -76,7 +75,9 @@ def _refuse(path: Path, layer: dict[str, Any], what: str, hint: str) -> Unsuppor
 
 
 def _group(path: Path, layer: dict[str, Any], name: str, offset: int) -> HwGroup:
-    from snn2hw.backends.netx_hw import hw_layout
+    """The layer's sigma-delta group; its scaled vth and bias must fit the state of Lava's
+    arithmetic (netx_hw.F: a ``.net`` file's family record)."""
+    from snn2hw.backends.netx_hw import F, hw_layout
 
     shape, index = hw_layout(layer["shape"])
     kind, nrn = model(layer), layer["neuron"]
@@ -88,14 +89,14 @@ def _group(path: Path, layer: dict[str, Any], name: str, offset: int) -> HwGroup
         bias = bias.copy()
     vth = 0 if kind == "sigma" else nrn["vThMant"]
     k = 0 if kind == "sigma" else SPIKE_EXP + STATE_EXP
-    limit = 2 ** (STATE_BITS - 1)
+    limit = F.state_half
     for what, value in (("vThMant", vth), ("|bias|", int(np.abs(bias).max(initial=0)))):
         if value << k >= limit:
             raise _refuse(path, layer, f"has {what} {value}, which scaled by 2^{k} (netx's "
-                          f"spike_exp + state_exp) exceeds the {STATE_BITS}-bit state",
+                          f"spike_exp + state_exp) exceeds the {F.state_bits}-bit state",
                           f"Retrain with {what} below {limit >> k}.")
     zeros = np.zeros(index.size, dtype=np.int64)
-    return HwGroup(name, name, index, shape, kind, 0, 0, vth, 64.0, bias, zeros.copy(),
+    return HwGroup(name, name, index, shape, kind, 0, 0, vth, F.act_scale, bias, zeros.copy(),
                    zeros, offset, spike_exp=k // 2, state_exp=k // 2)
 
 
@@ -315,15 +316,25 @@ __all__ = ["big_core", "check_models", "check_target", "columns", "compile_file"
 BIG_CORE = 131072
 
 
+#: Synaptic memory bits and fan-in/fan-out axons per core of that target (the design
+#: rules check them on every program image it loads).
+BIG_CORE_LIMITS = {"synapse_memory_bits": 1 << 40, "fan_in_axons_max": 1 << 30,
+                   "fan_out_axons_max": 1 << 30}
+
+
 def big_core(target: Any) -> Any:
-    """``target`` with cores of BIG_CORE neurons (named ``<name>-bigcore``): the target the
-    unmapped program (one layer per core) runs on where a layer exceeds a core."""
+    """``target`` with cores of BIG_CORE neurons, and synaptic memory and axons to hold any
+    layer (named ``<name>-bigcore``): the target the unmapped program (one layer per core)
+    runs on where a layer exceeds a core. Its arithmetic is the target's; a target already
+    named ``*-bigcore`` keeps its name."""
     from snn2hw import targets
 
-    toml = target.toml.replace(f'name = "{target.name}"', f'name = "{target.name}-bigcore"', 1)
-    toml = toml.replace(f"neurons_max = {target.core.neurons_max} ",
-                        f"neurons_max = {BIG_CORE} ", 1)
-    return targets.parse(toml, f"{target.name}-bigcore")
+    name = target.name if target.name.endswith("-bigcore") else f"{target.name}-bigcore"
+    toml = target.toml.replace(f'name = "{target.name}"', f'name = "{name}"', 1)
+    toml = re.sub(r"(?m)^neurons_max = \d+", f"neurons_max = {BIG_CORE}", toml, count=1)
+    for key, value in BIG_CORE_LIMITS.items():
+        toml = re.sub(rf"(?m)^{key} = \d+", f"{key} = {value}", toml, count=1)
+    return targets.parse(toml, name)
 
 
 def compile_for_verify(path: str | Path, options: Any) -> Any:

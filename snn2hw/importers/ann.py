@@ -363,13 +363,29 @@ def encode(x: np.ndarray, steps: int, input_scale: float, seed: int = 0,
     return (rng.random((p.shape[0], steps, *p.shape[2:])) < p).astype(np.int8)
 
 
-def convert(ann: AnnModel, calibration: np.ndarray, *, percentile: float = 99.9,
-            reset: str = "zero", dt: float = 1e-3, encoding: str = "bernoulli") -> ir.Graph:
-    """Data-normalised rate-coded IF network in NIR (see the module docstring)."""
+def calibration_inputs(ann: AnnModel, calibration: np.ndarray) -> np.ndarray:
+    """Calibration data as float ANN inputs (batch, *input_shape), or a one-line error."""
     x = np.asarray(calibration, dtype=float)
     if x.ndim != 1 + len(ann.input_shape) or tuple(x.shape[1:]) != ann.input_shape:
         raise UserInputError(f"calibration data has shape {x.shape}; expected (batch, "
                              f"{', '.join(map(str, ann.input_shape))})")
+    if x.shape[0] == 0:
+        raise UserInputError("calibration data has no samples",
+                             hint="Pass at least one ANN input (a few hundred is typical).")
+    return x
+
+
+def layer_scale(post: np.ndarray, percentile: float) -> float:
+    """A layer's activation scale: the ``percentile`` of its non-zero magnitudes (1 when
+    it has none), so that one outlier does not set it."""
+    nz = np.abs(post[post != 0])
+    return float(np.percentile(nz, percentile)) if nz.size else 1.0
+
+
+def convert(ann: AnnModel, calibration: np.ndarray, *, percentile: float = 99.9,
+            reset: str = "zero", dt: float = 1e-3, encoding: str = "bernoulli") -> ir.Graph:
+    """Data-normalised rate-coded IF network in NIR (see the module docstring)."""
+    x = calibration_inputs(ann, calibration)
     if reset not in ("zero", "subtract"):
         raise UserInputError(f"reset {reset!r} is not 'zero' or 'subtract'")
     if encoding not in ENCODINGS:
@@ -436,6 +452,12 @@ def import_ann(path: str | Path, calibration: np.ndarray, *, percentile: float =
                reset: str = "zero", approximate: tuple[str, ...] = (),
                encoding: str = "bernoulli") -> ir.Graph:
     """An ONNX file or a torch.export archive (``.pt2``) -> a converted NIR graph."""
+    ann = load_model(path, approximate)
+    return convert(ann, calibration, percentile=percentile, reset=reset, encoding=encoding)
+
+
+def load_model(path: str | Path, approximate: tuple[str, ...] = ()) -> AnnModel:
+    """The layers of an ONNX file or a torch.export archive (``.pt2``)."""
     from snn2hw import files
 
     for bad in approximate:
@@ -445,12 +467,11 @@ def import_ann(path: str | Path, calibration: np.ndarray, *, percentile: float =
     if files.sniff(path) == "pt2":
         from snn2hw.importers.torch_export import from_exported
 
-        ann = from_exported(path, approximate=approximate)
-    else:
-        ann = from_onnx(path, approximate=approximate)
-    return convert(ann, calibration, percentile=percentile, reset=reset, encoding=encoding)
+        return from_exported(path, approximate=approximate)
+    return from_onnx(path, approximate=approximate)
 
 
 __all__ = ["AnnModel", "Layer", "from_onnx", "from_torch", "convert", "encode", "import_ann",
+           "load_model", "calibration_inputs", "layer_scale",
            "ENCODINGS",
            "load_onnx", "APPROXIMATIONS"]

@@ -20,17 +20,25 @@ from snn2hw.passes import structure
 from snn2hw.passes.hwmodel import HwBlock, HwGroup, HwNet, from_csr_fields
 from snn2hw.passes.quantise import whc_perm
 
-_INT_GROUP = ("du", "dv", "vth", "offset", "reset_interval", "reset_offset", "core", "chip")
-_INT_BLOCK = ("weight_exp", "num_weight_bits", "delay")
+_INT_GROUP = ("du", "dv", "vth", "offset", "reset_interval", "reset_offset", "core", "chip",
+              "spike_exp", "state_exp")
+_INT_BLOCK = ("weight_exp", "num_weight_bits", "delay", "num_message_bits")
 
 
 def _group(name: str, d: dict[str, Any]) -> HwGroup:
     ints = {k: int(d[k]) for k in _INT_GROUP if k in d}
     arrays = {k: np.asarray(d[k], dtype=np.int64) for k in ("index", "bias_mant", "bias_exp",
                                                             "v0")}
+    graded = {k: f(d[k]) for k, f in (("act_mode", _text), ("cum_error", bool),
+                                       ("payload_scale", float)) if k in d}
     return HwGroup(name=name, population=str(d["population"]),
                    shape=tuple(int(s) for s in np.asarray(d["shape"]).ravel()),
-                   model=str(d["model"]), scale=float(d["scale"]), **arrays, **ints)
+                   model=_text(d["model"]), scale=float(d["scale"]), **arrays, **ints,
+                   **graded)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _weights(w: Any) -> Any:
@@ -92,8 +100,9 @@ def hwnet(graph: ir.Graph, target: str) -> HwNet | None:
         if g.population not in layouts:
             layouts[g.population], shapes[g.population] = np.arange(g.size), (g.size,)
     inputs = tuple(p for p in s.populations if p not in pops)
+    bits = {str(k): int(v) for k, v in dict(meta.get("snn2hw.port_bits", {})).items()}
     return HwNet(tuple(groups), tuple(blocks), layouts, shapes, inputs, dict(s.outputs),
-                 {"source": "annotated graph"})
+                 {"source": "annotated graph"}, port_bits=bits)
 
 
 __all__ = ["hwnet"]

@@ -27,9 +27,10 @@ import dataclasses
 from typing import Any
 
 import numpy as np
+from snn2hw_emulator.family import LAVA, LoihiLif
 
 from snn2hw.errors import UnsupportedError
-from snn2hw.passes.discretise import DECAY_ONE, Dynamics
+from snn2hw.passes.discretise import Dynamics
 from snn2hw.passes.hwmodel import HwBlock, HwNet
 from snn2hw.passes.quantise import Stats, _quantise_block, grid
 from snn2hw.passes.structure import Projection, Structure
@@ -43,10 +44,11 @@ def is_source(population: str) -> bool:
     return population.startswith(PREFIX)
 
 
-def source_dynamics() -> Dynamics:
-    """An always-on neuron: no leak, bias 2 over threshold 1, so it fires at every step."""
+def source_dynamics(f: LoihiLif = LAVA) -> Dynamics:
+    """An always-on neuron: no leak, bias 2 over threshold 1, so it fires at every step
+    (u forgets: du = du_forget of ``f``, the target's family record)."""
     one = np.ones(1)
-    return Dynamics("lif", np.array([DECAY_ONE - 1]), np.zeros(1, dtype=np.int64), one,
+    return Dynamics("lif", np.array([f.du_forget]), np.zeros(1, dtype=np.int64), one,
                     2.0 * one, one, False)
 
 
@@ -71,7 +73,7 @@ def _source_for(structure: Structure, pop: str) -> str:
 
 
 def lower(structure: Structure, dyns: dict[str, Dynamics], stats: dict[str, Stats] | None,
-          approximations: tuple[str, ...] = ()
+          approximations: tuple[str, ...] = (), f: LoihiLif = LAVA
           ) -> tuple[Structure, dict[str, Dynamics], dict[str, Stats] | None]:
     """Move every current bias of a CubaLIF/CubaLI onto a projection from an always-on
     source population; returns the new structure, dynamics and (adjusted) statistics."""
@@ -98,7 +100,7 @@ def lower(structure: Structure, dyns: dict[str, Dynamics], stats: dict[str, Stat
     out = Structure({**structure.shapes, **{s: (1,) for s in sources}},
                     tuple(inputs + sorted(sources) + neurons), tuple(projections),
                     {**structure.offsets, **sources}, dict(structure.outputs))
-    return out, {**dyns, **{s: source_dynamics() for s in sources}}, new_stats
+    return out, {**dyns, **{s: source_dynamics(f) for s in sources}}, new_stats
 
 
 def _with_bias(st: Stats, g: np.ndarray) -> Stats:
@@ -108,33 +110,33 @@ def _with_bias(st: Stats, g: np.ndarray) -> Stats:
 
 
 def _residual(net: HwNet, b: HwBlock, structure: Structure, dyns: dict[str, Dynamics],
-              how: str) -> HwBlock | None:
+              how: str, f: LoihiLif) -> HwBlock | None:
     """The part of bias block ``b`` its exponent rounded away, as a block at exponent 0
     from the fine source (None when ``b`` is already at exponent 0 or exact)."""
-    e = b.weight_exp + grid(b.sign_mode, b.num_weight_bits)[2]
+    e = b.weight_exp + grid(b.sign_mode, b.num_weight_bits, f)[2]
     if e <= 0:
         return None
     g = net.group(b.target)
     proj = next(p for p in structure.into(g.population) if p.source == b.source)
-    want = g.scale * dyns[g.population].gain[g.index] * proj.matrix[g.index, 0] / 64.0
+    want = g.scale * dyns[g.population].gain[g.index] * proj.matrix[g.index, 0] / f.act_scale
     rest = want - b.effective()[:, 0]
     if np.all(np.abs(rest) < 0.5):
         return None
-    w, wexp, mode, _ = _quantise_block(rest[:, None] * 64.0 / g.scale, g.scale,
-                                       b.num_weight_bits, how, False)
+    w, wexp, mode, _ = _quantise_block(rest[:, None] * f.act_scale / g.scale, g.scale,
+                                       b.num_weight_bits, how, False, f)
     src = b.source + FINE
     return HwBlock(f"{src}->{g.population}:{g.name}", src, g.name, "dense", w, wexp,
                    b.num_weight_bits, mode, b.delay, False)
 
 
-def refine(net: HwNet, structure: Structure, dyns: dict[str, Dynamics], how: str = "nearest"
-           ) -> HwNet:
+def refine(net: HwNet, structure: Structure, dyns: dict[str, Dynamics], how: str = "nearest",
+           f: LoihiLif = LAVA) -> HwNet:
     """After quantise: a bias block shares one exponent over its rows, so its rounding can
-    exceed u's input resolution (one a-unit, 64 v-units per step), an error the model
+    exceed u's input resolution (one a-unit, act_scale v-units per step), an error the model
     integrates at every step. A second always-on source at the same offset carries the
     residual at exponent 0, so every bias is as fine as the hardware's input."""
     extra = [r for b in net.blocks if is_source(b.source) and not b.source.endswith(FINE)
-             for r in [_residual(net, b, structure, dyns, how)] if r is not None]
+             for r in [_residual(net, b, structure, dyns, how, f)] if r is not None]
     if not extra:
         return net
     groups, layouts, shapes = list(net.groups), dict(net.layouts), dict(net.shapes)

@@ -1,18 +1,20 @@
-"""Discretise: each neuron population's ODE constants at ``dt`` -> Loihi CUBA-LIF decays.
+"""Discretise: each neuron population's ODE constants at ``dt`` -> Loihi CUBA-LIF decays,
+in the widths of the target's family record (``f``: family.LoihiLif).
 
-Loihi's neuron (Lava fixed point, specs/loihi_fixed_point.md §1.3), in float terms:
+Loihi's neuron (Lava fixed point, specs/loihi_fixed_point.md §1.3), in float terms, with
+``ONE = 2^decay_bits`` (4096 in Lava) and Loihi's ``du_offset`` (1):
 
-    u[t] = (1 - (du+1)/4096) * u[t-1] + a[t]          (a: weighted input, <<6)
-    v[t] = (1 - dv/4096)     * v[t-1] + u[t] + bias
+    u[t] = (1 - (du+du_offset)/ONE) * u[t-1] + a[t]   (a: weighted input, << act_shift)
+    v[t] = (1 - dv/ONE)             * v[t-1] + u[t] + bias
 
 The float reference's Euler step (specs/nir_semantics.md §1.5) maps onto it exactly,
-up to the 12-bit rounding of the decays, with ``alpha = dt/tau`` (``1 - exp(-dt/tau)``
-under the ``exact`` integrator):
+up to the ``decay_bits`` rounding of the decays, with ``alpha = dt/tau``
+(``1 - exp(-dt/tau)`` under the ``exact`` integrator):
 
-* LIF / LI: ``dv = 4096*alpha``, ``du = 4095`` (u forgets: u = a), input gain
+* LIF / LI: ``dv = ONE*alpha``, ``du = ONE - du_offset`` (u forgets: u = a), input gain
   ``alpha*r``, bias per step ``alpha*v_leak``.
-* IF / I: ``dv = 0``, ``du = 4095``, gain ``r``.
-* CubaLIF / CubaLI: ``du = 4096*alpha_syn - 1``, ``dv = 4096*alpha_mem``, gain
+* IF / I: ``dv = 0``, ``du = ONE - du_offset``, gain ``r``.
+* CubaLIF / CubaLI: ``du = ONE*alpha_syn - du_offset``, ``dv = ONE*alpha_mem``, gain
   ``alpha_mem*r*alpha_syn*w_in`` (u is the synaptic current in voltage units).
 
 LI, CubaLI and I have no threshold: they become *readouts* (a LIF whose threshold
@@ -27,11 +29,11 @@ from typing import Any
 
 import nir
 import numpy as np
+from snn2hw_emulator.family import LAVA, LoihiLif
 
 from snn2hw.errors import UnsupportedError
 from snn2hw.reference import resolve_options
 
-DECAY_ONE = 4096
 READOUT_TYPES = (nir.LI, nir.CubaLI, nir.I)
 APPROXIMATIONS = ("reset-to-zero", "cuba-bias", "threshold-ge")
 
@@ -41,8 +43,8 @@ class Dynamics:
     """Per-neuron (flat, NIR order) discrete dynamics of one population."""
 
     model: str                 # "lif" or "readout"
-    du: np.ndarray             # int, 0..4095
-    dv: np.ndarray             # int, 0..4095
+    du: np.ndarray             # int, 0..decay_max
+    dv: np.ndarray             # int, 0..decay_max
     gain: np.ndarray           # float: v-units per unit of summed input
     bias: np.ndarray           # float: v-units added every step (from v_leak)
     threshold: np.ndarray      # float (inf for readouts)
@@ -62,39 +64,42 @@ def _alpha(tau: np.ndarray, dt: float, integrator: str) -> np.ndarray:
     return 1.0 - np.exp(-ratio) if integrator == "exact" else ratio
 
 
-def _decay(name: str, field: str, alpha: np.ndarray, offset: int) -> np.ndarray:
-    code = np.rint(alpha * DECAY_ONE).astype(np.int64) - offset
+def _decay(name: str, field: str, alpha: np.ndarray, offset: int, f: LoihiLif) -> np.ndarray:
+    """The decay code ``rint(alpha * 2^decay_bits) - offset`` (offset: du_offset for u)."""
+    code = np.rint(alpha * f.decay_one).astype(np.int64) - offset
+    bits, steps = f"{f.decay_bits}-bit", 2 * f.decay_one     # rounds to 0 beyond ONE/2 steps
     if np.any(alpha >= 1.0):
         raise UnsupportedError(
             f"'{field}' of node '{name}' is at most dt (dt/tau = {alpha.max():.3g}): the neuron "
-            "keeps no memory, which a 12-bit decay cannot express", node=name,
+            f"keeps no memory, which a {bits} decay cannot express", node=name,
             hint="Use a smaller dt or a longer time constant.")
     if np.any(code < 0):
         raise UnsupportedError(
-            f"'{field}' of node '{name}' is over 8192 steps long (dt/tau = {alpha.min():.3g}); "
-            "the 12-bit decay rounds it to no decay plus one", node=name,
+            f"'{field}' of node '{name}' is over {steps} steps long (dt/tau = "
+            f"{alpha.min():.3g}); the {bits} decay rounds it to no decay plus one", node=name,
             hint="Use a larger dt, or a perfect integrator (IF / I) if that is the intent.")
     small = (code == 0) & (alpha > 0) if offset == 0 else np.zeros_like(code, dtype=bool)
     if np.any(small):
-        warnings.warn(f"node '{name}': {field} is so long (dt/{field} < 1/8192) that the 12-bit "
-                      "decay rounds it to no leak", stacklevel=3)
-    return np.minimum(code, DECAY_ONE - 1)
+        warnings.warn(f"node '{name}': {field} is so long (dt/{field} < 1/{steps}) that the "
+                      f"{bits} decay rounds it to no leak", stacklevel=3)
+    return np.minimum(code, f.decay_max)
 
 
-def dynamics(name: str, node: Any, n: int, opt: Any, approximations: tuple[str, ...]
-             ) -> Dynamics:
-    """Discrete Loihi dynamics of one neuron node (``opt``: resolved reference options)."""
+def dynamics(name: str, node: Any, n: int, opt: Any, approximations: tuple[str, ...],
+             f: LoihiLif = LAVA) -> Dynamics:
+    """Discrete Loihi dynamics of one neuron node (``opt``: resolved reference options) in
+    the widths of ``f``, the target's family record (default: Lava's)."""
     mode = str((node.metadata or {}).get("reset", opt.reset))
     spiking = not isinstance(node, READOUT_TYPES)
     if spiking:
         _check_reset(name, node, n, mode, opt, approximations)
     ones = np.ones(n)
     if isinstance(node, (nir.IF, nir.I)):
-        du, dv = np.full(n, DECAY_ONE - 1), np.zeros(n, dtype=np.int64)
+        du, dv = np.full(n, f.du_forget), np.zeros(n, dtype=np.int64)
         gain, bias, cuba = _flat(node, "r", n), np.zeros(n), False
     elif isinstance(node, (nir.LIF, nir.LI)):
         a = _alpha(_flat(node, "tau", n), opt.dt, opt.integrator)
-        du, dv = np.full(n, DECAY_ONE - 1), _decay(name, "tau", a, 0)
+        du, dv = np.full(n, f.du_forget), _decay(name, "tau", a, 0, f)
         gain, bias, cuba = a * _flat(node, "r", n), a * _flat(node, "v_leak", n), False
     else:
         if opt.cuba_voltage_uses != "new":
@@ -104,7 +109,8 @@ def dynamics(name: str, node: Any, n: int, opt: Any, approximations: tuple[str, 
                 hint="Loihi's voltage integrates the current of the same step; use 'new'.")
         a_syn = _alpha(_flat(node, "tau_syn", n), opt.dt, opt.integrator)
         a_mem = _alpha(_flat(node, "tau_mem", n), opt.dt, opt.integrator)
-        du, dv = _decay(name, "tau_syn", a_syn, 1), _decay(name, "tau_mem", a_mem, 0)
+        du = _decay(name, "tau_syn", a_syn, f.du_offset, f)
+        dv = _decay(name, "tau_mem", a_mem, 0, f)
         gain = a_mem * _flat(node, "r", n) * a_syn * _flat(node, "w_in", n, 1.0)
         bias, cuba = a_mem * _flat(node, "v_leak", n), True
     threshold = _flat(node, "v_threshold", n) if spiking else np.full(n, np.inf)
@@ -145,4 +151,4 @@ def options(graph: Any, dt: float | None) -> Any:
     return resolve_options(graph, dt=dt)
 
 
-__all__ = ["Dynamics", "dynamics", "options", "APPROXIMATIONS", "READOUT_TYPES", "DECAY_ONE"]
+__all__ = ["Dynamics", "dynamics", "options", "APPROXIMATIONS", "READOUT_TYPES"]

@@ -48,6 +48,9 @@ class HwGroup:
     spike_exp: int = 0
     state_exp: int = 0
     cum_error: bool = False
+    # sigma-delta groups compiled from a NIR graph: payload units per unit of the float
+    # reference's payloads (0: none, e.g. a netx file's groups; execute.py aligns by it)
+    payload_scale: float = 0.0
 
     @property
     def size(self) -> int:
@@ -132,6 +135,8 @@ class HwNet:
     report: dict[str, Any] = field(default_factory=dict)
     spatial: dict[str, tuple[int, ...]] = field(default_factory=dict)   # population -> NIR
                                              # shape, where the mapper may tile it spatially
+    port_bits: dict[str, int] = field(default_factory=dict)   # input -> graded payload bits
+                                             # (absent: binary spikes)
 
     def groups_of(self, population: str) -> list[HwGroup]:
         return [g for g in self.groups if g.population == population]

@@ -11,20 +11,20 @@
 3. Place: cores fill chips; when more than one chip is needed, the core graph
    (edge weight = synapses between cores) is bisected with Kernighan-Lin until each
    part fits a chip, which keeps heavily connected cores together.
-4. Check: every design rule (small functions below, limits read from the target) is
-   evaluated on the result; all violations are reported together.
+4. Check: every core design rule (snn2hw_emulator/rules.py, limits read from the target)
+   is evaluated on the result; all violations are reported together.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 from snn2hw_emulator.program import SynapseBlock, synapse_memory_bits
+from snn2hw_emulator.rules import CORE_RULES, CoreUse, Rule, Subject, Violation, check
 
 from snn2hw.errors import DesignRuleError
 from snn2hw.passes import partition, unroll
@@ -77,17 +77,6 @@ def _matrix_bits(block: HwBlock) -> tuple[int, int]:
     return n_t * n_s * nwb, nnz * (nwb + max(1, math.ceil(math.log2(max(n_s, 2)))))
 
 
-@dataclass(frozen=True)
-class CoreUse:
-    index: int
-    chip: int
-    groups: tuple[str, ...]
-    neurons: int
-    memory_bits: int
-    fan_in: int
-    fan_out: int
-
-
 def _traffic(net: HwNet, cores: list[list[str]]) -> nx.Graph:
     where = {g: k for k, names in enumerate(cores) for g in names}
     pop_cores: dict[str, set[int]] = {}
@@ -118,65 +107,15 @@ def _chips(graph: nx.Graph, per_chip: int) -> list[list[int]]:
 
 
 # --------------------------------------------------------------------------- design rules
+# The rules are snn2hw_emulator/rules.py's (one list, run here on the placed hardware
+# model, on the emitted program and by the emulator on every image it loads).
 
-
-@dataclass(frozen=True)
-class Violation:
-    rule: str
-    where: str
-    measured: float
-    limit: float
-    hint: str
-
-    def __str__(self) -> str:
-        return f"{self.rule} on {self.where}: {self.measured:g} > {self.limit:g} ({self.hint})"
-
-
-Rule = Callable[[list[CoreUse], Target], list[Violation]]
-
-
-def neurons_per_core(cores: list[CoreUse], t: Target) -> list[Violation]:
-    return [Violation("neurons per core", f"core {c.index} ({', '.join(c.groups)})", c.neurons,
-                      t.core.neurons_max, "this group could not be cut into parts that fit; "
-                      "use smaller layers or a target with larger cores")
-            for c in cores if c.neurons > t.core.neurons_max]
-
-
-def synapse_memory_per_core(cores: list[CoreUse], t: Target) -> list[Violation]:
-    return [Violation("synaptic memory bits per core", f"core {c.index} ({', '.join(c.groups)})",
-                      c.memory_bits, t.core.synapse_memory_bits,
-                      "use fewer weight bits (--weight-bits), --share K, or sparser weights")
-            for c in cores if c.memory_bits > t.core.synapse_memory_bits]
-
-
-def fan_in_per_core(cores: list[CoreUse], t: Target) -> list[Violation]:
-    return [Violation("fan-in axons per core", f"core {c.index} ({', '.join(c.groups)})",
-                      c.fan_in, t.core.fan_in_axons_max,
-                      "a neuron cannot take input from that many sources on this target; "
-                      "prune its inputs or add an intermediate layer")
-            for c in cores if c.fan_in > t.core.fan_in_axons_max]
-
-
-def fan_out_per_core(cores: list[CoreUse], t: Target) -> list[Violation]:
-    return [Violation("fan-out axons per core", f"core {c.index} ({', '.join(c.groups)})",
-                      c.fan_out, t.core.fan_out_axons_max,
-                      "fewer destination cores per neuron: make the next layers smaller")
-            for c in cores if c.fan_out > t.core.fan_out_axons_max]
-
-
-def chips_per_system(cores: list[CoreUse], t: Target) -> list[Violation]:
-    chips = len({c.chip for c in cores})
-    return [Violation("chips", f"the system ({len(cores)} cores)", chips, t.chip.chips_max,
-                      "the network is larger than the largest system of this target")
-            ] if chips > t.chip.chips_max else []
-
-
-RULES: tuple[Rule, ...] = (neurons_per_core, synapse_memory_per_core, fan_in_per_core,
-                           fan_out_per_core, chips_per_system)
+RULES: tuple[Rule, ...] = CORE_RULES
 
 
 def check_rules(cores: list[CoreUse], target: Target) -> list[Violation]:
-    return [v for rule in RULES for v in rule(cores, target)]
+    """Every core rule's violations for these measured cores."""
+    return check(Subject((), (), (), cores), target, CORE_RULES)
 
 
 # --------------------------------------------------------------------------- the pass

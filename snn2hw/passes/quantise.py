@@ -1,8 +1,10 @@
 """Quantise: one scale per neuron group, weights on the target's mantissa/exponent grid.
 
-For a group with float effective weights G (v-units per spike: gain * W) the
-hardware holds ``v_int = scale * v``. A synapse contributes ``m * 2**e`` to the
-weighted sum ``a`` and the core adds ``a << 6`` to u, so ``m * 2**e ~ scale*G/64``.
+Every width, shift and offset is the target's family record's (``target.numeric``, a
+family.LoihiLif; Lava's figures in brackets). For a group with float effective weights G
+(v-units per spike: gain * W) the hardware holds ``v_int = scale * v``. A synapse
+contributes ``m * 2**e`` to the weighted sum ``a`` and the core adds ``a << act_shift``
+to u (<< 6), so ``m * 2**e ~ scale*G/act_scale`` (scale*G/64).
 
 * Mantissas ``m`` use ``weight_bits`` bits (signed for mixed-sign blocks), as
   full-scale Lava weights ``m * step`` with ``weight_exp = e - log2(step)``; ``e >= 0``
@@ -30,9 +32,10 @@ from typing import Any
 import nir
 import numpy as np
 import scipy.sparse as sp
+from snn2hw_emulator.family import LAVA, LoihiLif
 
 from snn2hw.errors import UnsupportedError, UserInputError
-from snn2hw.passes.discretise import DECAY_ONE, Dynamics
+from snn2hw.passes.discretise import Dynamics
 from snn2hw.passes.hwmodel import HwBlock, HwGroup, HwNet, values
 from snn2hw.passes.structure import Projection, Structure
 from snn2hw.targets import Target
@@ -49,7 +52,9 @@ class QuantOptions:
     keep_conv: bool = True
     approximations: tuple[str, ...] = ()
     scale_groups: int = 1              # split populations into this many scale groups
-    netx: bool = False                 # keep effective weights within 8 bits, biases x64
+    netx: bool = False                 # effective weights within the full scale, biases
+                                       # in weight units (<< act_shift), as netx holds them
+    payload_max: tuple[tuple[str, int], ...] = ()   # graded input ports: (port, |payload|)
 
 
 @dataclass(frozen=True)
@@ -165,11 +170,17 @@ def _kept_convs(structure: Structure, dyns: dict[str, Dynamics], target: Target,
 # --------------------------------------------------------------------------- bounds
 
 
-def worst_case_stats(projections: list[Projection], gain: np.ndarray) -> Stats:
+def worst_case_stats(projections: list[Projection], gain: np.ndarray,
+                     payload_max: dict[str, int] | None = None) -> Stats:
+    """Input sums with every source spiking at once; a graded port's signed payloads up to
+    ``payload_max[port]`` meet weights of either sign with either sign."""
     pos = np.zeros(gain.size)
     neg = np.zeros(gain.size)
     for p in projections:
         p_pos, p_neg, _ = p.row_extremes(gain)
+        m = (payload_max or {}).get(p.source)
+        if m:
+            p_pos = p_neg = (p_pos + p_neg) * m
         pos += p_pos
         neg += p_neg
     return Stats(pos, neg, None)
@@ -204,12 +215,13 @@ def calibrated_stats(structure: Structure, dyns: dict[str, Dynamics], graph: Any
     return out
 
 
-def _v_bound(dyn: Dynamics, idx: np.ndarray, st: Stats, bias: np.ndarray) -> float:
+def _v_bound(dyn: Dynamics, idx: np.ndarray, st: Stats, bias: np.ndarray, f: LoihiLif
+             ) -> float:
     """Bound on |v| (float) for neurons ``idx``; inf when it cannot be bounded."""
     if st.v_max is not None:
         return float(st.v_max[idx].max(initial=0.0))
-    alpha_v = dyn.dv[idx] / DECAY_ONE
-    alpha_u = (dyn.du[idx] + 1) / DECAY_ONE
+    alpha_v = dyn.dv[idx] / f.decay_one
+    alpha_u = (dyn.du[idx] + f.du_offset) / f.decay_one
     pos = st.input_pos[idx] / alpha_u + np.clip(bias[idx], 0, None)
     neg = st.input_neg[idx] / alpha_u + np.clip(-bias[idx], 0, None)
     theta = np.where(np.isfinite(dyn.threshold[idx]), dyn.threshold[idx], 0.0)
@@ -229,13 +241,10 @@ def _sign_mode(g: np.ndarray) -> str:
     return "inh" if g.max() <= 0 else "mixed"
 
 
-def grid(mode: str, bits: int) -> tuple[int, int, int]:
-    """(m_min, m_max, log2 step) of Lava's full-scale grid for ``bits`` weight bits."""
-    if mode == "mixed":
-        return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1, 9 - bits
-    if mode == "exc":
-        return 0, 2**bits - 1, 8 - bits
-    return -(2**bits - 1), 0, 8 - bits
+def grid(mode: str, bits: int, f: LoihiLif = LAVA) -> tuple[int, int, int]:
+    """(m_min, m_max, log2 step) of the family's full-scale grid for ``bits`` weight bits
+    (family.LoihiLif.grid; default: Lava's)."""
+    return f.grid(mode, bits)
 
 
 def _round(x: np.ndarray, how: str) -> np.ndarray:
@@ -253,25 +262,25 @@ def _choose_scale(blocks: list[tuple[np.ndarray, bool]], theta: float, v_bound: 
         pos, neg = float(g.max(initial=0.0)), float(-g.min(initial=0.0))
         if pos <= 0 and neg <= 0:
             continue
-        lo, hi, step = grid(_sign_mode(g), bits)
-        lam0 = 64.0 * min(hi / pos if pos > 0 else math.inf, -lo / neg if neg > 0 else math.inf)
+        lo, hi, step = grid(_sign_mode(g), bits, n)
+        lam0 = n.act_scale * min(hi / pos if pos > 0 else math.inf, -lo / neg if neg > 0 else math.inf)
         base = min(base, lam0)
         e_max = (1 if _sign_mode(g) == "mixed" else 0) if netx else n.weight_exp_max + step
         top = min(top, lam0 if is_conv else lam0 * 2.0 ** e_max)
-    vmax = float(2 ** (n.state_bits - 1) - 1)
+    act = n.act_scale
     caps["exponent"] = top
     if math.isfinite(theta):
-        caps["threshold"] = 64.0 * (2**n.vth_mant_bits - 1) / theta
+        caps["threshold"] = act * n.vth_max / theta
     if acc > 0:
-        caps["input sum"] = 64.0 * (2 ** (n.accumulator_bits - 1) - 1) / acc * FIT_MARGIN
+        caps["input sum"] = act * n.acc_max / acc * FIT_MARGIN
     if v_bound > 0 and math.isfinite(v_bound):
-        caps["voltage"] = (64.0 * (2**n.vth_mant_bits - 1) if readout else vmax) / v_bound \
+        caps["voltage"] = (act * n.vth_max if readout else float(n.v_max)) / v_bound \
             * FIT_MARGIN
     if bias > 0:
-        caps["bias"] = (2 ** (n.bias_mant_bits - 1) - 1) * 2.0**n.bias_exp_max / bias
+        caps["bias"] = n.bias_mant_max * 2.0**n.bias_exp_max / bias
     cap = min(caps.values())
     if not math.isfinite(base):
-        base = 64.0 / theta * 2 ** (n.vth_mant_bits - 1) if math.isfinite(theta) else 64.0
+        base = act / theta * 2 ** (n.vth_mant_bits - 1) if math.isfinite(theta) else act
     if cap >= base:
         lam = base * 2.0 ** math.floor(math.log2(cap / base) + 1e-12)
     else:
@@ -279,18 +288,18 @@ def _choose_scale(blocks: list[tuple[np.ndarray, bool]], theta: float, v_bound: 
     return lam, caps
 
 
-def _quantise_block(g: np.ndarray, lam: float, bits: int, how: str, is_conv: bool
-                    ) -> tuple[np.ndarray, int, str, float]:
+def _quantise_block(g: np.ndarray, lam: float, bits: int, how: str, is_conv: bool,
+                    f: LoihiLif = LAVA) -> tuple[np.ndarray, int, str, float]:
     """Full-scale ints, weight_exp, sign mode and relative RMS error for block gains g
     (a sparse g keeps its structure; entries that round to 0 are dropped)."""
     if sp.issparse(g):
-        w, wexp, mode, err = _quantise_block(g.data, lam, bits, how, is_conv)
+        w, wexp, mode, err = _quantise_block(g.data, lam, bits, how, is_conv, f)
         out = sp.csr_matrix((w, g.indices, g.indptr), shape=g.shape)
         out.eliminate_zeros()
         return out, wexp, mode, err
     mode = _sign_mode(g)
-    lo, hi, step = grid(mode, bits)
-    x = lam * g / 64.0
+    lo, hi, step = grid(mode, bits, f)
+    x = lam * g / f.act_scale
     e = 0
     if not is_conv:
         while x.max(initial=0.0) / 2.0**e > hi + 0.5 or x.min(initial=0.0) / 2.0**e < lo - 0.5:
@@ -307,7 +316,7 @@ def _quantise_block(g: np.ndarray, lam: float, bits: int, how: str, is_conv: boo
 def _bias(values: np.ndarray, target: Target, exp_min: int = 0
           ) -> tuple[np.ndarray, np.ndarray]:
     n = target.numeric
-    mant_max = 2 ** (n.bias_mant_bits - 1) - 1
+    mant_max = n.bias_mant_max
     exp = np.full(values.size, exp_min, dtype=np.int64)
     for k in range(exp_min, n.bias_exp_max + 1):
         need = np.abs(np.floor(values / 2.0**exp + 0.5)) > mant_max
@@ -317,27 +326,29 @@ def _bias(values: np.ndarray, target: Target, exp_min: int = 0
     return mant, exp
 
 
-def prephase_v0(bias: np.ndarray, dv: int, steps: int, vth: int) -> np.ndarray | None:
+def prephase_v0(bias: np.ndarray, dv: int, steps: int, vth: int, f: LoihiLif = LAVA
+                ) -> np.ndarray | None:
     """Initial v such that ``steps`` steps of decay + bias (no input) end exactly at 0
-    without a spike or saturation; None when no such value exists."""
-    keep = DECAY_ONE - dv
+    without a spike or saturation, in the widths of ``f`` (default: Lava's); None when no
+    such value exists."""
+    keep = f.decay_one - dv
     y = np.zeros(bias.size, dtype=np.int64)
     seen = []
     for _ in range(steps):
-        want = y - bias                                   # trunc0(x * keep / 4096) == want
-        guess = np.floor(want * DECAY_ONE / keep).astype(np.int64)
+        want = y - bias                          # trunc0(x * keep >> decay_bits) == want
+        guess = np.floor(want * f.decay_one / keep).astype(np.int64)
         best = np.full(bias.size, np.iinfo(np.int64).max)
         for delta in range(-3, 4):
             x = guess + delta
             p = x * keep
-            ok = np.sign(p) * (np.abs(p) >> 12) == want
+            ok = np.sign(p) * (np.abs(p) >> f.decay_bits) == want
             best = np.where(ok & (np.abs(x) < np.abs(best)), x, best)
         if np.any(best == np.iinfo(np.int64).max):
             return None
         y = best
         seen.append(y)
-    limit = 2**23 - 1
-    if any(np.any(s > vth * 64) or np.any(np.abs(s) > limit) for s in seen[:-1] + [y]):
+    if any(np.any(s > vth << f.act_shift) or np.any(np.abs(s) > f.v_max)
+           for s in seen[:-1] + [y]):
         return None
     return y
 
@@ -370,7 +381,8 @@ def quantise(structure: Structure, dyns: dict[str, Dynamics], target: Target,
     report: dict[str, Any] = {}
     for pop, dyn in dyns.items():
         projs = structure.into(pop)
-        st = (stats or {}).get(pop) or worst_case_stats(projs, dyn.gain)
+        st = (stats or {}).get(pop) or worst_case_stats(projs, dyn.gain,
+                                                        dict(opts.payload_max))
         bias = dyn.bias + dyn.gain * sum((p.bias for p in projs), np.zeros(dyn.gain.size))
         if dyn.cuba and any(np.any(p.bias != 0) for p in projs):
             if "cuba-bias" not in opts.approximations:
@@ -381,7 +393,7 @@ def quantise(structure: Structure, dyns: dict[str, Dynamics], target: Target,
                          "different during its first tau_syn).")
             warnings.warn(f"'{pop}': input-current bias applied to the voltage (steady-state "
                           "equivalent; differs during the first tau_syn)", stacklevel=2)
-            alpha_s = (dyn.du + 1) / DECAY_ONE
+            alpha_s = (dyn.du + n.du_offset) / n.decay_one
             extra = dyn.gain / alpha_s * sum(p.bias for p in projs)
             bias = dyn.bias + extra
         sets = _group_sets(dyn)
@@ -396,18 +408,19 @@ def quantise(structure: Structure, dyns: dict[str, Dynamics], target: Target,
             theta = float(dyn.threshold[members[0]])
             acc_f = float(np.maximum(st.input_pos[members], st.input_neg[members]).max())
             lam, caps = _choose_scale(
-                gsub, theta, _v_bound(dyn, members, st, bias), acc_f,
+                gsub, theta, _v_bound(dyn, members, st, bias, n), acc_f,
                 float(np.abs(bias[members]).max(initial=0.0)), target, opts.weight_bits,
                 dyn.model != "lif", opts.netx)
-            vth = 2**n.vth_mant_bits - 1 if dyn.model != "lif" else \
-                int(min(max(round(lam * theta / 64.0), 1), 2**n.vth_mant_bits - 1))
-            mant, exp = _bias(lam * bias[members], target, 6 if opts.netx else 0)
+            vth = n.vth_max if dyn.model != "lif" else \
+                int(min(max(round(lam * theta / n.act_scale), 1), n.vth_max))
+            # netx: biases in weight units (netx's bias_exp is Lava's act_shift, 6)
+            mant, exp = _bias(lam * bias[members], target, n.act_shift if opts.netx else 0)
             offset = structure.offsets[pop]
             v0 = np.zeros(members.size, dtype=np.int64)
             reset = (0, 0)
             ints = mant << exp
             if offset and np.any(ints != 0):
-                sol = prephase_v0(ints, int(dyn.dv[members[0]]), offset, vth)
+                sol = prephase_v0(ints, int(dyn.dv[members[0]]), offset, vth, n)
                 if sol is None:
                     reset = (ONE_SHOT_INTERVAL, offset + 1)
                 else:
@@ -419,19 +432,19 @@ def quantise(structure: Structure, dyns: dict[str, Dynamics], target: Target,
             rep_blocks = {}
             for p, (g, is_conv) in zip(projs, gsub):
                 w, wexp, mode, err = _quantise_block(g, lam, opts.weight_bits, opts.rounding,
-                                                     is_conv)
+                                                     is_conv, n)
                 conv = None
                 if is_conv:
                     kernel = np.asarray(p.conv.weight, dtype=float)
                     gc = dyn.gain.reshape(structure.shapes[pop])[:, 0, 0]
                     kw, _, mode, err = _quantise_block(gc[:, None, None, None] * kernel, lam,
-                                                       opts.weight_bits, opts.rounding, True)
+                                                       opts.weight_bits, opts.rounding, True, n)
                     w = kw[:, :, ::-1, ::-1].transpose(0, 3, 2, 1).copy()
                     conv = _conv_params(p.conv)
                 blocks.append(HwBlock(f"{p.name}:{name}", p.source, name,
                                       "conv" if is_conv else "dense", w, wexp,
                                       opts.weight_bits, mode, p.delay, p.recurrent, None, conv))
-                mant = w if is_conv else values(w) // 2 ** grid(mode, opts.weight_bits)[2]
+                mant = w if is_conv else values(w) // 2 ** n.grid(mode, opts.weight_bits)[2]
                 top = max(int(mant.max(initial=0)), -int(mant.min(initial=0)) -
                           (mode == "mixed"), 0)
                 bits_used = top.bit_length() + (mode == "mixed")

@@ -3,18 +3,23 @@
 From the quantised integer weights and a 0/1 input (every source spiking at once)
 the pass bounds, per neuron, the weighted sum ``a`` (Loihi 1's dendritic
 accumulator wraps beyond ``accumulator_bits``; specs §5.1.3), ``u`` (wraps beyond
-``state_bits``) and ``v`` (saturates). With calibration data the observed float
+``state_bits``) and ``v`` (saturates), in the target family record's widths
+(``target.numeric``: act_shift, decay_bits, du_offset). With calibration data the observed float
 values (scaled, with a margin) replace the worst case. A bound over the limit is a
 :class:`DesignRuleError` unless saturation is allowed, then a warning.
 
 When the source is already in the target's integers (``integer=True``: a netx file, which
 netx runs as it is), the worst-case bounds are information (a warning and the report);
 refused is only what overflows in one step from rest, every input spiking once: the
-input sum shifted into u (``a << 6``) beyond u's range.
+input sum shifted into u (``a << act_shift``) beyond u's range.
 
 Sigma-delta groups (``delta``, ``sigma_delta``, ``sigma``) have no u or v and take graded
-payloads, which a 0/1 worst case does not bound: they are reported as not bounded (their
-state is int32 and wraps as in Lava, docs/sigma_delta.md §3).
+payloads, which a 0/1 worst case does not bound. Those the sigma-delta quantiser made
+(``passes/quantise_sdnn.py``) carry its bounds (observed maxima with a margin, or the
+worst case), checked here: state inside ``state_bits``, payloads inside their message
+bits, a dense block's sum inside Lava's int32 dot product (``register_bits``), a
+convolution's inside its ``conv_bits`` register. Others (netx files) are reported as not bounded (their state is int32
+and wraps as in Lava, docs/sigma_delta.md §3).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+from snn2hw_emulator.family import LAVA, LoihiLif
 
 from snn2hw.errors import DesignRuleError
 from snn2hw.passes.hwmodel import SIGMA_DELTA_MODELS, HwBlock, HwGroup, HwNet
@@ -41,32 +47,38 @@ def _row_sums(block: HwBlock, n: int) -> tuple[np.ndarray, np.ndarray]:
     return block.row_sums()
 
 
-def bounds(net: HwNet, group: HwGroup, stats: Stats | None) -> dict[str, float]:
+def bounds(net: HwNet, group: HwGroup, stats: Stats | None, f: LoihiLif = LAVA
+           ) -> dict[str, float]:
+    """Worst-case (or calibrated) |input sum|, |u|, v above and below zero of ``group``,
+    in the widths of ``f`` (the target's family record; default: Lava's)."""
     n = group.size
+    act = f.act_scale
     pos = np.zeros(n)
     neg = np.zeros(n)
     for b in net.blocks_into(group.name):
         p, q = _row_sums(b, n)
+        if b.num_message_bits and b.source in net.inputs:   # signed graded input payloads
+            p = q = (p + q) * 2 ** (b.num_message_bits - 1)
         pos, neg = pos + p, neg + q
     if stats is not None:
-        lam = group.scale / 64.0
+        lam = group.scale / act
         pos = np.minimum(pos, stats.input_pos[group.index] * lam)
         neg = np.minimum(neg, stats.input_neg[group.index] * lam)
     bias = (group.bias_mant << group.bias_exp).astype(float)
-    keep_u = (group.du + 1) / 4096
-    u_pos, u_neg = 64 * pos / keep_u, 64 * neg / keep_u
-    alpha_v = group.dv / 4096
+    keep_u = (group.du + f.du_offset) / f.decay_one
+    u_pos, u_neg = act * pos / keep_u, act * neg / keep_u
+    alpha_v = group.dv / f.decay_one
     with np.errstate(divide="ignore", invalid="ignore"):
         low = (u_neg + np.clip(-bias, 0, None)) / alpha_v if alpha_v else \
             np.where(u_neg + np.clip(-bias, 0, None) > 0, np.inf, 0.0)
     if group.model == "lif":
-        high = group.vth * 64 + u_pos + np.clip(bias, 0, None)
+        high = group.vth * act + u_pos + np.clip(bias, 0, None)
     else:
         high = (u_pos + np.clip(bias, 0, None)) / alpha_v if alpha_v else \
             np.where(u_pos + np.clip(bias, 0, None) > 0, np.inf, 0.0)
     if stats is not None and stats.v_max is not None:
         v_obs = stats.v_max[group.index] * group.scale
-        cap = v_obs if group.model == "readout" else np.maximum(v_obs, group.vth * 64)
+        cap = v_obs if group.model == "readout" else np.maximum(v_obs, group.vth * act)
         low, high = np.minimum(low, v_obs), np.minimum(high, cap)
     return {"input_sum": float(np.maximum(pos, neg).max(initial=0)),
             "u": float(np.maximum(u_pos, u_neg).max(initial=0)),
@@ -79,27 +91,51 @@ def _over(value: float, limit: float) -> bool:
     return value > limit * (1 + 1e-9)
 
 
-def _one_step(net: HwNet, g: HwGroup, state_max: int) -> str | None:
+def _one_step(net: HwNet, g: HwGroup, f: LoihiLif) -> str | None:
     a = max((float(np.max(np.maximum(*_row_sums(b, g.size)), initial=0))
-             for b in net.blocks_into(g.name)), default=0.0)
-    if _over(a * 64, state_max):
-        return (f"'{g.name}': one step with every input spiking gives u = {a * 64:.0f}, "
+             for b in net.blocks_into(g.name)), default=0.0) * f.act_scale
+    state_max = f.v_max
+    if _over(a, state_max):
+        return (f"'{g.name}': one step with every input spiking gives u = {a:.0f}, "
                 f"beyond the {state_max} of its state")
     return None
+
+
+def _sigma_delta(name: str, sd: dict[str, Any], num: Any, net: HwNet) -> list[str]:
+    """The sigma-delta quantiser's bounds against the registers they must fit."""
+    out = []
+    if _over(sd["state"], num.state_half - 1):
+        out.append(f"'{name}': state up to {sd['state']:.0f} exceeds the {num.state_bits}-bit "
+                   "state")
+    if _over(sd["payload"], 2 ** (sd["message_bits"] - 1) - 1):
+        out.append(f"'{name}': payloads up to {sd['payload']:.0f} exceed "
+                   f"{sd['message_bits']} bits")
+    kinds = {b.name: b.kind for b in net.blocks}
+    for block, top in sd["sums"].items():
+        # Lava: Conv's register; Dense's int32 W.dot(s) wraps before the weight exponent
+        bits = num.conv_bits if kinds.get(block) == "conv" else num.register_bits
+        if _over(top, 2 ** (bits - 1) - 1):
+            out.append(f"'{block}': its sum can reach {top:.3g}, beyond the {bits}-bit "
+                       "register")
+    return out
 
 
 def check(net: HwNet, target: Target, stats: dict[str, Stats] | None,
           allow_saturation: bool, *, integer: bool = False) -> HwNet:
     num = target.numeric
-    state_max = 2 ** (num.state_bits - 1) - 1
-    acc_max = 2 ** (num.accumulator_bits - 1) - 1
+    state_max, acc_max = num.v_max, num.acc_max
     problems: list[str] = []
     report: dict[str, Any] = {}
     for g in net.groups:
+        sd = net.report.get("quantise", {}).get(g.name, {}).get("sd_bounds")
+        if g.model in SIGMA_DELTA_MODELS and sd is not None:
+            report[g.name] = sd
+            problems += _sigma_delta(g.name, sd, num, net)
+            continue
         if g.model in SIGMA_DELTA_MODELS:     # no u or v: nothing this analysis bounds
             report[g.name] = {"graded": "not bounded: sigma-delta state, int32 as in Lava"}
             continue
-        b = bounds(net, g, (stats or {}).get(g.population))
+        b = bounds(net, g, (stats or {}).get(g.population), num)
         report[g.name] = b
         if _over(b["input_sum"], acc_max):
             problems.append(f"'{g.name}': per-step input sum up to {b['input_sum']:.0f} exceeds "
@@ -110,10 +146,10 @@ def check(net: HwNet, target: Target, stats: dict[str, Stats] | None,
             worst = max(b["v_high"], b["v_low"])
             problems.append(f"'{g.name}': |v| can reach {worst:.3g}, beyond the "
                             f"{num.state_bits}-bit range ({state_max}) and saturate")
-        if g.model == "readout" and _over(b["v_high"], g.vth * 64):
+        if g.model == "readout" and _over(b["v_high"], g.vth * num.act_scale):
             problems.append(f"'{g.name}': readout voltage can reach the threshold and reset")
     overflow = [m for g in net.groups if integer and g.model not in SIGMA_DELTA_MODELS
-                for m in [_one_step(net, g, state_max)] if m]
+                for m in [_one_step(net, g, num)] if m]
     if overflow and not allow_saturation:
         raise DesignRuleError(f"range analysis: {'; '.join(overflow)}",
                               hint="The integers overflow on this target in a single step; "
@@ -134,4 +170,4 @@ def check(net: HwNet, target: Target, stats: dict[str, Stats] | None,
     return net.with_(report=rep)
 
 
-__all__ = ["check", "bounds"]
+__all__ = ["bounds", "check"]

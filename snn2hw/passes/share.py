@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+from snn2hw_emulator.family import LAVA, LoihiLif
 
 from snn2hw.errors import UserInputError
 from snn2hw.passes import current_bias
@@ -51,10 +52,11 @@ def _assign(values: np.ndarray, book: np.ndarray) -> np.ndarray:
     return np.searchsorted(edges, values)
 
 
-def share_block(block: HwBlock, k: int, scope: str, method: str) -> HwBlock:
+def share_block(block: HwBlock, k: int, scope: str, method: str, f: LoihiLif = LAVA
+                ) -> HwBlock:
     if block.kind == "conv":
         return block
-    lo, hi, step = grid(block.sign_mode, block.num_weight_bits)
+    lo, hi, step = grid(block.sign_mode, block.num_weight_bits, f)
     m = dense(block.weights) // 2**step
     present = m != 0
     rows = [m[present]] if scope == "layer" else [r[p] for r, p in zip(m, present)]
@@ -73,14 +75,17 @@ def share_block(block: HwBlock, k: int, scope: str, method: str) -> HwBlock:
     return replace(block, kind="codebook", weights=index, codebook=table * 2**step)
 
 
-def share(net: HwNet, k: int, scope: str = "layer", method: str = "kmeans") -> HwNet:
+def share(net: HwNet, k: int, scope: str = "layer", method: str = "kmeans",
+          f: LoihiLif = LAVA) -> HwNet:
+    """Every block's weights on K shared values per scope, on the grid of ``f`` (the
+    target's family record; default: Lava's)."""
     if k < 1:
         raise UserInputError(f"--share {k}: a codebook needs at least one value")
     if scope not in SCOPES or method not in METHODS:
         raise UserInputError(f"weight sharing scope {scope!r} / method {method!r} unknown; "
                              f"use scope in {SCOPES} and method in {METHODS}")
     blocks = tuple(b if current_bias.is_source(b.source) else      # biases keep their values
-                   share_block(b, k, scope, method) for b in net.blocks)
+                   share_block(b, k, scope, method, f) for b in net.blocks)
     report = dict(net.report)
     report["share"] = {"values": k, "scope": scope, "method": method}
     return net.with_(blocks=blocks, report=report)

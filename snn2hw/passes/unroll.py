@@ -13,7 +13,8 @@ full-scale weights by sign mode and ``num_weight_bits`` and shifts the sum by
 ``optimize_weight_bits`` (full = w << b, weight_exp = -b), and the pass checks that the
 effective weights the emulator computes from them equal w << b exactly, or refuses
 naming the layer. The sums are equal too while a convolution's sum stays inside its
-24-bit register (Conv wraps there; Sparse sums in int32 before the exponent): the pass
+``conv_bits`` register (24 bits in Lava: Conv wraps there; Sparse sums in int32 before
+the exponent): the pass
 bounds the worst case per neuron from the kernel and the input's payload width, and
 warns with the numbers where graded input could go beyond it (binary spikes and the
 8-bit kernels of published networks stay far inside).
@@ -27,13 +28,12 @@ from dataclasses import replace
 
 import numpy as np
 import scipy.sparse as sp
+from snn2hw_emulator.family import LAVA, LoihiLif
 
 from snn2hw.errors import DesignRuleError
 from snn2hw.passes import partition
 from snn2hw.passes.hwmodel import HwBlock, HwNet
 from snn2hw.targets import Target
-
-CONV_BITS = 24                   # Lava Conv's output register
 
 
 def unroll_oversized_convs(net: HwNet, target: Target,
@@ -76,7 +76,8 @@ def unroll_and_plan(net: HwNet, target: Target,
                 reasons[b.name] = {"population": net.group(b.target).population,
                                    "reason": f"conv unrolled to sparse: {who} exceeds a core "
                                              f"({limit} {measured:g} > {most:g})"}
-                b = unroll_block(net, b, bits.get(b.source, getattr(b, "num_message_bits", 0)))
+                b = unroll_block(net, b, bits.get(b.source, getattr(b, "num_message_bits", 0)),
+                                 target.numeric)
             blocks.append(b)
         spatial = dict(net.spatial)
         for b in blocks:
@@ -122,9 +123,11 @@ def conv_matrix(b: HwBlock, in_shape: tuple[int, int, int], out_shape: tuple[int
     return m
 
 
-def unroll_block(net: HwNet, b: HwBlock, message_bits: int = 0) -> HwBlock:
+def unroll_block(net: HwNet, b: HwBlock, message_bits: int = 0, f: LoihiLif = LAVA
+                 ) -> HwBlock:
     """The kept convolution ``b`` as an exact csr block (kind "dense"; the mapper stores
-    it sparse): rows in the target group's order, columns in the source's NIR order."""
+    it sparse): rows in the target group's order, columns in the source's NIR order, on
+    the full-scale grid of ``f`` (the target's family record; default: Lava's)."""
     from snn2hw.backends.netx import optimize_weight_bits
 
     in_shape, out_shape = net.shapes[b.source], net.group(b.target).shape
@@ -138,9 +141,9 @@ def unroll_block(net: HwNet, b: HwBlock, message_bits: int = 0) -> HwBlock:
         raise DesignRuleError(f"layer {layer}: its convolution does not fit a core and has no "
                               "non-zero weight to unroll", node=layer,
                               hint="Drop the layer or give it weights.")
-    _check_sums(hw, message_bits, layer)
-    full, nwb, wexp = optimize_weight_bits(hw.data)
-    _check_exact(hw.data, full, nwb, wexp, layer)
+    _check_sums(hw, message_bits, layer, f)
+    full, nwb, wexp = optimize_weight_bits(hw.data, f)
+    _check_exact(hw.data, full, nwb, wexp, layer, f)
     nir = np.asarray(net.layouts[b.source])           # hardware position -> NIR index
     coo = hw.tocoo()
     m = sp.csr_matrix((full.astype(np.int64), (coo.row, nir[coo.col])), shape=hw.shape)
@@ -151,7 +154,8 @@ def unroll_block(net: HwNet, b: HwBlock, message_bits: int = 0) -> HwBlock:
     return out
 
 
-def _check_exact(w: np.ndarray, full: np.ndarray, nwb: int, wexp: int, layer: str) -> None:
+def _check_exact(w: np.ndarray, full: np.ndarray, nwb: int, wexp: int, layer: str,
+                 f: LoihiLif) -> None:
     """The sparse block's effective weights (Lava's clip and truncation, as the emulator
     computes them) shifted by weight_exp are the kernel's values, or a one-line refusal."""
     from snn2hw_emulator.engine import effective_weights
@@ -159,21 +163,21 @@ def _check_exact(w: np.ndarray, full: np.ndarray, nwb: int, wexp: int, layer: st
 
     spec = SynapseBlock("u", "sparse", "s", "t", np.asarray(full).reshape(1, -1),
                         weight_exp=wexp, num_weight_bits=nwb)
-    eff = np.asarray(effective_weights(spec)).ravel()
+    eff = np.asarray(effective_weights(spec, f)).ravel()
     w = np.asarray(w, dtype=np.int64)
     ok = np.array_equal(eff, w << -wexp) if wexp <= 0 else np.array_equal(eff << wexp, w)
     if not ok:
         raise DesignRuleError(
             f"layer {layer}: its convolution does not fit a core, and its kernel values "
-            f"({int(w.min())}..{int(w.max())}) cannot be held exactly by a sparse block (8-bit "
-            "full-scale weights sharing one exponent)", node=layer,
-            hint="Retrain with kernels that fit 8 bits, or use smaller feature maps so the "
-                 "convolution fits one core.")
+            f"({int(w.min())}..{int(w.max())}) cannot be held exactly by a sparse block "
+            f"({f.weight_bits_max}-bit full-scale weights sharing one exponent)", node=layer,
+            hint=f"Retrain with kernels that fit {f.weight_bits_max} bits, or use smaller "
+                 "feature maps so the convolution fits one core.")
 
 
-def _check_sums(hw: sp.csr_matrix, message_bits: int, layer: str) -> None:
-    """Warn where a neuron's worst-case sum leaves Conv's 24-bit register (there Conv
-    wraps and the sparse block does not)."""
+def _check_sums(hw: sp.csr_matrix, message_bits: int, layer: str, f: LoihiLif) -> None:
+    """Warn where a neuron's worst-case sum leaves Conv's ``conv_bits`` register (there
+    Conv wraps and the sparse block does not)."""
     pos = np.asarray(hw.maximum(0).sum(axis=1)).ravel()
     neg = np.asarray((-hw).maximum(0).sum(axis=1)).ravel()
     if message_bits:
@@ -182,9 +186,10 @@ def _check_sums(hw: sp.csr_matrix, message_bits: int, layer: str) -> None:
     else:
         hi, lo = pos, -neg
     top, bottom = int(hi.max(initial=0)), int(lo.min(initial=0))
-    if top > 2 ** (CONV_BITS - 1) - 1 or bottom < -2 ** (CONV_BITS - 1):
+    half = 1 << (f.conv_bits - 1)
+    if top > half - 1 or bottom < -half:
         warnings.warn(f"layer {layer}: unrolled convolution sums can reach {bottom}..{top}, "
-                      f"beyond Conv's {CONV_BITS}-bit register, where a kept convolution "
+                      f"beyond Conv's {f.conv_bits}-bit register, where a kept convolution "
                       "would wrap and the sparse block does not; they agree while the sums "
                       "stay inside it", stacklevel=3)
 
