@@ -119,7 +119,7 @@ def test_compiled_program_follows_the_float_model(small) -> None:
     data = _payloads(graph, x[:100], extra=2)
     report, traces = verify(graph, c.program, data)
     assert report.prediction_agreement >= 0.97, report.table()
-    ref, hw = traces["reference"].outputs["output"], traces["device"].outputs["output"]
+    ref, hw = traces.runs["reference"].outputs["output"], traces.runs["device"].outputs["output"]
     top = np.abs(ref.sum(axis=1)).max()
     assert np.abs(ref.sum(axis=1) - hw.sum(axis=1)).max() < 0.05 * top
     assert all(la.count_correlation > 0.99 for la in report.layers), report.table()
