@@ -85,8 +85,8 @@ class Counter:
         self.block_core = [block_core.get(b.spec.name, self.group_core[b.spec.target])
                            for b in blocks]
         self.nnz = [b.nnz_col if b.spec.kind != "conv" else
-                    np.full(int(np.prod(_shape(program, b.spec.source))),
-                            int(np.count_nonzero(b.weights)) // max(1, b.weights.shape[-1]))
+                    conv_fanout(b.weights, _shape(program, b.spec.source),
+                                _shape(program, b.spec.target), b.spec.conv)
                     for b in blocks]
         self.counts = {e: np.zeros((batch, steps, len(self.core_ids)), np.int64) for e in EVENTS}
         self.hops, self.chip_hops = self._routes(program, blocks, col)
@@ -139,6 +139,37 @@ class Counter:
         per_step = dynamic + latency * cost.static_power_mw  # mW * ns = pJ
         return CostReport(self.counts, latency, per_step.sum(axis=1), cost.estimated,
                           self.core_ids, per_step)
+
+
+def conv_fanout(weights: np.ndarray, size_in: tuple[int, ...], size_out: tuple[int, ...],
+                conv: dict[str, Any]) -> np.ndarray:
+    """Synapses per source neuron of a conv block, in the block's (X, Y, C) input order:
+    the (output pixel, output channel) pairs that input (x, y, c) reaches through a
+    non-zero weight, with the block's stride, padding, dilation and groups (so a stride-2
+    layer counts a quarter of the taps, and border pixels fewer). Tap (i, j) of output
+    channel k is weights[k, Kw-1-i, Kh-1-j] (Lava's flipped kernel, kernels.conv_activation),
+    and input x reaches output x' = (x + padding - i * dilation) / stride where that is a
+    whole number inside the output."""
+    w = np.asarray(weights)
+    co, kw, kh, _ = w.shape
+    (sx, sy), (px, py), (dx, dy) = (tuple(int(v) for v in conv[k])
+                                    for k in ("stride", "padding", "dilation"))
+    groups = int(conv["groups"])
+    xin, yin, cin = size_in
+    xo, yo = size_out[0], size_out[1]
+    og = co // groups
+    nz = w[:, ::-1, ::-1, :] != 0                     # nz[k, i, j, c]: tap (i, j) exists
+    taps = np.concatenate([nz[g * og:(g + 1) * og].sum(axis=0) for g in range(groups)],
+                          axis=2)                     # (Kw, Kh, C_in): output channels
+    out = np.zeros((xin, yin, cin), np.int64)
+    for i in range(kw):
+        xs = np.arange(xin) + px - i * dx             # x' * stride
+        okx = (xs >= 0) & (xs % sx == 0) & (xs // sx < xo)
+        for j in range(kh):
+            ys = np.arange(yin) + py - j * dy
+            oky = (ys >= 0) & (ys % sy == 0) & (ys // sy < yo)
+            out += (okx[:, None] & oky[None, :])[:, :, None] * taps[i, j][None, None, :]
+    return out.reshape(-1)
 
 
 def _shape(program: Any, name: str) -> tuple[int, ...]:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from hypothesis import given, settings, strategies as st
-
 import programs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from snn2hw_emulator import engine, kernels, reference
 from snn2hw_emulator.program import SynapseBlock, expanded_weights
 
@@ -159,6 +160,36 @@ def test_codebook_synops_count_existing_synapses() -> None:
         dataclasses.replace(block, kind="dense", weights=expanded_weights(block), codebook=None),
         3, 2)
     assert engine.run(dense, x).cost.counts["synops"].sum() == 2 * 3
+
+
+@pytest.mark.parametrize(("stride", "padding", "groups"), [(1, 1, 1), (2, 0, 1), (2, 1, 2),
+                                                          (3, 2, 1)])
+def test_conv_synops_count_the_synapses_each_spike_reaches(stride: int, padding: int,
+                                                          groups: int) -> None:
+    """A conv block's synaptic ops per input spike are the (output pixel, channel) pairs
+    it reaches with a non-zero weight, at the layer's stride, padding and groups: counted
+    from the kernel (kernels.conv_activation) one input at a time. Negative control: the
+    stride-1 count of taps x channels, which a stride-2 layer would overstate."""
+    program = programs.conv_program(3, stride=stride, padding=padding, groups=groups)
+    blk = program.blocks[0]
+    port, conv_group = program.ports[0], program.groups[0]
+    w = blk.weights.tolist()
+    reach = []
+    for j in range(port.size):
+        one = [0] * port.size
+        one[j] = 1
+        out = kernels.conv_activation(w, one, port.shape, conv_group.shape, blk.conv["stride"],
+                                      blk.conv["padding"], blk.conv["dilation"],
+                                      blk.conv["groups"], False)
+        reach.append(sum(v != 0 for v in out))
+    x = np.zeros((port.size, 1, port.size), np.int8)
+    x[np.arange(port.size), 0, np.arange(port.size)] = 1     # sample j: input j spikes once
+    for mode in engine.MODES:
+        syn = engine.run(program, x, mode=mode).cost.counts["synops"]
+        assert syn[:, 0, 0].tolist() == reach, mode           # core 0 holds the conv block
+    if stride > 1:
+        flat = np.count_nonzero(blk.weights) // blk.weights.shape[-1]
+        assert sum(reach) < flat * port.size
 
 
 def _as_csr(program):  # noqa: ANN001, ANN202
