@@ -8,11 +8,11 @@ t (port data at index t-1, a group's output at step t) and its activation with d
 reaches the target at step t + 1 + k (engine.run's buffers). A block from a group to
 itself is evaluated inside that group's loop, step by step, as engine.run does it.
 
-The neuron updates, wrap-around and saturation rules are engine.py's own functions
-(``_step_group``), and activations are the same exact products (``_accumulate``), so
-results, recordings, saturation counts and cost counts equal engine.run's in step mode;
-tests check that against the engine and the normative kernels on random programs.
-Programs with a cycle through several groups run in step mode.
+The neuron updates, wrap-around and saturation rules are step mode's own functions
+(``neurons.step_group``), and activations are the same exact products
+(``synapses.accumulate``), so results, recordings, saturation counts and cost counts
+equal engine.run's in step mode; tests check that against the engine and the normative
+kernels on random programs. Programs with a cycle through several groups run in step mode.
 """
 
 from __future__ import annotations
@@ -22,6 +22,12 @@ from typing import Any
 
 import numpy as np
 from snn2hw_emulator import int8mm
+from snn2hw_emulator.kernels import GRADED_MODELS, SD_STATE, STATE_VARS
+from snn2hw_emulator.neurons import State, step_group
+from snn2hw_emulator.program import is_sparse
+from snn2hw_emulator.result import RECORDABLE, Result
+from snn2hw_emulator.synapses import accumulate, prepared
+from snn2hw_emulator.vector import wrap32
 
 #: rows of (batch x time) per block evaluation, to bound temporary memory
 CHUNK_ROWS = 1 << 14
@@ -131,12 +137,11 @@ def _activation(blk: Any, x: np.ndarray, shapes: dict, payload: int, fuse: bool 
     """Block ``blk`` on its source's values ``x`` (B, T, n_source) at every step:
     ([(delay, activation (B, T, n_target))], a bound on |activation| where one proves it
     wrap-free (else None: the engine's wrapped values), synaptic events per (b, t) where
-    they came for free (else None)). Products: the engine's exact ones (``_accumulate``),
-    or, where the bound proves them exact and wrap-free, a gather of the weight rows of
+    they came for free (else None)). Products: the engine's exact ones
+    (``synapses.accumulate``), or, where the bound proves them exact and wrap-free, a gather of the weight rows of
     non-zero inputs (sparse inputs, compiled) or one float product and a power-of-two
     scaling with floor (equal to the integer shift)."""
     from snn2hw_emulator import lifloop
-    from snn2hw_emulator.engine import _accumulate, is_sparse
 
     b, t, n = x.shape
     flat = x.reshape(b * t, n)
@@ -186,8 +191,8 @@ def _activation(blk: Any, x: np.ndarray, shapes: dict, payload: int, fuse: bool 
         chunk = flat[lo:lo + CHUNK_ROWS]
         rows = slice(lo, lo + chunk.shape[0])
         if bound is None:
-            for k, act in _accumulate(blk, np.asarray(chunk, np.int64), "batch", shapes,
-                                      payload):
+            for k, act in accumulate(blk, np.asarray(chunk, np.int64), "batch", shapes,
+                                     payload):
                 out.setdefault(k, np.zeros((b * t, act.shape[1]), act.dtype))
                 out[k][rows] = act
             continue
@@ -226,22 +231,22 @@ def run(program: Any, data: dict[str, np.ndarray], batch: int, steps: int,
         record: Sequence[str], cost: bool, groups: list[Any]) -> Any:
     """engine.run for a program :func:`order` accepts (inputs already checked)."""
     from snn2hw_emulator import cost as costmod
-    from snn2hw_emulator import engine, lifloop
+    from snn2hw_emulator import lifloop
     from snn2hw_emulator.image import target_of
 
     target = target_of(program)
-    blocks = engine._prepared(program)
+    blocks = prepared(program)
     shapes = {p.name: p.shape for p in program.ports} | {g.name: g.shape for g in program.groups}
-    graded = set(engine.GRADED_MODELS)
+    graded = set(GRADED_MODELS)
     payload = {p.name: (2 ** (p.message_bits - 1) if p.message_bits else 1) for p in
                program.ports} | {g.name: 2**31 if g.model in graded else 1
                                  for g in program.groups}
-    st = engine._State(program, batch, target.numeric)
+    st = State(program, batch, target.numeric)
     rec = {var: {g.name: np.zeros((batch, steps, g.size), np.int8 if var == "spikes" and
                                   g.model not in graded else np.int32)
                  for g in program.groups if var == "spikes" or
-                 var in engine.STATE_VARS[g.model]}
-           for var in engine.RECORDABLE if var in record or var == "spikes"}
+                 var in STATE_VARS[g.model]}
+           for var in RECORDABLE if var in record or var == "spikes"}
     sat = {g.name: {"v_clip": 0, "u_wrap": 0, "first_step": 0} for g in program.groups}
     counter = costmod.Counter(program, target, batch, steps, blocks) if cost else None
     sent: dict[str, np.ndarray] = {}
@@ -286,11 +291,11 @@ def run(program: Any, data: dict[str, np.ndarray], batch: int, steps: int,
             a = a_all[:, t - 1]
             if ring is not None:
                 a = a + ring[:, t - 1]
-            s = engine._step_group(g, st, engine.wrap32(a.astype(np.int64)), t, sat[g.name],
+            s = step_group(g, st, wrap32(a.astype(np.int64)), t, sat[g.name],
                                    counter, rec)
             out[:, t - 1] = s
             for blk in own:
-                for k, act in engine._accumulate(blk, s, "batch", shapes, payload[g.name]):
+                for k, act in accumulate(blk, s, "batch", shapes, payload[g.name]):
                     ring[:, t + k] += act
         sent[g.name] = out
     if counter is not None:
@@ -305,15 +310,13 @@ def run(program: Any, data: dict[str, np.ndarray], batch: int, steps: int,
             np.add(view, nz @ nnz.astype(dtype), out=view, casting="unsafe")
     outputs = {o.name: rec["spikes"][o.group] for o in program.outputs}
     report = counter.report() if counter is not None else None
-    return engine.Result(rec["spikes"], rec.get("u", {}), rec.get("v", {}), outputs, sat,
-                         report, **{var: rec.get(var, {}) for var in engine.SD_STATE})
+    return Result(rec["spikes"], rec.get("u", {}), rec.get("v", {}), outputs, sat,
+                  report, **{var: rec.get(var, {}) for var in SD_STATE})
 
 
 def _summed(results: list, batch: int, steps: int, size: int) -> np.ndarray:
     """A group's input at every step (B, T, n): its blocks' activations, each LATENCY +
     delay steps late, summed with 32-bit wrap-around (int32 where the bounds exclude it)."""
-    from snn2hw_emulator import engine
-
     total = sum(bound for _, bound in results) if all(
         bound is not None for _, bound in results) else None
     small = total is not None and total < 2**31          # no wrap-around possible
@@ -324,7 +327,7 @@ def _summed(results: list, batch: int, steps: int, size: int) -> np.ndarray:
             if lag < steps:
                 view = a_all[:, lag:]
                 np.add(view, act[:, :steps - lag], out=view, casting="unsafe")
-    return a_all if small else engine.wrap32(a_all)
+    return a_all if small else wrap32(a_all)
 
 
 def _negate(g: Any, blocks: list, negated: dict) -> dict | None:
@@ -340,7 +343,7 @@ def _negate(g: Any, blocks: list, negated: dict) -> dict | None:
 def _lif_group(g: Any, a: np.ndarray, st: Any, rec: dict, sat: dict, counter: Any,
                lag: int = 0, negated: dict | None = None) -> np.ndarray:
     """A LIF group's whole run in lifloop's compiled loop (input at step t: a[:, t - lag],
-    none before); records, saturation and cost counts as engine._step_group would leave
+    none before); records, saturation and cost counts as neurons.step_group would leave
     them."""
     from snn2hw_emulator import lifloop
 

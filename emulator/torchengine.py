@@ -20,8 +20,14 @@ from typing import Any
 
 import numpy as np
 from snn2hw_emulator import torchops as ops
-from snn2hw_emulator.engine import ACCELERATORS
 from snn2hw_emulator.errors import InputError
+from snn2hw_emulator.kernels import GRADED_MODELS
+from snn2hw_emulator.synapses import device_cache, prepared
+from snn2hw_emulator.torchblocks import Blocks, activation
+
+#: where batch mode runs: numpy/numba ("cpu"), or torch here on the CPU ("cpu-torch") or
+#: a CUDA GPU ("cuda", "cuda:N")
+ACCELERATORS = ("cpu", "cpu-torch", "cuda")
 
 
 def device(accelerator: str) -> tuple[Any, Any]:
@@ -51,81 +57,21 @@ def stages(program: Any) -> list[list[Any]]:
     return [[g] for g in order] if order is not None else [list(program.groups)]
 
 
-class _Blocks:
-    """The program's prepared blocks with their weights on the device (made once per
-    program and device: engine._prepared)."""
-
-    def __init__(self, torch: Any, dev: Any, blocks: list[Any]) -> None:
-        self.torch, self.dev, self.blocks = torch, dev, blocks
-        self.mats: list[list[tuple[int, ops.Matrix]]] = []
-        self.kernel: list[tuple[int, int] | None] = []
-        for blk in blocks:
-            if blk.spec.kind == "conv":
-                w, kernel = ops.conv_weights(torch, blk.weights, dev)
-                self.mats.append([(0, w)])
-                self.kernel.append(kernel)
-                continue
-            self.mats.append([(k, _matrix(torch, dev, m)) for k, m in blk.matrices()])
-            self.kernel.append(None)
-
-
-def _matrix(torch: Any, dev: Any, m: Any) -> ops.Matrix:
-    """Effective weights (n_out, n_in) as an ops.Matrix: dense transposed, csr as CSR."""
-    from snn2hw_emulator.program import is_sparse
-
-    if is_sparse(m):
-        import warnings
-
-        c = m.tocsr()
-        with warnings.catch_warnings():        # "CSR support is in beta": it is exact here
-            warnings.simplefilter("ignore", UserWarning)
-            t = torch.sparse_csr_tensor(torch.tensor(c.indptr, dtype=torch.int64),
-                                        torch.tensor(c.indices, dtype=torch.int64),
-                                        torch.tensor(c.data, dtype=torch.float64),
-                                        size=c.shape, check_invariants=True).to(dev)
-        return ops.Matrix(torch, t, float(np.abs(c.data).max(initial=0)))
-    t = torch.tensor(np.ascontiguousarray(m.T), dtype=torch.float64, device=dev)
-    return ops.Matrix(torch, t, float(np.abs(m).max(initial=0)))
-
-
-def activation(ctx: _Blocks, i: int, x: Any, shapes: dict, x_max: float
-               ) -> list[tuple[int, Any]]:
-    """engine._accumulate for block ``i`` on rows ``x`` (R, n_source) (any int dtype):
-    [(delay, int64 activation (R, n_target))]."""
-    torch = ctx.torch
-    blk = ctx.blocks[i]
-    spec = blk.spec
-    x = x.to(torch.int64) if blk.graded else (x != 0).to(torch.int64)
-    x_max = x_max if blk.graded else 1.0
-    if spec.kind == "conv":
-        (_, w), = ctx.mats[i]
-        return [(0, ops.conv(torch, x, w, ctx.kernel[i], spec.conv, shapes[spec.source],
-                             shapes[spec.target], x_max, blk.arith.conv_bits))]
-    out = []
-    for k, w in ctx.mats[i]:
-        acc = ops.product(torch, x, w, x_max)
-        if blk.graded and spec.kind != "delay_dense":   # Lava: int32 weights.dot(s) wraps
-            acc = ops.wrap32(acc)
-        out.append((k, ops.wrap32(ops.floor_shift(acc, spec.weight_exp))))
-    return out
-
-
 def run(program: Any, data: dict[str, np.ndarray], batch: int, steps: int,
         record: Sequence[str], cost: bool, accelerator: str) -> Any:
     """engine.run's result for inputs already checked (engine.check_inputs)."""
-    from snn2hw_emulator import engine
     from snn2hw_emulator import torchstep as stepper
 
     torch, dev = device(accelerator)
-    blocks = engine._prepared(program)
+    blocks = prepared(program)
     shapes = {p.name: p.shape for p in program.ports} | {g.name: g.shape for g in program.groups}
     payload = {p.name: float(2 ** (p.message_bits - 1) if p.message_bits else 1)
-               for p in program.ports} | {g.name: 2.0**31 if g.model in engine.GRADED_MODELS
+               for p in program.ports} | {g.name: 2.0**31 if g.model in GRADED_MODELS
                                           else 1.0 for g in program.groups}
     key = ("torch", str(dev))
-    cache = engine._device_cache(program)
+    cache = device_cache(program)
     if key not in cache:
-        cache[key] = _Blocks(torch, dev, blocks)
+        cache[key] = Blocks(torch, dev, blocks)
     ctx = cache[key]
     counter = None
     if cost:
@@ -147,7 +93,7 @@ def run(program: Any, data: dict[str, np.ndarray], batch: int, steps: int,
             sent |= run_.stage(stage, a_all, inner, ctx, shapes, payload)
         if counter is not None:
             run_.synops(ctx, sent, counter)
-        return run_.result(engine, counter)
+        return run_.result(counter)
 
 
 def _padded(torch: Any, dev: Any, arr: np.ndarray, steps: int) -> Any:
@@ -160,7 +106,7 @@ def _padded(torch: Any, dev: Any, arr: np.ndarray, steps: int) -> Any:
     return out
 
 
-def _external(ctx: _Blocks, outer: list[int], target: str, sent: dict, shapes: dict,
+def _external(ctx: Blocks, outer: list[int], target: str, sent: dict, shapes: dict,
               payload: dict, batch: int, steps: int) -> Any:
     """The summed, wrapped input of group ``target`` at every step from blocks of earlier
     stages (B, steps, n) int64: block activations from step t's source values land at
@@ -186,10 +132,10 @@ def _external(ctx: _Blocks, outer: list[int], target: str, sent: dict, shapes: d
     return ops.wrap32(a)
 
 
-def _unfold_factor(ctx: _Blocks, i: int) -> int:
+def _unfold_factor(ctx: Blocks, i: int) -> int:
     """How much wider than its input a block's temporaries get (a conv's im2col)."""
     kernel = ctx.kernel[i]
     return 1 if kernel is None else kernel[0] * kernel[1]
 
 
-__all__ = ["ACCELERATORS", "activation", "device", "run", "stages"]
+__all__ = ["ACCELERATORS", "device", "run", "stages"]

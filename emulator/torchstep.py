@@ -15,6 +15,8 @@ import numpy as np
 from snn2hw_emulator import torchops as ops
 from snn2hw_emulator.image import target_of
 from snn2hw_emulator.kernels import GRADED_MODELS, SD_STATE, STATE_VARS
+from snn2hw_emulator.result import RECORDABLE, Result
+from snn2hw_emulator.torchblocks import activation
 
 
 class Run:
@@ -22,15 +24,13 @@ class Run:
 
     def __init__(self, torch: Any, dev: Any, program: Any, batch: int, steps: int,
                  record: Sequence[str], cost: bool) -> None:
-        from snn2hw_emulator import engine
-
         self.torch, self.dev, self.program = torch, dev, program
         self.arith = target_of(program).numeric       # the family record's widths
         self.batch, self.steps, self.cost = batch, steps, cost
         self.rec = {var: {g.name: torch.zeros((batch, steps, g.size), device=dev, dtype=(
             torch.int8 if var == "spikes" and g.model not in GRADED_MODELS else torch.int32))
             for g in program.groups if var == "spikes" or var in STATE_VARS[g.model]}
-            for var in engine.RECORDABLE if var in record or var == "spikes"}
+            for var in RECORDABLE if var in record or var == "spikes"}
         # per group: u wraps and v clips per step; active and firing neurons per (b, t)
         self.events = {g.name: torch.zeros((2, steps), dtype=torch.int64, device=dev)
                        for g in program.groups}
@@ -58,8 +58,6 @@ class Run:
     def stage(self, stage: list[Any], a_all: dict[str, Any], inner: list[int], ctx: Any,
               shapes: dict, payload: dict) -> dict[str, Any]:
         """Step the stage's groups over the run; returns what each sent (B, T, n)."""
-        from snn2hw_emulator.torchengine import activation
-
         torch, steps = self.torch, self.steps
         state = {g.name: self._state(g) for g in stage}
         depth = max([k for i in inner for k, _ in ctx.mats[i]] + [0]) + 2
@@ -81,7 +79,7 @@ class Run:
         return {g.name: self.rec["spikes"][g.name] for g in stage}
 
     def _step(self, g: Any, st: dict[str, Any], a: Any, t: int) -> Any:
-        """One step of group g (engine._step_group); records it, returns what it sends."""
+        """One step of group g (neurons.step_group); records it, returns what it sends."""
         torch = self.torch
         if g.model in GRADED_MODELS:
             active = a != 0
@@ -133,8 +131,8 @@ class Run:
             nz = (sent[blk.spec.source] != 0).to(torch.float64)
             self.syn[i] = (nz @ nnz).to(torch.int64)
 
-    def result(self, engine: Any, counter: Any) -> Any:
-        """engine.Result on the host."""
+    def result(self, counter: Any) -> Result:
+        """The run's Result on the host."""
         def host(x: Any) -> np.ndarray:
             return x.cpu().numpy()
         rec = {var: {g: host(x) for g, x in d.items()} for var, d in self.rec.items()}
@@ -149,8 +147,8 @@ class Run:
             self._count(counter, host)
             report = counter.report()
         outputs = {o.name: rec["spikes"][o.group] for o in self.program.outputs}
-        return engine.Result(rec["spikes"], rec.get("u", {}), rec.get("v", {}), outputs, sat,
-                             report, **{var: rec.get(var, {}) for var in SD_STATE})
+        return Result(rec["spikes"], rec.get("u", {}), rec.get("v", {}), outputs, sat,
+                      report, **{var: rec.get(var, {}) for var in SD_STATE})
 
     def _count(self, counter: Any, host: Any) -> None:
         counts = counter.counts

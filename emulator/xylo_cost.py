@@ -10,14 +10,15 @@ shipped Xylo targets give times from Rockpool's cycle model and no energies.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from snn2hw_emulator.cost import _ENERGY, _TIME, EVENTS, CostReport
+from snn2hw_emulator.target import Target
 from snn2hw_emulator.xylo_program import HIDDEN, OUTPUT, XyloProgram
+from snn2hw_emulator.xylo_result import XyloResult
 
 
-def report(program: XyloProgram, target: Any, result: Any, events: np.ndarray) -> CostReport:
+def report(program: XyloProgram, target: Target, result: XyloResult, events: np.ndarray
+           ) -> CostReport:
     """The cost of ``result`` (xylo_result.XyloResult) for input ``events`` (B, T, n_in)."""
     a = program.arrays()
     fan_in = np.count_nonzero(a["weights_in"], axis=(1, 2))

@@ -20,6 +20,7 @@ saturation counter reports it). Three modes give identical results:
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -322,7 +323,7 @@ def run_program(program: XyloProgram, inputs: Any, *, steps: int | None = None,
     res = run(program, inputs, steps=steps, record=record, mode=mode, rec=target.numeric)
     if cost:
         events, _ = check_inputs(program, inputs, steps)
-        res.cost = xylo_cost.report(program, target, res, events)
+        res = dataclasses.replace(res, cost=xylo_cost.report(program, target, res, events))
     return res
 
 

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from snn2hw_emulator.cost import CostReport
 from snn2hw_emulator.errors import InputError
 from snn2hw_emulator.xylo_program import HIDDEN, OUTPUT, XyloProgram
 
 __all__ = ["XyloResult", "check_inputs", "concatenate"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class XyloResult:
     """``spikes``/``v``/``i_syn``: group ("hidden", "output") -> (B, T, n); ``i_syn2``: the
     hidden neurons' second synaptic current (programs with two synapses). ``saturation``:
@@ -28,7 +29,7 @@ class XyloResult:
     i_syn2: dict[str, np.ndarray]
     outputs: dict[str, np.ndarray]
     saturation: dict[str, dict[str, int]]
-    cost: Any = None
+    cost: CostReport | None = None
 
 
 def check_inputs(program: XyloProgram, inputs: Any, steps: int | None

@@ -13,7 +13,7 @@ import pytest
 import sd_programs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from snn2hw_emulator import engine, int8mm, lifloop, reference, timebatch
+from snn2hw_emulator import engine, int8mm, lifloop, reference, synapses, timebatch
 from snn2hw_emulator.program import SynapseBlock
 
 ALL = tuple(engine.RECORDABLE)
@@ -145,7 +145,7 @@ def test_the_float_product_is_used_only_where_exact(n: int, exp: int, bits: int,
     block = SynapseBlock("W", "dense", "in", "L0", np.full((3, n), 255, np.int32),
                          weight_exp=exp, num_message_bits=bits)
     program = programs.one_block_program(block, n, 3, message_bits=bits)
-    blk = engine._prepare(block)
+    blk = synapses.prepare(block)
     chosen = timebatch._float_product(blk, 0, blk.weights, 2 ** (bits - 1) if bits else 1)
     assert (chosen and chosen[0]) is dtype or (chosen is None and dtype is None)
     rng = np.random.default_rng(0)
@@ -190,7 +190,7 @@ def test_the_int8_product_is_exact_at_the_extremes(value: int) -> None:
     w = np.full((40, 784), 2 * value, np.int64)
     w[::3] = rng.integers(-128, 128, (w[::3].shape)) * 2
     block = SynapseBlock("W", "dense", "in", "L0", w.astype(np.int32), weight_exp=-1)
-    blk = engine._prepare(block)
+    blk = synapses.prepare(block)
     mat = int8mm.matrix(blk, 0, blk.weights, np.asarray(blk.nnz_col, np.int64))
     assert mat is not None and mat[1] == 1
     x = np.ones((64, 784), np.int8)
