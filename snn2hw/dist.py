@@ -59,6 +59,14 @@ def collect(futures: dict[Any, int], completed: Any, cancel: Any,
     return results
 
 
+def ranges(samples: int, shards: int) -> list[tuple[int, int]]:
+    """``shards`` contiguous (lo, hi) ranges covering the samples, sizes differing by at
+    most one (fewer when there are fewer samples than shards)."""
+    k = max(1, min(shards, samples))
+    cuts = [samples * i // k for i in range(k + 1)]
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
 #: samples per shard at most: a shard's runs (every layer's spikes, samples x steps) live
 #: in one worker's memory, so a large data set is cut into more shards than workers
 SHARD_MAX = 256
@@ -67,8 +75,6 @@ SHARD_MAX = 256
 def spans(samples: int, workers: int) -> list[tuple[int, int]]:
     """The shards for ``workers`` workers: one each, more where a shard would exceed
     SHARD_MAX samples."""
-    from snn2hw.shard import ranges
-
     return ranges(samples, max(workers, -(-samples // SHARD_MAX)))
 
 
@@ -187,4 +193,5 @@ def _sent(c: Any, arg: Any) -> Any:
     return c.scatter([arg], hash=False)[0] if isinstance(arg, np.ndarray) else arg
 
 
-__all__ = ["CONNECT_TIMEOUT", "SHARD_MAX", "client", "collect", "progress", "run", "spans"]
+__all__ = ["CONNECT_TIMEOUT", "SHARD_MAX", "client", "collect", "progress", "ranges", "run",
+           "spans"]

@@ -3,7 +3,7 @@
 The figures show sample 0's spikes (every population, float reference and device), the
 cost model's energy and latency per step averaged over the samples, and the spikes each
 core sent. A shard returns sample 0's rasters only if it holds sample 0, and the cost
-model's per-step sums as exact partials (``shard.exact_sum``), so the figures, like the
+model's per-step sums as exact partials (``exact.exact_sum``), so the figures, like the
 report, come out the same for any number of shards and in the one-process run, which
 reduces through the same sums. Nothing of size samples x steps crosses a process.
 """
@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from snn2hw.exact import exact_sum
 
 
 @dataclass
@@ -39,8 +41,6 @@ class Traces:
 def sums(ref: Any, hw: Any, out_name: str, first: bool) -> dict[str, Any]:
     """One shard's part: sample 0's rasters where ``first`` (the shard holds sample 0),
     the cost model's per-step exact sums and per-core spike totals."""
-    from snn2hw.shard import exact_sum
-
     part: dict[str, Any] = {"first": None, "cost": None}
     if first:
         part["first"] = {

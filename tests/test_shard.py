@@ -13,7 +13,7 @@ import nir
 import numpy as np
 import pytest
 
-from snn2hw import compiler, devices, ir, nirio, shard, traces, verify
+from snn2hw import compiler, devices, exact, ir, nirio, shard, traces, verify
 from snn2hw.cli import main
 from snn2hw.errors import UserInputError
 
@@ -162,8 +162,8 @@ def test_a_failing_shard_is_one_line_naming_it(tmp_path: Path) -> None:
 def test_exact_sums_do_not_depend_on_the_split() -> None:
     rng = np.random.default_rng(5)
     v = rng.normal(size=1000) * 10.0 ** rng.integers(-8, 8, 1000)
-    whole = shard._total([shard.exact_sum(v)])
-    assert whole == shard._total([shard.exact_sum(v[:317]), shard.exact_sum(v[317:])])
+    whole = exact.total([shard.exact_sum(v)])
+    assert whole == exact.total([shard.exact_sum(v[:317]), shard.exact_sum(v[317:])])
     assert whole == math.fsum(v)                 # the correctly rounded sum
 
 
