@@ -3,18 +3,19 @@ emulator, Lava, netx, a board), and how results of consecutive batch slices join
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from snn2hw_emulator import cost as costmod
 from snn2hw_emulator.kernels import SD_STATE
+from snn2hw_emulator.program import Program
 from snn2hw_emulator.xylo_result import XyloResult
 from snn2hw_emulator.xylo_result import concatenate as xylo_concatenate
 
 RECORDABLE = ("spikes", "u", "v", *SD_STATE)   # which groups have which: kernels.STATE_VARS
 
-__all__ = ["RECORDABLE", "Result", "RunResult", "concatenate"]
+__all__ = ["RECORDABLE", "Result", "RunResult", "concatenate", "recorded"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,16 @@ class Result:
     act: dict[str, np.ndarray] = field(default_factory=dict)
     residue: dict[str, np.ndarray] = field(default_factory=dict)
     error: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def recorded(program: Program, rec: Mapping[str, dict[str, np.ndarray]]) -> Result:
+    """The Result of a device that reports what it recorded (variable -> group -> (B, T,
+    n)) and neither saturation counts nor a cost model (Lava, netx): its outputs are the
+    spikes of the output ports' groups that were recorded."""
+    spikes = dict(rec.get("spikes", {}))
+    return Result(spikes, dict(rec.get("u", {})), dict(rec.get("v", {})),
+                  {o.name: spikes[o.group] for o in program.outputs if o.group in spikes}, {},
+                  **{var: dict(rec.get(var, {})) for var in SD_STATE})
 
 
 #: what a device returns: a Loihi-family result or a Xylo one

@@ -83,11 +83,11 @@ def _netx_program(path: str, args: argparse.Namespace, verify: bool = False
     from snn2hw.backends import netx
     from snn2hw.compiler import Options
 
-    from snn2hw.backends import netx_sdnn
+    from snn2hw.backends import netx_compile, netx_sdnn
 
     options = _compile_options(args) if hasattr(args, "target") else Options()
     if verify and netx_sdnn.is_file(path):
-        return netx_sdnn.compile_for_verify(path, options)
+        return netx_compile.compile_for_verify(path, options)
     return netx.compile_file(path, options)
 
 
@@ -105,7 +105,7 @@ def _check_accelerator(args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from snn2hw import runio
+    from snn2hw import devices, runio
 
     _check_accelerator(args)
 
@@ -113,9 +113,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     program = runio.load_program(args.program) if program is None else program.program
     inputs = runio.load_inputs(args.input, program)
     record = runio.parse_record(args.record)
-    result = runio.run_on_device(program, inputs, device=args.device, steps=args.steps,
-                                 record=record, mode=args.mode, progress=not args.quiet,
-                                 accelerator=args.accelerator)
+    result = devices.run(program, inputs, device=args.device, steps=args.steps,
+                         record=record, mode=args.mode, progress=not args.quiet,
+                         accelerator=args.accelerator)
     runio.save_result(result, args.output)
     print(runio.result_summary(result, program, args.output))
     return 0
@@ -271,7 +271,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def _netx_notes(program: "object", args: argparse.Namespace) -> None:
     """What a comparison with netx leaves out or shifts, said before the numbers."""
-    from snn2hw.backends.netx_hw import netx_info
+    from snn2hw.backends.netx_run import netx_info
 
     info = netx_info(program)
     if "netx" not in (args.device, args.against) or info is None:

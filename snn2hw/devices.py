@@ -20,16 +20,20 @@ for Lava is installed in the Lava environment.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+import sys
+from collections.abc import Callable, Mapping, Sequence
 
-from snn2hw.errors import Snn2hwError, UserInputError
+import numpy as np
+from snn2hw_emulator.program import Program
+from snn2hw_emulator.result import RunResult
+from snn2hw_emulator.xylo_program import XyloProgram
 
+from snn2hw.errors import DeviceError, UserInputError
 
-class DeviceError(Snn2hwError):
-    """A device is not installed, or cannot run this program."""
-
-    code = "device"
+#: what a device runs: a program image of either family
+AnyProgram = Program | XyloProgram
+#: what a device takes: port -> (B, T, size) integers, or one array for a one-port program
+Inputs = Mapping[str, np.ndarray] | np.ndarray
 
 
 class Device:
@@ -42,12 +46,12 @@ class Device:
     lava_arithmetic = False
 
     def __init__(self) -> None:
-        self.program: Any = None
+        self.program: AnyProgram | None = None
 
     def available(self) -> None:
         """Raise DeviceError (with how to install it) if this device cannot run here."""
 
-    def check(self, program: Any) -> None:
+    def check(self, program: AnyProgram) -> None:
         from snn2hw_emulator.validate import target_of
 
         target = target_of(program)          # the embedded target file, validated
@@ -68,7 +72,7 @@ class Device:
                                    "for a target with Lava's widths (loihi2, loihi1).")
         self.available()
 
-    def load(self, program: Any) -> Device:
+    def load(self, program: AnyProgram) -> Device:
         self.check(program)
         self.program = program
         return self
@@ -76,8 +80,8 @@ class Device:
     def reset(self) -> None:
         self.program = None
 
-    def run(self, inputs: Any, *, steps: int | None = None,
-            record: Sequence[str] = ("spikes",), progress: bool = False) -> Any:
+    def run(self, inputs: Inputs, *, steps: int | None = None,
+            record: Sequence[str] = ("spikes",), progress: bool = False) -> RunResult:
         if self.program is None:
             raise UserInputError(f"device '{self.name}' has no program loaded",
                                  hint="Call load(program) first.")
@@ -87,8 +91,8 @@ class Device:
                               hint=f"It records: {', '.join(self.records)}.")
         return self._run(inputs, steps, tuple(record), progress)
 
-    def _run(self, inputs: Any, steps: int | None, record: tuple[str, ...],
-             progress: bool) -> Any:
+    def _run(self, inputs: Inputs, steps: int | None, record: tuple[str, ...],
+             progress: bool) -> RunResult:
         raise NotImplementedError
 
 
@@ -118,12 +122,48 @@ class EmulatorDevice(Device):
         except InputError as exc:   # no torch, no CUDA: a one-line DeviceError (exit 2)
             raise DeviceError(exc.message, hint=exc.hint) from None
 
-    def _run(self, inputs: Any, steps: int | None, record: tuple[str, ...],
-             progress: bool) -> Any:
-        from snn2hw.runio import run_emulator
+    def _run(self, inputs: Inputs, steps: int | None, record: tuple[str, ...],
+             progress: bool) -> RunResult:
+        from snn2hw_emulator import engine
 
-        return run_emulator(self.program, inputs, steps, record, self.mode, progress,
-                            self.accelerator)
+        program = self.program
+        assert program is not None                # run(): a program is loaded
+
+        def run(part: Inputs) -> RunResult:
+            return engine.run(program, part, steps=steps, record=record, mode=self.mode,
+                              accelerator=self.accelerator)
+        if not isinstance(inputs, Mapping):       # a bare array for a one-port program
+            ports = ["input"] if isinstance(program, XyloProgram) else \
+                [p.name for p in program.ports]
+            if len(ports) != 1:
+                return run(inputs)                # the engine says what it needs
+            inputs = {ports[0]: inputs}
+        batch = np.shape(next(iter(inputs.values())))[0]
+        if not (progress and sys.stderr.isatty() and batch >= 8):
+            return run(inputs)
+        return _with_progress(run, inputs, batch)
+
+
+def _with_progress(run: Callable[[Inputs], RunResult], inputs: Mapping[str, np.ndarray],
+                   batch: int) -> RunResult:
+    """``run`` on the batch in 20 slices, with a progress bar on stderr; one result."""
+    from snn2hw_emulator.result import concatenate
+
+    chunk = max(1, batch // 20)
+    parts = []
+    for start in range(0, batch, chunk):
+        parts.append(run({k: v[start:start + chunk] for k, v in inputs.items()}))
+        _progress(min(start + chunk, batch), batch)
+    return concatenate(parts)
+
+
+def _progress(done: int, total: int) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} samples")
+    sys.stderr.flush()
+    if done == total:
+        sys.stderr.write("\n")
 
 
 class LavaDevice(Device):
@@ -140,12 +180,13 @@ class LavaDevice(Device):
 
         lava_env.interpreter()     # LavaEnvironmentError names what was tried and the fix
 
-    def _run(self, inputs: Any, steps: int | None, record: tuple[str, ...],
-             progress: bool) -> Any:
+    def _run(self, inputs: Inputs, steps: int | None, record: tuple[str, ...],
+             progress: bool) -> RunResult:
         from snn2hw.backends import lava
 
-        return lava.run(self.program, inputs, steps=steps, record=record,
-                        hardware=self.hardware)
+        program = self.program
+        assert isinstance(program, Program)      # check(): the Loihi family only
+        return lava.run(program, inputs, steps=steps, record=record, hardware=self.hardware)
 
 
 _LOIHI_PROBE = ("from lava.utils import loihi; import sys; "
@@ -186,8 +227,8 @@ class NetxDevice(Device):
 
         lava_env.netx_interpreter()  # LavaEnvironmentError says how to install lava-dl
 
-    def check(self, program: Any) -> None:
-        from snn2hw.backends.netx_hw import META_KEY, netx_info
+    def check(self, program: AnyProgram) -> None:
+        from snn2hw.backends.netx_run import META_KEY, netx_info
 
         if META_KEY not in program.metadata:
             raise DeviceError("device 'netx' runs the .net file a program was compiled "
@@ -201,11 +242,13 @@ class NetxDevice(Device):
                                                  "MODEL.net).")
         super().check(program)
 
-    def _run(self, inputs: Any, steps: int | None, record: tuple[str, ...],
-             progress: bool) -> Any:
-        from snn2hw.backends.netx_hw import run_program
+    def _run(self, inputs: Inputs, steps: int | None, record: tuple[str, ...],
+             progress: bool) -> RunResult:
+        from snn2hw.backends.netx_run import run_program
 
-        return run_program(self.program, inputs, steps, record)
+        program = self.program
+        assert isinstance(program, Program)      # check(): compiled from a .net file
+        return run_program(program, inputs, steps, record)
 
 
 class XylosimDevice(Device):
@@ -225,11 +268,13 @@ class XylosimDevice(Device):
         except xylosim.XylosimMissing as exc:
             raise DeviceError(exc.message, hint=exc.hint) from None
 
-    def _run(self, inputs: Any, steps: int | None, record: tuple[str, ...],
-             progress: bool) -> Any:
+    def _run(self, inputs: Inputs, steps: int | None, record: tuple[str, ...],
+             progress: bool) -> RunResult:
         from snn2hw.backends import xylosim
 
-        return xylosim.run(self.program, inputs, steps, record)
+        program = self.program
+        assert isinstance(program, XyloProgram)  # check(): the Xylo family only
+        return xylosim.run(program, inputs, steps, record)
 
 
 _REGISTRY: dict[str, Callable[[], Device]] = {
@@ -247,9 +292,10 @@ def names() -> list[str]:
     return list(_REGISTRY)
 
 
-def get(name: str, accelerator: str | None = None) -> Device:
-    """The device called ``name``; ``accelerator`` (the emulator only): where it computes,
-    "cpu" (default), "cuda" or "cpu-torch" (:class:`EmulatorDevice`)."""
+def get(name: str, accelerator: str | None = None, mode: str = "batch") -> Device:
+    """The device called ``name``; ``accelerator`` and ``mode`` (the emulator only; other
+    devices ignore the mode): where and how it computes, "cpu" (default), "cuda" or
+    "cpu-torch"; "batch" (default) or "event" (:class:`EmulatorDevice`)."""
     if name not in _REGISTRY:
         raise UserInputError(f"unknown device '{name}'",
                              hint=f"Known devices: {', '.join(_REGISTRY)}.")
@@ -258,22 +304,27 @@ def get(name: str, accelerator: str | None = None) -> Device:
             raise UserInputError(f"device '{name}' has no accelerator option "
                                  f"('{accelerator}')", hint="Only --device emulator runs "
                                  "on an accelerator; leave --accelerator at cpu.")
-        return EmulatorDevice(accelerator=accelerator)
+        return EmulatorDevice(mode, accelerator)
+    if name == "emulator" and _REGISTRY[name] is EmulatorDevice:
+        return EmulatorDevice(mode)
     return _REGISTRY[name]()
 
 
-def run(program: Any, inputs: Any, *, device: str, steps: int | None = None,
+def run(program: AnyProgram, inputs: Inputs, *, device: str, steps: int | None = None,
         record: Sequence[str] = ("spikes",), progress: bool = False,
-        accelerator: str | None = None) -> Any:
-    """Load ``program`` on the named device and run it once."""
-    return get(device, accelerator).load(program).run(inputs, steps=steps, record=record,
-                                                      progress=progress)
+        accelerator: str | None = None, mode: str = "batch") -> RunResult:
+    """Load ``program`` on the named device and run it once (the emulator in ``mode`` on
+    ``accelerator``)."""
+    return get(device, accelerator, mode).load(program).run(inputs, steps=steps,
+                                                            record=record, progress=progress)
 
 
 __all__ = [
+    "AnyProgram",
     "Device",
     "DeviceError",
     "EmulatorDevice",
+    "Inputs",
     "LavaDevice",
     "LoihiBoardDevice",
     "NetxDevice",

@@ -73,6 +73,12 @@ class DesignRuleError(Snn2hwError):
     code = "design-rule"
 
 
+class DeviceError(Snn2hwError):
+    """A device is not installed, or cannot run this program."""
+
+    code = "device"
+
+
 class LavaEnvironmentError(Snn2hwError):
     """No usable Lava interpreter, or a Lava run failed."""
 

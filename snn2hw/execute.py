@@ -12,29 +12,26 @@ otherwise; the emulator itself would saturate them).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Mapping
+from collections.abc import Mapping
 
 import numpy as np
+from snn2hw_emulator.kernels import GRADED_MODELS, STATE_VARS
+from snn2hw_emulator.program import Program
+from snn2hw_emulator.result import RunResult
+from snn2hw_emulator.xylo_program import XyloProgram
 
-from snn2hw import sdnn
+from snn2hw import devices, sdnn
 from snn2hw.backends.image import io_map
-from snn2hw.errors import UserInputError
+from snn2hw.errors import DeviceError, UserInputError
+from snn2hw.iomap import AlignedResult, IoMap, Output, Population
+
+#: model-shaped input: (B, T, *shape) per input node, or one array for one input
+ModelInputs = Mapping[str, np.ndarray] | np.ndarray
 
 
-@dataclass
-class AlignedResult:
-    outputs: dict[str, np.ndarray]               # Output node -> (B, T, n) spikes or readout v
-    spikes: dict[str, np.ndarray]                # population -> (B, T, n) in NIR order
-    saturation: dict[str, dict[str, int]]
-    cost: Any
-    raw: Any
-    ports: dict[str, np.ndarray]                 # what was fed, per port (B, T + latency, n)
-
-
-def _port_arrays(program: Any, io: dict[str, Any], inputs: Any) -> tuple[dict[str, np.ndarray],
-                                                                           int, int]:
-    ports = io["ports"]
+def _port_arrays(program: Program, io: IoMap, inputs: ModelInputs
+                 ) -> tuple[dict[str, np.ndarray], int, int]:
+    ports = io.ports
     if not isinstance(inputs, Mapping):
         if len(ports) != 1:
             raise UserInputError(f"the program has {len(ports)} inputs; pass a dict")
@@ -64,13 +61,11 @@ def _port_arrays(program: Any, io: dict[str, Any], inputs: Any) -> tuple[dict[st
     return arrays, int(batch), int(steps)
 
 
-def _check_recorded(res: Any, io: dict[str, Any], device: str) -> None:
+def _check_recorded(res: RunResult, io: IoMap, device: str) -> None:
     """The device returned every group the program's populations and outputs read."""
-    from snn2hw.devices import DeviceError
-
-    need = [("spikes", g) for info in io["populations"].values() for g in info["groups"]]
-    need += [("v" if info["readout"] else "spikes", g) for info in io["outputs"].values()
-             for g in info["groups"]]
+    need = [("spikes", g) for info in io.populations.values() for g in info.groups]
+    need += [("v" if info.readout else "spikes", g) for info in io.outputs.values()
+             for g in info.groups]
     lacking = [(var, g) for var, g in need if g not in (getattr(res, var, None) or {})]
     if lacking:
         var, g = lacking[0]
@@ -79,14 +74,11 @@ def _check_recorded(res: Any, io: dict[str, Any], device: str) -> None:
                           hint="The device's runner must record every group it was asked for.")
 
 
-def states(program: Any) -> tuple[str, ...]:
+def states(program: devices.AnyProgram) -> tuple[str, ...]:
     """spikes and every state variable some group of the program has (u, v for LIF; sigma,
     act, residue, error for sigma-delta groups: emulator/kernels.py STATE_VARS; a Xylo
     program's v, i_syn and i_syn2)."""
-    from snn2hw_emulator.kernels import STATE_VARS
-    from snn2hw_emulator.xylo_program import is_xylo
-
-    if is_xylo(program):
+    if isinstance(program, XyloProgram):
         return program.recordable()
 
     have = {v for g in program.groups for v in STATE_VARS[g.model]}
@@ -94,57 +86,51 @@ def states(program: Any) -> tuple[str, ...]:
                         if v in have))
 
 
-def run(program: Any, inputs: Any, *, device: str = "emulator", mode: str = "batch",
-        record_v: bool = False, record_states: bool = False,
+def run(program: devices.AnyProgram, inputs: ModelInputs, *, device: str = "emulator",
+        mode: str = "batch", record_v: bool = False, record_states: bool = False,
         accelerator: str = "cpu") -> AlignedResult:
     """Run on ``device`` ("emulator" or "lava") for T + latency steps; return aligned data
     (``raw``: the device's own result, with every state variable its groups have,
     :func:`states`, when ``record_states``)."""
-    from snn2hw.runio import run_on_device
-    from snn2hw_emulator.kernels import GRADED_MODELS
-    from snn2hw_emulator.xylo_program import is_xylo
-
-    if is_xylo(program):                      # Xylo: snn2hw/xylo/execute.py
+    if isinstance(program, XyloProgram):      # Xylo: snn2hw/xylo/execute.py
         from snn2hw.xylo import execute as xylo_execute
 
         return xylo_execute.run(program, inputs, device=device, mode=mode,
                                 record_v=record_v, record_states=record_states)
     io = io_map(program)
     arrays, batch, steps = _port_arrays(program, io, inputs)
-    latency = int(io["latency"])
+    latency = io.latency
     padded = {k: np.concatenate([v, np.zeros((batch, latency, v.shape[2]), v.dtype)], axis=1)
               for k, v in arrays.items()}
-    readout = any(o["readout"] for o in io["outputs"].values())
-    record = ("spikes", "v") if (record_v or readout) else ("spikes",)
+    record = ("spikes", "v") if (record_v or io.readout) else ("spikes",)
     record = states(program) if record_states else record
-    res = run_on_device(program, padded, device=device, steps=steps + latency, record=record,
-                        mode=mode, progress=False, accelerator=accelerator)
+    res = devices.run(program, padded, device=device, steps=steps + latency, record=record,
+                      mode=mode, accelerator=accelerator)
     _check_recorded(res, io, device)
 
     graded = {g.name for g in program.groups if g.model in GRADED_MODELS}
 
-    def gather(info: dict[str, Any], source: dict[str, np.ndarray], scale: list[float] | None
-               ) -> np.ndarray:
-        off = int(info["offset"])
+    def gather(info: Population | Output, source: dict[str, np.ndarray],
+               scale: tuple[float, ...] | None) -> np.ndarray:
+        off = info.offset
         parts = []
-        for k, g in enumerate(info["groups"]):
-            if "payload_scale" in info:         # a sigma-delta layer from NIR: its units
-                parts.append(source[g][:, off:off + steps] / info["payload_scale"][k])
+        for k, g in enumerate(info.groups):
+            if info.payload_scale is not None:  # a sigma-delta layer from NIR: its units
+                parts.append(source[g][:, off:off + steps] / info.payload_scale[k])
                 continue
             part = source[g][:, off:off + steps].astype(
                 float if scale else (np.int32 if g in graded else np.int8))   # payloads
             parts.append(part / scale[k] if scale else part)
         out = np.concatenate(parts, axis=2)
         ordered = np.empty_like(out)
-        ordered[:, :, np.asarray(info["index"])] = out
+        ordered[:, :, np.asarray(info.index)] = out
         return ordered
 
-    outputs = {name: gather(info, res.v if info["readout"] else res.spikes,
-                            info["scale"] if info["readout"] else None)
-               for name, info in io["outputs"].items()}
-    spikes = {pop: gather(info, res.spikes, None) for pop, info in io["populations"].items()}
-    return AlignedResult(outputs, spikes, getattr(res, "saturation", {}),
-                         getattr(res, "cost", None), res, padded)
+    outputs = {name: gather(info, res.v if info.readout else res.spikes,
+                            info.scale if info.readout else None)
+               for name, info in io.outputs.items()}
+    spikes = {pop: gather(info, res.spikes, None) for pop, info in io.populations.items()}
+    return AlignedResult(outputs, spikes, res.saturation, res.cost, res, padded)
 
 
-__all__ = ["run", "states", "AlignedResult"]
+__all__ = ["AlignedResult", "ModelInputs", "run", "states"]

@@ -1,20 +1,21 @@
 """Files in and out of `snn2hw run`: program, input spikes, results.
 
 Devices share one calling convention (docs/contracts.md): inputs are a dict
-port -> int array (B, T, size); results hold spikes/u/v dicts of (B, T, n).
+port -> int array (B, T, size); results hold spikes/u/v dicts of (B, T, n). Running is
+the devices' (snn2hw.devices); this module only reads and writes files.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-from snn2hw_emulator.engine import RECORDABLE as LOIHI_RECORDABLE
+from snn2hw_emulator.result import RECORDABLE as LOIHI_RECORDABLE
+from snn2hw_emulator.result import RunResult
 from snn2hw_emulator.xylo_program import RECORDABLE as XYLO_RECORDABLE
 
+from snn2hw import files
+from snn2hw.devices import AnyProgram
 from snn2hw.errors import UserInputError
 from snn2hw.files import atomic_write
 
@@ -22,10 +23,8 @@ from snn2hw.files import atomic_write
 RECORDABLE = tuple(dict.fromkeys(LOIHI_RECORDABLE + XYLO_RECORDABLE))
 
 
-def load_program(path: str | Path) -> Any:
+def load_program(path: str | Path) -> AnyProgram:
     from snn2hw_emulator import image
-
-    from snn2hw import files
 
     if files.sniff(path) != "program":
         raise UserInputError(f"'{path}' is a NIR model, not a program image",
@@ -60,7 +59,7 @@ def _batched(name: str, arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def load_inputs(path: str | Path, program: Any) -> dict[str, np.ndarray]:
+def load_inputs(path: str | Path, program: AnyProgram) -> dict[str, np.ndarray]:
     data = _read_array_file(Path(path))
     ports = [p.name for p in program.ports]
     if isinstance(data, np.ndarray):
@@ -83,51 +82,7 @@ def load_inputs(path: str | Path, program: Any) -> dict[str, np.ndarray]:
     return out
 
 
-def _progress(done: int, total: int) -> None:
-    width = 30
-    filled = width * done // max(total, 1)
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} samples")
-    sys.stderr.flush()
-    if done == total:
-        sys.stderr.write("\n")
-
-
-def run_emulator(program: Any, inputs: Mapping[str, np.ndarray], steps: int | None,
-                 record: tuple[str, ...], mode: str, progress: bool,
-                 accelerator: str = "cpu") -> Any:
-    from snn2hw_emulator import engine
-
-    opts = {"steps": steps, "record": record, "mode": mode, "accelerator": accelerator}
-    if not isinstance(inputs, Mapping):       # a bare array for a one-port program
-        if len(getattr(program, "ports", ("xylo input",))) != 1:
-            return engine.run(program, inputs, **opts)
-        inputs = {program.ports[0].name if hasattr(program, "ports") else "input": inputs}
-    batch = np.shape(next(iter(inputs.values())))[0]
-    show = progress and sys.stderr.isatty() and batch >= 8
-    if not show:
-        return engine.run(program, inputs, **opts)
-    chunk = max(1, batch // 20)
-    parts = []
-    for start in range(0, batch, chunk):
-        sl = {k: v[start:start + chunk] for k, v in inputs.items()}
-        parts.append(engine.run(program, sl, **opts))
-        _progress(min(start + chunk, batch), batch)
-    return engine.concatenate(parts)
-
-
-def run_on_device(program: Any, inputs: Mapping[str, np.ndarray], *, device: str,
-                  steps: int | None, record: tuple[str, ...], mode: str = "batch",
-                  progress: bool = True, accelerator: str = "cpu") -> Any:
-    """Run on a named device (snn2hw.devices); the emulator in ``mode`` on
-    ``accelerator``."""
-    from snn2hw import devices
-
-    dev = devices.EmulatorDevice(mode, accelerator) if device == "emulator" else \
-        devices.get(device, accelerator)
-    return dev.load(program).run(inputs, steps=steps, record=record, progress=progress)
-
-
-def result_arrays(result: Any) -> dict[str, np.ndarray]:
+def result_arrays(result: RunResult) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
     for var in RECORDABLE:
         for group, arr in (getattr(result, var, None) or {}).items():
@@ -135,7 +90,7 @@ def result_arrays(result: Any) -> dict[str, np.ndarray]:
     return arrays
 
 
-def save_result(result: Any, path: str | Path) -> None:
+def save_result(result: RunResult, path: str | Path) -> None:
     """Write the result atomically (nothing half-written on failure)."""
     arrays = result_arrays(result)
 
@@ -145,15 +100,14 @@ def save_result(result: Any, path: str | Path) -> None:
     atomic_write(path, write, what="--output")
 
 
-def result_summary(result: Any, program: Any, path: str | Path) -> str:
+def result_summary(result: RunResult, program: AnyProgram, path: str | Path) -> str:
     lines = []
     for out in program.outputs:
         spikes = np.asarray(result.spikes[out.group])
         sent = int(np.count_nonzero(spikes))          # graded payloads: spikes sent, not summed
         lines.append(f"output '{out.name}' (group {out.group}): {sent} spikes over "
                      f"{spikes.shape[0]} sample(s) x {spikes.shape[1]} steps")
-    cost = getattr(result, "cost", None)
-    if cost is not None and hasattr(cost, "summary"):
-        lines.append(cost.summary())
+    if result.cost is not None:
+        lines.append(result.cost.summary())
     lines.append(f"results written to {path}")
     return "\n".join(lines)

@@ -23,8 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from snn2hw import dist, execute, reference, traces
-from snn2hw.backends.image import io_map
+from snn2hw import dist, execute, iomap, reference, traces
 from snn2hw.dist import ranges
 from snn2hw.errors import UserInputError
 from snn2hw.exact import corr_stats, correlation, exact_sum
@@ -80,7 +79,7 @@ def _verify_task(graph: Any, program: Any, source: Any, lo: int, hi: int,
     data = _shard_data(source, lo, hi)
     ref = reference.simulate(graph, data.astype(float), dt=dt, record=("spikes",))
     hw = execute.run(program, data, device=device, accelerator=accelerator)
-    return verify_sums(graph, ref, hw, io_map(program), data, labels, dt, device,
+    return verify_sums(graph, ref, hw, iomap.read(program), data, labels, dt, device,
                        figures=figures, first=lo == 0)
 
 

@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from snn2hw import execute, layerwise, traces
-from snn2hw.backends.image import io_map
+from snn2hw import execute, iomap, layerwise, traces
 from snn2hw.compare import Divergence, explain, first_divergence
 from snn2hw.errors import UserInputError
 from snn2hw.exact import corr_stats, correlation, exact_sum, total
@@ -116,7 +115,7 @@ def same_populations(ref: dict[str, Any], hw: dict[str, Any], io: dict[str, Any]
     """Every spiking population of the model is on the device and vice versa (readouts,
     which do not spike, aside): a comparison of what both happen to have could pass on
     nothing."""
-    readouts = {o["population"] for o in io["outputs"].values() if o["readout"]}
+    readouts = {o.population for o in io.outputs.values() if o.readout}
     only = sorted(set(ref) ^ (set(hw) - readouts))
     if only:
         pop = only[0]
@@ -132,8 +131,8 @@ def verify_sums(graph: Any, ref: Any, hw: Any, io: dict[str, Any], data: np.ndar
     """The sums of one shard's float reference ``ref`` and device run ``hw``; with
     ``figures``, what --png/--report draw (:func:`snn2hw.traces.sums`; sample 0's rasters
     where ``first``: the shard holds sample 0)."""
-    out_name = next(iter(io["outputs"]))
-    readout = bool(io["outputs"][out_name]["readout"])
+    out_name = next(iter(io.outputs))
+    readout = io.outputs[out_name].readout
     pred_ref = decode(ref.outputs[out_name], readout)
     pred_hw = decode(hw.outputs[out_name], readout)
     same_populations(ref.spikes, hw.spikes, io, device)
@@ -221,9 +220,9 @@ def compare_sums(program: Any, data: np.ndarray, labels: np.ndarray | None, devi
     detail = explain(program, runs[against].raw, div, runs[against].ports) if div else ""
     if isinstance(div, Divergence):
         div = replace(div, sample=div.sample + offset)
-    io = io_map(program)
-    out_name = next(iter(io["outputs"]))
-    readout = bool(io["outputs"][out_name]["readout"])
+    io = iomap.read(program)
+    out_name = next(iter(io.outputs))
+    readout = io.outputs[out_name].readout
     correct = {}
     if labels is not None:
         correct = {d: int((decode(r.outputs[out_name], readout) == labels).sum())

@@ -45,12 +45,12 @@ class HilRuns:
                 raise AssertionError(f"{other} differs from {a}: {div}\n{detail}")
 
     def accuracy(self, labels: Any, device: str) -> float:
-        from snn2hw.backends.image import io_map
+        from snn2hw import iomap
         from snn2hw.verify import decode
 
-        io = io_map(self.program)
-        name = next(iter(io["outputs"]))
-        pred = decode(self.runs[device].outputs[name], bool(io["outputs"][name]["readout"]))
+        io = iomap.read(self.program)
+        name = next(iter(io.outputs))
+        pred = decode(self.runs[device].outputs[name], io.outputs[name].readout)
         return float((pred == np.asarray(labels)).mean())
 
     def assert_accuracy(self, labels: Any, *, at_least: float,

@@ -12,9 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from snn2hw import arrays, execute, reference, sums
+from snn2hw import arrays, execute, iomap, reference, sums
 from snn2hw import traces as traces_mod
-from snn2hw.backends.image import io_map
 from snn2hw.errors import UserInputError
 from snn2hw.files import atomic_write
 from snn2hw.sums import DeviceComparison, LayerAgreement, VerifyReport, decode
@@ -65,7 +64,7 @@ def verify(graph: Any, program: Any, data: np.ndarray, labels: np.ndarray | None
         raise UserInputError(f"{len(labels)} labels for {len(data)} samples")
     ref = reference.simulate(graph, data.astype(float), dt=dt, record=("spikes",))
     hw = execute.run(program, data, device=device, accelerator=accelerator)
-    io = io_map(program)
+    io = iomap.read(program)
     # the same exact sums and reduction as `--workers N` (snn2hw.shard), one shard
     part = sums.verify_sums(graph, ref, hw, io, data, labels, dt, device, figures=True)
     rep = sums.verify_report([part], device)

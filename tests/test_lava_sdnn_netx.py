@@ -2,10 +2,10 @@
 ``netx.to_program`` builds from the file (unmapped, one layer per core on a loihi2 copy
 with large cores: PilotNet's layers exceed a core) runs on the emulator bit-identical to
 the ``netx`` device (lava-dl's own netx on Lava's fixed-point models,
-``netx_hw.run_program``) in every layer's payloads, sigma, act, residue and error at every
+``netx_run.run_program``) in every layer's payloads, sigma, act, residue and error at every
 step (16 steps of a drifting graded image; the last layer is reached at step 10), and
 netx ran Lava's PyDeltaModelFixed / PySigmaDeltaModelFixed / PySigmaModelFixed (the
-device checks it: ``netx_sdnn.check_models``). netx gets the input one step later (the
+device checks it: ``netx_run.check_models``). netx gets the input one step later (the
 program's identity input synapse adds that step; the device aligns it). square: `snn2hw
 verify` of the program compiled for loihi2 against netx."""
 
@@ -19,7 +19,7 @@ import pytest
 from snn2hw_emulator import engine, kernels
 from test_netx_sdnn import frames, unpack
 
-from snn2hw.backends import netx, netx_hw, netx_sdnn
+from snn2hw.backends import netx, netx_run, netx_sdnn
 from snn2hw.cli import main
 from snn2hw.targets import load
 
@@ -34,7 +34,7 @@ def test_sdnn_file_runs_bit_identical_to_netx(name: str) -> None:
         path = unpack(name, Path(tmp_name))
         program = netx.to_program(path, netx_sdnn.big_core(load("loihi2")))
         x = frames(program.ports[0].size, STEPS, seed=1)
-        want = netx_hw.run_program(program, {"input": x}, STEPS, VARS)
+        want = netx_run.run_program(program, {"input": x}, STEPS, VARS)
     got = engine.run(program, {"input": x}, steps=STEPS, record=list(VARS))
     compared = sent = 0
     for g in program.groups:                                 # netx block k = group k

@@ -163,10 +163,10 @@ def test_exported_file_runs_in_netx_itself_exactly_as_on_the_emulator(
     x = _inputs(c, 10)
     got = netx.run_netx(path, x)
     want = engine.run(c.program, x, record=ALL)
-    pops = io_map(c.program)["populations"]
+    pops = io_map(c.program).populations
     spikes = 0
     for k, g in enumerate(c.program.groups):      # a dense layer's netx neuron perm[i]
-        perm = next(np.asarray(p["index"]) for p in pops.values() if p["groups"] == [g.name])
+        perm = next(np.asarray(p.index) for p in pops.values() if p.groups == (g.name,))
         order = perm if len(g.shape) == 1 else np.arange(g.size)   # is group neuron i
         for var in ALL:
             np.testing.assert_array_equal(got[var][k][:, :, order], getattr(want, var)[g.name],

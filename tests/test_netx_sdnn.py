@@ -17,7 +17,7 @@ from netx_files import write_net
 from snn2hw_emulator import engine, kernels
 
 from snn2hw import compiler, execute
-from snn2hw.backends import netx, netx_sdnn
+from snn2hw.backends import netx, netx_compile, netx_run, netx_sdnn
 from snn2hw.cli import main
 from snn2hw.devices import DeviceError
 from snn2hw.errors import DesignRuleError, Snn2hwError, UnsupportedError
@@ -139,7 +139,7 @@ def test_verify_runs_the_unmapped_program_where_compile_cannot_map(
         warnings.simplefilter("ignore")
         with pytest.raises(DesignRuleError, match="fan-in"):
             netx.compile_file(path, compiler.Options(target=str(target)))
-        c = netx_sdnn.compile_for_verify(path, compiler.Options(target=str(target)))
+        c = netx_compile.compile_for_verify(path, compiler.Options(target=str(target)))
     out = capsys.readouterr().out.strip()
     assert "\n" not in out and "fan-in" in out and "verifying the unmapped program" in out
     assert c.target.name == "loihi2-narrow-bigcore" and c.target.core.neurons_max == 131072
@@ -261,10 +261,10 @@ def test_what_cannot_be_represented_is_refused(tmp_path: Path, change: dict,
 
 
 def test_netx_running_another_model_is_refused() -> None:
-    netx_sdnn.check_models(["PyDeltaModelFixed", "PySigmaDeltaModelFixed"],
+    netx_run.check_models(["PyDeltaModelFixed", "PySigmaDeltaModelFixed"],
                            ["delta", "sigma_delta"])
     with pytest.raises(DeviceError, match="PySigmaDeltaModelFixedCorrected for block 1"):
-        netx_sdnn.check_models(["PyDeltaModelFixed", "PySigmaDeltaModelFixedCorrected"],
+        netx_run.check_models(["PyDeltaModelFixed", "PySigmaDeltaModelFixedCorrected"],
                                ["delta", "sigma_delta"])
 
 
@@ -273,12 +273,12 @@ def _by_population(program, result, var: str) -> dict[str, np.ndarray]:
     from snn2hw.backends.image import io_map
 
     out = {}
-    for pop, info in io_map(program)["populations"].items():
-        parts = [getattr(result, var)[g] for g in info["groups"] if g in getattr(result, var)]
+    for pop, info in io_map(program).populations.items():
+        parts = [getattr(result, var)[g] for g in info.groups if g in getattr(result, var)]
         if parts:
             arr = np.concatenate(parts, axis=2)
             ordered = np.empty_like(arr)
-            ordered[:, :, np.asarray(info["index"])] = arr
+            ordered[:, :, np.asarray(info.index)] = arr
             out[pop] = ordered
     return out
 
@@ -313,7 +313,7 @@ def test_the_netx_device_reads_each_compiled_group_from_its_own_positions(
         files: dict[str, Path]) -> None:
     """netx's arrays are whole layers in Lava's (x, y, c) order, which the unmapped
     program's groups hold; each group of the compiled (split) program is given
-    ``netx_sdnn.columns`` of them, checked here with the unmapped program's emulator run
+    ``netx_run.columns`` of them, checked here with the unmapped program's emulator run
     standing for netx's (tests/test_lava_sdnn_netx.py checks that one against netx)."""
     path = files["pilotnet_sdnn_square"]
     with warnings.catch_warnings():
@@ -323,7 +323,7 @@ def test_the_netx_device_reads_each_compiled_group_from_its_own_positions(
     x = frames(unmapped.ports[0].size, 8, seed=6)
     a = engine.run(c.program, {"input": x}, record=list(VARS))
     b = engine.run(unmapped, {"input": x}, record=list(VARS))
-    cols = netx_sdnn.columns(c.program)
+    cols = netx_run.columns(c.program)
     assert set(cols) == {g.name for g in c.program.groups} and len(cols) > len(unmapped.groups)
     for g in c.program.groups:
         k, where = cols[g.name]

@@ -9,7 +9,7 @@ ones). A block held as a csr matrix (an unrolled convolution) is written as a cs
 stores it dense, the mapper has shown it small). How the host talks to the
 program (which NIR index each port/group position holds, and how many steps each
 population runs behind the float reference) goes into ``metadata["snn2hw.io"]``
-as JSON, read back by :func:`io_map`.
+as JSON (snn2hw.iomap), read back by :func:`io_map`.
 """
 
 from __future__ import annotations
@@ -22,12 +22,11 @@ import scipy.sparse as sp
 from snn2hw_emulator.program import Core, NeuronGroup, OutputPort, Port, Program, SynapseBlock
 
 from snn2hw.errors import DesignRuleError
+from snn2hw.iomap import IO_KEY, IoMap, Output, Population, read_json
 from snn2hw.passes import current_bias
 from snn2hw.passes.hwmodel import SIGMA_DELTA_MODELS, HwBlock, HwGroup, HwNet, dense
 from snn2hw.passes.mapping import storage
 from snn2hw.targets import Target
-
-IO_KEY = "snn2hw.io"
 
 
 def _columns(net: HwNet, b: HwBlock) -> list[tuple[str, np.ndarray]]:
@@ -105,12 +104,33 @@ def _model(g: HwGroup) -> str:
     return "lif_reset" if g.reset_interval else "lif"
 
 
-def io_map(program: Program) -> dict[str, Any]:
+def io_map(program: Program) -> IoMap:
     """How host arrays in NIR layout map onto the program's ports and groups."""
-    text = program.metadata.get(IO_KEY)
-    if text is None:
-        raise KeyError(IO_KEY)
-    return json.loads(str(text))
+    return IoMap.from_json(read_json(program.metadata))
+
+
+def _io_map(net: HwNet) -> IoMap:
+    """The io map of ``net``'s program (read back by :func:`io_map`)."""
+    graded = {g.population for g in net.groups if g.payload_scale > 0}   # from NIR
+
+    def population(pop: str) -> Population:
+        groups = net.groups_of(pop)
+        scales = tuple(g.payload_scale for g in groups) if pop in graded else None
+        return Population(tuple(g.name for g in groups),
+                          tuple(np.concatenate([g.index for g in groups]).tolist()),
+                          groups[0].offset, scales)   # execute.py aligns payloads by scale
+
+    def output(pop: str) -> Output:
+        p, groups = population(pop), net.groups_of(pop)
+        return Output(pop, p.groups, p.index, tuple(g.scale for g in groups),
+                      groups[0].model == "readout", p.offset, p.payload_scale)
+
+    return IoMap(ports={p: tuple(net.layouts[p].tolist()) for p in net.inputs},
+                 outputs={out: output(pop) for out, pop in net.outputs.items()},
+                 populations={pop: population(pop)
+                              for pop in dict.fromkeys(g.population for g in net.groups)
+                              if not current_bias.is_source(pop)},   # not compiler-made
+                 latency=max((g.offset for g in net.groups), default=0))
 
 
 def build(net: HwNet, target: Target, *, record: dict[str, Any] | None = None) -> Program:
@@ -140,29 +160,7 @@ def build(net: HwNet, target: Target, *, record: dict[str, Any] | None = None) -
     outputs = tuple(OutputPort(name=out if len(net.groups_of(pop)) == 1 else f"{out}:{g.name}",
                                group=g.name)
                     for out, pop in net.outputs.items() for g in net.groups_of(pop))
-    io = {
-        "ports": {p: net.layouts[p].tolist() for p in net.inputs},
-        "outputs": {out: {"population": pop,
-                          "groups": [g.name for g in net.groups_of(pop)],
-                          "index": np.concatenate([g.index for g in net.groups_of(pop)]).tolist(),
-                          "scale": [g.scale for g in net.groups_of(pop)],
-                          "readout": net.groups_of(pop)[0].model == "readout",
-                          "offset": net.groups_of(pop)[0].offset}
-                    for out, pop in net.outputs.items()},
-        "populations": {pop: {"groups": [g.name for g in net.groups_of(pop)],
-                              "index": np.concatenate([g.index for g in
-                                                       net.groups_of(pop)]).tolist(),
-                              "offset": net.groups_of(pop)[0].offset}
-                        for pop in dict.fromkeys(g.population for g in net.groups)
-                        if not current_bias.is_source(pop)},   # compiler-made, not the model's
-        "latency": max((g.offset for g in net.groups), default=0),
-    }
-    graded = {g.population for g in net.groups if g.payload_scale > 0}   # from NIR
-    pops = [*((o["population"], o) for o in io["outputs"].values()), *io["populations"].items()]
-    for pop, info in pops:
-        if pop in graded:             # execute.py aligns their payloads with the reference
-            info["payload_scale"] = [net.group(g).payload_scale for g in info["groups"]]
-    meta: dict[str, Any] = {IO_KEY: json.dumps(io)}
+    meta: dict[str, Any] = {IO_KEY: _io_map(net).to_json()}
     if record:
         meta["snn2hw.compile"] = json.dumps(record, default=str)
     return Program(target_name=target.name, target_hash=target.sha256, target_toml=target.toml,

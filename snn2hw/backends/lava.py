@@ -3,7 +3,7 @@
 ``emit`` writes ``run.py`` (lava_runner.py, verbatim: imports only Lava and numpy)
 and ``program.npz`` (the integer parameters and input spikes). ``run`` executes it
 in the Lava interpreter chosen by :mod:`snn2hw.lava_env` and returns results shaped
-like the emulator's (``spikes``/``u``/``v``: group -> (B, T, n)). ``run_many`` runs
+like the emulator's (its ``Result``: ``spikes``/``u``/``v``: group -> (B, T, n)). ``run_many`` runs
 several programs in one Lava process (Lava start-up dominates small runs).
 
 Sigma-delta, delta and sigma groups become Lava ``SigmaDelta``, ``Delta`` and ``Sigma``
@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -30,24 +29,12 @@ import numpy as np
 from snn2hw_emulator.engine import RECORDABLE, check_inputs
 from snn2hw_emulator.kernels import GRADED_MODELS, STATE_VARS
 from snn2hw_emulator.program import Program, coo_entries, expanded_weights
+from snn2hw_emulator.result import Result, recorded
 
 from snn2hw import lava_env
 from snn2hw.errors import UserInputError
 
 RUNNER = Path(__file__).with_name("lava_runner.py")
-
-
-@dataclass
-class LavaResult:
-    spikes: dict[str, np.ndarray]
-    u: dict[str, np.ndarray] = field(default_factory=dict)
-    v: dict[str, np.ndarray] = field(default_factory=dict)
-    outputs: dict[str, np.ndarray] = field(default_factory=dict)
-    cost: None = None
-    sigma: dict[str, np.ndarray] = field(default_factory=dict)
-    act: dict[str, np.ndarray] = field(default_factory=dict)
-    residue: dict[str, np.ndarray] = field(default_factory=dict)
-    error: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _records(model: str, var: str) -> bool:
@@ -113,13 +100,13 @@ def emit(runs: Sequence[tuple[Program, Any, int | None]], out_dir: str | Path,
 
 
 def _collect(npz: Path, jobs: list[dict[str, Any]], programs: Sequence[Program]
-             ) -> list[LavaResult]:
+             ) -> list[Result]:
     results = []
     with np.load(npz) as f:
         for j, (job, program) in enumerate(zip(jobs, programs)):
-            res = LavaResult(spikes={})
+            rec: dict[str, dict[str, np.ndarray]] = {var: {} for var in job["record"]}
             for var in job["record"]:
-                target = getattr(res, var)
+                target = rec[var]
                 for g in job["groups"]:
                     if not _records(g["model"], var):
                         continue
@@ -127,14 +114,13 @@ def _collect(npz: Path, jobs: list[dict[str, Any]], programs: Sequence[Program]
                     target[g["name"]] = np.stack([f[f"j{j}/s{s}/{var}/{g['name']}"]
                                                   for s in range(job["batch"])]).astype(
                         np.int8 if small else np.int32)
-            res.outputs = {o.name: res.spikes[o.group] for o in program.outputs}
-            results.append(res)
+            results.append(recorded(program, rec))
     return results
 
 
 def run_many(runs: Sequence[tuple[Program, Any, int | None]], *,
              record: Sequence[str] = ("spikes",), hardware: bool = False,
-             timeout: float = 1800) -> list[LavaResult]:
+             timeout: float = 1800) -> list[Result]:
     """Run several (program, inputs, steps) in one Lava process."""
     python = lava_env.interpreter()
     with tempfile.TemporaryDirectory(prefix="snn2hw-lava-") as tmp:
@@ -148,7 +134,7 @@ def run_many(runs: Sequence[tuple[Program, Any, int | None]], *,
 
 
 def run(program: Program, inputs: Any, *, steps: int | None = None,
-        record: Sequence[str] = ("spikes",), hardware: bool = False) -> LavaResult:
+        record: Sequence[str] = ("spikes",), hardware: bool = False) -> Result:
     """Run one program on Lava's fixed-point CPU models (one network per sample)."""
     if steps is not None and steps < 0:
         raise UserInputError(f"steps={steps} must be >= 0")

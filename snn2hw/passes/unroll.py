@@ -128,7 +128,7 @@ def unroll_block(net: HwNet, b: HwBlock, message_bits: int = 0, f: LoihiLif = LA
     """The kept convolution ``b`` as an exact csr block (kind "dense"; the mapper stores
     it sparse): rows in the target group's order, columns in the source's NIR order, on
     the full-scale grid of ``f`` (the target's family record; default: Lava's)."""
-    from snn2hw.backends.netx import optimize_weight_bits
+    from snn2hw.backends.netx_blocks import optimize_weight_bits
 
     in_shape, out_shape = net.shapes[b.source], net.group(b.target).shape
     if len(in_shape) != 3 or len(out_shape) != 3:

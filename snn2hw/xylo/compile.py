@@ -27,7 +27,7 @@ from snn2hw_emulator.validate import validate
 from snn2hw_emulator.xylo_program import XyloProgram
 
 from snn2hw import __version__, ir
-from snn2hw.backends.image import IO_KEY
+from snn2hw.iomap import IO_KEY, XyloIoMap, XyloOutput, XyloPopulation
 from snn2hw.errors import DesignRuleError, UnsupportedError, UserInputError
 from snn2hw.passes import structure as structure_pass
 from snn2hw.targets import Target
@@ -123,16 +123,16 @@ def _calibrate(graph: ir.Graph, net: XyloNet, data: np.ndarray, dt: float
     return v_max, float(np.max(data, initial=1.0))
 
 
-def _io(net: XyloNet) -> dict[str, Any]:
+def _io(net: XyloNet) -> XyloIoMap:
     """How model-shaped arrays map onto the program: the input channels (NIR order), and
     per population its group ("hidden"/"output"), hardware rows and offset."""
-    pops = {p: {"group": "output" if p == net.output else "hidden",
-                "rows": net.rows(p).tolist(), "offset": net.offsets[p]}
+    pops = {p: XyloPopulation("output" if p == net.output else "hidden",
+                              tuple(net.rows(p).tolist()), net.offsets[p])
             for p in (*net.hidden, net.output)}
-    return {"family": "xylo-iaf", "dt": net.dt, "ports": {net.input: list(range(net.sizes[net.input]))},
-            "outputs": {net.output_node: {"population": net.output, "readout": False,
-                                          "offset": net.offsets[net.output]}},
-            "populations": pops, "latency": int(max(net.offsets.values(), default=0))}
+    return XyloIoMap(dt=net.dt, ports={net.input: tuple(range(net.sizes[net.input]))},
+                     outputs={net.output_node: XyloOutput(net.output, False,
+                                                          net.offsets[net.output])},
+                     populations=pops, latency=int(max(net.offsets.values(), default=0)))
 
 
 def compile(graph: ir.Graph, options: Any, target: Target,
@@ -189,7 +189,7 @@ def _emit(net: XyloNet, q: Quantised, target: Target, options: Any) -> XyloProgr
         a["weights_out"], q.shifts["weights_in"], q.shifts["weights_rec"],
         q.shifts["weights_out"], a["dash_mem"], a["dash_syn"], a["dash_mem_out"],
         a["dash_syn_out"], a["threshold"], a["threshold_out"], a["bias"], a["bias_out"],
-        a["aliases"], metadata={IO_KEY: json.dumps(_io(net)),
+        a["aliases"], metadata={IO_KEY: _io(net).to_json(),
                                 "snn2hw.compile": json.dumps(record, default=str)})
     try:
         validate(program)

@@ -10,22 +10,25 @@ offset on.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
+from snn2hw_emulator.xylo_program import XyloProgram
 
-from snn2hw.backends.image import IO_KEY
+from snn2hw import devices
 from snn2hw.errors import UserInputError
+from snn2hw.iomap import AlignedResult, XyloIoMap, XyloPopulation, read_json
+
+#: model-shaped input: (B, T, *shape) for the one input node, by name or as the array
+Events = Mapping[str, np.ndarray] | np.ndarray
 
 
-def io_map(program: Any) -> dict[str, Any]:
-    return json.loads(str(program.metadata[IO_KEY]))
+def io_map(program: XyloProgram) -> XyloIoMap:
+    return XyloIoMap.from_json(read_json(program.metadata))
 
 
-def _events(io: dict[str, Any], inputs: Any) -> tuple[str, np.ndarray]:
-    (name, perm), = io["ports"].items()
+def _events(io: XyloIoMap, inputs: Events) -> tuple[str, np.ndarray]:
+    (name, perm), = io.ports.items()
     if isinstance(inputs, Mapping):
         if name not in inputs:
             raise UserInputError(f"no data for input '{name}'")
@@ -44,28 +47,26 @@ def _events(io: dict[str, Any], inputs: Any) -> tuple[str, np.ndarray]:
     return name, flat[:, :, np.asarray(perm)].astype(np.int64)
 
 
-def run(program: Any, inputs: Any, *, device: str = "emulator", mode: str = "batch",
-        record_v: bool = False, record_states: bool = False) -> Any:
+def run(program: XyloProgram, inputs: Events, *, device: str = "emulator",
+        mode: str = "batch", record_v: bool = False, record_states: bool = False
+        ) -> AlignedResult:
     """Run on ``device`` ("emulator" or "xylosim") for T + latency steps; aligned data."""
-    from snn2hw.execute import AlignedResult
-    from snn2hw.runio import run_on_device
-
     io = io_map(program)
     name, x = _events(io, inputs)
     batch, steps = x.shape[:2]
-    latency = int(io["latency"])
+    latency = io.latency
     padded = np.concatenate([x, np.zeros((batch, latency, x.shape[2]), np.int64)], axis=1)
     record = program.recordable() if record_states else \
         (("spikes", "v") if record_v else ("spikes",))
-    res = run_on_device(program, {name: padded}, device=device, steps=steps + latency,
-                        record=record, mode=mode, progress=False)
+    res = devices.run(program, {name: padded}, device=device, steps=steps + latency,
+                      record=record, mode=mode)
 
-    def gather(info: dict[str, Any]) -> np.ndarray:
-        off = int(info["offset"])
-        return res.spikes[info["group"]][:, off:off + steps, np.asarray(info["rows"])]
+    def gather(info: XyloPopulation) -> np.ndarray:
+        off = info.offset
+        return res.spikes[info.group][:, off:off + steps, np.asarray(info.rows)]
 
-    pops = io["populations"]
-    outputs = {out: gather(pops[info["population"]]) for out, info in io["outputs"].items()}
+    pops = io.populations
+    outputs = {out: gather(pops[info.population]) for out, info in io.outputs.items()}
     spikes = {pop: gather(info) for pop, info in pops.items()}
     return AlignedResult(outputs, spikes, res.saturation or {}, res.cost, res,
                          {name: padded})
