@@ -22,18 +22,20 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping, Sequence
-
-import numpy as np
-from snn2hw_emulator.program import Program
-from snn2hw_emulator.result import RunResult
-from snn2hw_emulator.xylo_program import XyloProgram
+from typing import TYPE_CHECKING, TypeAlias
 
 from snn2hw.errors import DeviceError, UserInputError
 
-#: what a device runs: a program image of either family
-AnyProgram = Program | XyloProgram
-#: what a device takes: port -> (B, T, size) integers, or one array for a one-port program
-Inputs = Mapping[str, np.ndarray] | np.ndarray
+if TYPE_CHECKING:        # this module is imported by `snn2hw --help`: no numpy at import
+    import numpy as np
+    from snn2hw_emulator.program import Program
+    from snn2hw_emulator.result import RunResult
+    from snn2hw_emulator.xylo_program import XyloProgram
+
+    #: what a device runs: a program image of either family
+    AnyProgram: TypeAlias = Program | XyloProgram
+    #: what a device takes: port -> (B, T, size) integers, or one array (one port)
+    Inputs: TypeAlias = Mapping[str, np.ndarray] | np.ndarray
 
 
 class Device:
@@ -124,7 +126,9 @@ class EmulatorDevice(Device):
 
     def _run(self, inputs: Inputs, steps: int | None, record: tuple[str, ...],
              progress: bool) -> RunResult:
+        import numpy as np
         from snn2hw_emulator import engine
+        from snn2hw_emulator.xylo_program import XyloProgram
 
         program = self.program
         assert program is not None                # run(): a program is loaded
@@ -182,6 +186,8 @@ class LavaDevice(Device):
 
     def _run(self, inputs: Inputs, steps: int | None, record: tuple[str, ...],
              progress: bool) -> RunResult:
+        from snn2hw_emulator.program import Program
+
         from snn2hw.backends import lava
 
         program = self.program
@@ -244,6 +250,8 @@ class NetxDevice(Device):
 
     def _run(self, inputs: Inputs, steps: int | None, record: tuple[str, ...],
              progress: bool) -> RunResult:
+        from snn2hw_emulator.program import Program
+
         from snn2hw.backends.netx_run import run_program
 
         program = self.program
@@ -270,6 +278,8 @@ class XylosimDevice(Device):
 
     def _run(self, inputs: Inputs, steps: int | None, record: tuple[str, ...],
              progress: bool) -> RunResult:
+        from snn2hw_emulator.xylo_program import XyloProgram
+
         from snn2hw.backends import xylosim
 
         program = self.program
@@ -320,11 +330,9 @@ def run(program: AnyProgram, inputs: Inputs, *, device: str, steps: int | None =
 
 
 __all__ = [
-    "AnyProgram",
     "Device",
     "DeviceError",
     "EmulatorDevice",
-    "Inputs",
     "LavaDevice",
     "LoihiBoardDevice",
     "NetxDevice",

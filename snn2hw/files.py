@@ -33,7 +33,7 @@ def sniff(path: str | Path) -> FileKind:
     if torch_kind == "pt2":
         return "pt2"
     if torch_kind == "pickle":
-        from snn2hw.importers.torch_export import EXPORT_HINT
+        from snn2hw.importers.pt2_archive import EXPORT_HINT
 
         raise ModelFileError(f"file '{path}' is a pickled PyTorch file; snn2hw does not unpickle "
                              "model files (that runs arbitrary code)", hint=EXPORT_HINT)

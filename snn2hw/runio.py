@@ -8,16 +8,20 @@ the devices' (snn2hw.devices); this module only reads and writes files.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from snn2hw_emulator.result import RECORDABLE as LOIHI_RECORDABLE
-from snn2hw_emulator.result import RunResult
 from snn2hw_emulator.xylo_program import RECORDABLE as XYLO_RECORDABLE
 
 from snn2hw import files
-from snn2hw.devices import AnyProgram
 from snn2hw.errors import UserInputError
 from snn2hw.files import atomic_write
+
+if TYPE_CHECKING:
+    from snn2hw_emulator.result import RunResult
+
+    from snn2hw.devices import AnyProgram
 
 #: What `snn2hw run --record` takes: the Loihi family's variables and Xylo's currents.
 RECORDABLE = tuple(dict.fromkeys(LOIHI_RECORDABLE + XYLO_RECORDABLE))

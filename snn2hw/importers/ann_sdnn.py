@@ -35,7 +35,8 @@ import numpy as np
 
 from snn2hw import ir, sdnn
 from snn2hw.errors import UnsupportedError, UserInputError
-from snn2hw.importers.ann import AnnModel, _apply, calibration_inputs, layer_scale
+from snn2hw.importers.ann import calibration_inputs, layer_scale
+from snn2hw.importers.layers import AnnModel, Layer, apply
 
 #: auto vth: the float network must predict the ANN's class on this fraction of the
 #: calibration samples (the goal on hardware is 99%: the rest is left to the integers).
@@ -79,7 +80,7 @@ def encode(x: np.ndarray, steps: int, scale: float, bits: int, *,
 
 
 def _layers(ann: AnnModel, x: np.ndarray, percentile: float
-            ) -> list[tuple[int, Any, str, float]]:
+            ) -> list[tuple[int, Layer, str, float]]:
     """(index, layer, activation, lambda) for the weight layers; refuses hidden layers
     without ReLU (a sigma-delta neuron has ReLU or nothing)."""
     acts = ann.forward(x)
@@ -99,7 +100,7 @@ def _layers(ann: AnnModel, x: np.ndarray, percentile: float
     return out
 
 
-def _graph(ann: AnnModel, layers: list[tuple[int, Any, str, float]], scale: float,
+def _graph(ann: AnnModel, layers: list[tuple[int, Layer, str, float]], scale: float,
            bits: int, vth: float, meta: dict[str, Any],
            observed: dict[str, dict[str, float]] | None = None) -> ir.Graph:
     scales = {k: (act, lam) for k, _, act, lam in layers}
@@ -109,7 +110,7 @@ def _graph(ann: AnnModel, layers: list[tuple[int, Any, str, float]], scale: floa
     prev, lam_prev, shape = "input", 1.0 / scale, tuple(ann.input_shape)
     x = np.zeros((1, *shape))
     for k, layer in enumerate(ann.layers):
-        x = _apply(layer, x)
+        x = apply(layer, x)
         out_shape = tuple(x.shape[1:])
         if layer.kind == "relu":
             continue

@@ -28,10 +28,15 @@ from typing import Any
 import numpy as np
 
 from snn2hw.errors import ModelFileError, UnsupportedError
+from snn2hw.importers.layers import (
+    MAX_GEOMETRY,
+    MAX_INPUT,
+    AnnModel,
+    size_global_pools,
+    values_after,
+)
 
 OPSET_MIN = 9                        # BatchNormalization without 'spatial', Reshape by input
-MAX_INPUT = 1 << 24                  # values per sample: at the input and after each layer
-MAX_GEOMETRY = 4096
 _HINT = "Re-export it (torch.onnx.export with a fixed input size) and check it with onnx.checker."
 _GEOMETRY = {"strides": 1, "kernel_shape": 1, "dilations": 1, "group": 1, "pads": 0}
 
@@ -124,12 +129,9 @@ def check(model: Any) -> None:
     _input(model, init)
 
 
-def sized(ann: Any, op: str, name: str) -> None:
+def sized(ann: AnnModel, op: str, name: str) -> None:
     """After node ``name`` was added: bound the values per sample, size global pools and
     check that every weight fits the shape flowing into it (ann.py calls this)."""
-    from snn2hw.importers.ann import _size_global_pools
-    from snn2hw.importers.torch_export import _values_after
-
     last = ann.layers[-1] if ann.layers else None
     if last is not None and last.kind == "dense" and np.ndim(last.weight) != 2:
         raise UnsupportedError(f"{op} node '{name}' has a {np.ndim(last.weight)}-D weight; a "
@@ -137,7 +139,7 @@ def sized(ann: Any, op: str, name: str) -> None:
                                hint="Export the layer as Gemm or MatMul with a 2-D weight.")
 
     try:
-        n = _values_after(ann)
+        n = values_after(ann)
     except (ValueError, IndexError, ZeroDivisionError):
         n = 0                                      # shapes are checked just below
     if n > MAX_INPUT:
@@ -145,11 +147,11 @@ def sized(ann: Any, op: str, name: str) -> None:
                                f"the {MAX_INPUT} snn2hw converts", node=name,
                                hint="Convert a smaller network.")
     try:
-        _size_global_pools(ann)
+        size_global_pools(ann)
     except (ValueError, ZeroDivisionError, IndexError) as exc:
         layer = ann.layers[-1] if ann.layers else None
         if layer is not None and layer.kind == "dense" and layer.weight is not None:
-            n_in = _values_after(replace(ann, layers=ann.layers[:-1]))
+            n_in = values_after(replace(ann, layers=ann.layers[:-1]))
             what = (f"has weights (out, in) = {layer.weight.shape} taking "
                     f"{layer.weight.shape[1]} inputs, but {n_in} values flow into it")
         else:

@@ -39,6 +39,9 @@ MAX_JSON_BYTES = 128 << 20           # a model.json beyond this is not a small A
 MAX_TENSOR_BYTES = 1 << 30           # per storage file
 MAX_TENSOR_ELEMENTS = 1 << 27        # per tensor, after striding (stride 0 repeats)
 MAX_TOTAL_ELEMENTS = 1 << 28         # all tensors together (2 GiB as float64)
+#: how to turn a PyTorch model into a file snn2hw reads (not a pickle: files.sniff refuses)
+EXPORT_HINT = ("Save it with torch.export.save(torch.export.export(model.eval(), (example,)), "
+               "'model.pt2'), or export ONNX with torch.onnx.export(..., dynamo=False).")
 RESAVE = ("Save it again with torch.export.save(torch.export.export(model.eval(), "
           "(example,)), 'model.pt2') from a plain nn.Module with tensor weights.")
 
@@ -231,4 +234,4 @@ class _Reader:
         return tensors, users
 
 
-__all__ = ["BROKEN", "MAX_TENSOR_ELEMENTS", "Archive", "broken", "read"]
+__all__ = ["BROKEN", "EXPORT_HINT", "MAX_TENSOR_ELEMENTS", "Archive", "broken", "read"]

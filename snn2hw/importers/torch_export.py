@@ -4,7 +4,7 @@ A ``.pt2`` file (``torch.export.save(torch.export.export(model, (example,)), "m.
 describes its graph as data (JSON) with its tensors beside it. snn2hw reads exactly that
 (:mod:`snn2hw.importers.pt2_archive`; never ``torch.export.load``, which unpickles parts
 of the archive) and walks the ATen graph op by op into the same layer list as the ONNX
-front end (:class:`snn2hw.importers.ann.AnnModel`).
+front end (:class:`snn2hw.importers.layers.AnnModel`).
 
 Pickled files (``torch.save(model)``, ``.pt``/``.pth``) are refused: unpickling runs
 arbitrary code. A state dict needs its architecture: build the module in Python, load it
@@ -22,18 +22,25 @@ import numpy as np
 
 from snn2hw.errors import UnsupportedError
 from snn2hw.importers import pt2_archive
-from snn2hw.importers.ann import AnnModel, Layer, _fold_bn, _maxpool, _pair, _size_global_pools
+from snn2hw.importers.pt2_archive import EXPORT_HINT
+from snn2hw.importers.layers import (
+    MAX_GEOMETRY,
+    MAX_INPUT,
+    AnnModel,
+    Layer,
+    fold_bn,
+    maxpool,
+    pair,
+    size_global_pools,
+    values_after,
+)
 
-EXPORT_HINT = ("Save it with torch.export.save(torch.export.export(model.eval(), (example,)), "
-               "'model.pt2'), or export ONNX with torch.onnx.export(..., dynamo=False).")
 
 # ATen ops that change nothing at inference (dropout in eval mode, copies, dtype no-ops).
 _PASS_THROUGH = {"dropout", "clone", "contiguous", "alias", "detach"}
 _FLATTEN = {"flatten", "view", "reshape", "_unsafe_view"}
 _PLAIN = {"as_int", "as_ints", "as_float", "as_floats", "as_bool", "as_bools", "as_string",
           "as_strings"}
-MAX_INPUT = 1 << 24                  # values per sample, at the input and after each layer
-MAX_GEOMETRY = 4096                  # strides, paddings, kernels and groups
 
 
 def from_exported(source: Any, *, approximate: tuple[str, ...] = ()) -> AnnModel:
@@ -173,7 +180,7 @@ def _aten(ann: AnnModel, tensors: dict[str, np.ndarray], node: _Node,
                                 np.zeros(len(w)) if b is None else b))
     elif op == "conv2d":
         w, b = _value(tensors, a.get("weight"), name), _value(tensors, a.get("bias"), name)
-        if isinstance(a.get("padding"), str) or _pair(a.get("dilation"), 1) != (1, 1):
+        if isinstance(a.get("padding"), str) or pair(a.get("dilation"), 1) != (1, 1):
             raise UnsupportedError(f"conv2d '{name}' is dilated or pads by name", node=name,
                                    hint="Use numeric padding and dilation 1.")
         ann.layers.append(Layer("conv", name, _rank(w, 4, name),
@@ -192,13 +199,13 @@ def _aten(ann: AnnModel, tensors: dict[str, np.ndarray], node: _Node,
         gamma = np.ones_like(mean) if gamma is None else gamma
         beta = np.zeros_like(mean) if beta is None else beta
         scale = gamma / np.sqrt(var + float(a["eps"]))
-        _fold_bn(prev, name, scale, beta - mean * scale)
+        fold_bn(prev, name, scale, beta - mean * scale)
     elif op in ("avg_pool2d", "max_pool2d", "max_pool2d_with_indices"):
         if op != "avg_pool2d":
-            _maxpool(name, op, approximate)
-        if (_pair(a.get("padding"), 0) != (0, 0) or a.get("ceil_mode")
+            maxpool(name, op, approximate)
+        if (pair(a.get("padding"), 0) != (0, 0) or a.get("ceil_mode")
                 or a.get("divisor_override") is not None
-                or _pair(a.get("dilation"), 1) != (1, 1)):
+                or pair(a.get("dilation"), 1) != (1, 1)):
             raise UnsupportedError(f"pooling '{name}' pads, rounds up, dilates or overrides "
                                    "its divisor", node=name, hint="Use plain unpadded pooling.")
         k = _geometry(a.get("kernel_size"), 1, 1, name)
@@ -229,37 +236,22 @@ def _rank(w: np.ndarray | None, rank: int, name: str) -> np.ndarray:
 
 def _geometry(values: Any, default: int, low: int, name: str) -> tuple[int, int]:
     """A stride, padding, kernel or group count: integers from ``low`` to MAX_GEOMETRY."""
-    pair = _pair(values, default)
-    if not all(low <= v <= MAX_GEOMETRY for v in pair):
-        raise UnsupportedError(f"layer '{name}' has stride, padding, kernel or groups {pair}, "
+    both = pair(values, default)
+    if not all(low <= v <= MAX_GEOMETRY for v in both):
+        raise UnsupportedError(f"layer '{name}' has stride, padding, kernel or groups {both}, "
                                f"outside {low}..{MAX_GEOMETRY}", node=name,
                                hint="Export the model with torch.export.save.")
-    return pair
-
-
-def _values_after(ann: AnnModel) -> int:
-    """Values per sample after the last layer, from the shapes alone (no arrays)."""
-    shape = ann.input_shape
-    for layer in ann.layers:
-        if layer.kind in ("conv", "avgpool") and len(shape) == 3 and layer.kernel != (0, 0):
-            k = layer.weight.shape[2:] if layer.kind == "conv" else layer.kernel
-            c = layer.weight.shape[0] if layer.kind == "conv" else shape[0]
-            shape = (c, *((n + 2 * p - kk) // s + 1 for n, p, kk, s in
-                          zip(shape[1:], layer.padding if layer.kind == "conv" else (0, 0),
-                              k, layer.stride)))
-        elif layer.kind == "dense":
-            shape = (layer.weight.shape[0],)
-    return int(np.prod(shape, dtype=object))
+    return both
 
 
 def _sized(ann: AnnModel, name: str) -> None:
     """Size global pools, and check every weight fits the shape flowing into it."""
-    if _values_after(ann) > MAX_INPUT:
-        raise UnsupportedError(f"layer '{name}' produces {_values_after(ann)} values per "
+    if values_after(ann) > MAX_INPUT:
+        raise UnsupportedError(f"layer '{name}' produces {values_after(ann)} values per "
                                f"sample, more than the {MAX_INPUT} snn2hw converts", node=name,
                                hint="Convert a smaller network.")
     try:
-        _size_global_pools(ann)
+        size_global_pools(ann)
     except (ValueError, ZeroDivisionError) as exc:
         raise UnsupportedError(f"layer '{name}' does not fit the shape flowing into it "
                                f"({' '.join(str(exc).split())[:120]})", node=name,
@@ -277,7 +269,7 @@ def _flattens(op: str, a: dict[str, Any]) -> bool:
 
 def _global(op: str, a: dict[str, Any]) -> bool:
     if op == "adaptive_avg_pool2d":
-        return _pair(a.get("output_size"), 1) == (1, 1)
+        return pair(a.get("output_size"), 1) == (1, 1)
     dims = a.get("dim")                                 # mean over H and W
     return isinstance(dims, list) and sorted(int(d) % 4 for d in dims) == [2, 3]
 
