@@ -29,7 +29,7 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from snn2hw import compiler, execute, reference, sdnn
+from snn2hw import compiler, execute, reference, sdnn_sim
 from snn2hw.importers import ann, ann_sdnn
 from snn2hw.importers.torch_export import from_exported
 from snn2hw.verify import decode
@@ -206,7 +206,7 @@ def evaluate_sdnn(name: str, onnx_path: Path, digits: Digits, extra: int = 4) ->
     pred_ann = model.forward(digits.x)[-1].argmax(axis=1)
     graph = ann_sdnn.convert(model, digits.x_train)
     scale, bits = float(graph.metadata["input_scale"]), int(graph.metadata["input_bits"])
-    steps = sdnn.settle_steps(graph)
+    steps = sdnn_sim.settle_steps(graph)
     pred_float = decode(reference.simulate(graph, ann_sdnn.encode(
         digits.x, steps, scale, bits)).outputs["output"], False)
     compiled = compiler.compile(graph, compiler.Options(target="loihi2"))

@@ -149,9 +149,9 @@ def _encoded(graph: Graph, data: np.ndarray, steps: int | None) -> np.ndarray:
         return ann.encode(data, steps or DEFAULT_STEPS, float(graph.metadata["input_scale"]),
                           seed=1, method=method)
     if method == "delta":
-        from snn2hw import sdnn
+        from snn2hw.sdnn_sim import settle_steps
 
-        return ann_sdnn.encode(data, steps or sdnn.settle_steps(graph),
+        return ann_sdnn.encode(data, steps or settle_steps(graph),
                                float(graph.metadata["input_scale"]),
                                int(graph.metadata["input_bits"]))
     return data

@@ -15,6 +15,9 @@ tool that does not know the key sees an IF layer. An Input node whose
 ``metadata["snn2hw.payload_bits"]`` is B carries signed integer payloads of at most B
 bits (a graded input port), not 0/1 spikes.
 
+Running such graphs on the float reference (settling time, observed magnitudes) is
+sdnn_sim.py's; this module is the node convention the reference itself reads.
+
 The float semantics (:func:`step`) are Lava 0.10's ``PySigmaDeltaModelFixed`` with
 spike_exp = state_exp = 0 and cum_error off, in floats (docs/sigma_delta.md §3)::
 
@@ -33,7 +36,8 @@ from typing import Any
 import nir
 import numpy as np
 
-from snn2hw.errors import GraphError, UnsupportedError
+from snn2hw.errors import GraphError, UnsupportedError, UserInputError
+from snn2hw.ir import STATEFUL_TYPES
 
 KEY = "snn2hw.sigma_delta"
 PAYLOAD_BITS_KEY = "snn2hw.payload_bits"
@@ -143,9 +147,8 @@ def check_graph(graph: Any) -> list[str]:
         return []
     for name in names:
         params(name, graph.nodes[name])
-    from snn2hw.passes.structure import NEURON_TYPES
-
-    other = [n for n, v in graph.nodes.items() if isinstance(v, NEURON_TYPES) and not is_sd(v)]
+    other = [n for n, v in graph.nodes.items()
+             if isinstance(v, STATEFUL_TYPES) and not isinstance(v, nir.Delay) and not is_sd(v)]
     if other:
         raise UnsupportedError(f"node '{other[0]}' is a {type(graph.nodes[other[0]]).__name__} "
                                f"in a graph of sigma-delta layers ('{names[0]}')",
@@ -171,37 +174,6 @@ def step(p: Params, x: np.ndarray, state: dict[str, np.ndarray]) -> np.ndarray:
     return s
 
 
-def settle_steps(graph: Any) -> int:
-    """Steps until an input sent at step 0 has reached every layer (each layer takes its
-    input one step late, :mod:`snn2hw.reference`): the longest chain of layers plus one.
-    A static input's result is final then."""
-    from snn2hw.passes.structure import analyse
-
-    return max(analyse(graph).offsets.values(), default=0) + 1
-
-
-def observe(graph: Any, payloads: np.ndarray) -> dict[str, dict[str, float]]:
-    """Per sigma-delta node, the largest magnitudes the float reference reaches on
-    ``payloads`` (B, T, *input shape): per-step ``input``, ``state`` (sigma and
-    sigma + bias) and ``payload``."""
-    from snn2hw import reference
-
-    res = reference.simulate(graph, np.asarray(payloads, dtype=float),
-                             record=("spikes", "states"))
-    out = {}
-    for name in sd_nodes(graph):
-        p = params(name, graph.nodes[name])
-        sigma = res.states[name]["sigma"]
-        b, t = sigma.shape[:2]
-        flat = sigma.reshape(b, t, -1)
-        step_in = np.diff(flat, axis=1, prepend=0.0)
-        out[name] = {"input": float(np.abs(step_in).max(initial=0)),
-                     "state": float(max(np.abs(flat).max(initial=0),
-                                        np.abs(flat + p.bias).max(initial=0))),
-                     "payload": float(np.abs(res.spikes[name]).max(initial=0))}
-    return out
-
-
 def payload_range(bits: int) -> tuple[int, int]:
     """Signed payloads of ``bits`` bits: the two's complement range."""
     return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
@@ -209,8 +181,6 @@ def payload_range(bits: int) -> tuple[int, int]:
 
 def check_payloads(name: str, values: np.ndarray, bits: int) -> None:
     """Integer payloads for a graded port of ``bits`` bits, or a one-line error."""
-    from snn2hw.errors import UserInputError
-
     v = np.asarray(values)
     if v.size and not np.all(v == np.round(v)):
         raise UserInputError(f"input '{name}' is a graded port and holds fractions",
@@ -225,5 +195,5 @@ def check_payloads(name: str, values: np.ndarray, bits: int) -> None:
 
 
 __all__ = ["ACT_MODES", "KEY", "OBSERVED", "PAYLOAD_BITS_KEY", "Params", "check_graph",
-           "check_payloads", "input_bits", "is_sd", "node", "observe", "params", "payload_range",
-           "sd_nodes", "settle_steps", "step"]
+           "check_payloads", "input_bits", "is_sd", "node", "params", "payload_range", "sd_nodes",
+           "step"]

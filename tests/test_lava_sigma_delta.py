@@ -92,13 +92,13 @@ def test_converted_digits_mlp_runs_bit_identical_on_lava(digits_anns: Any) -> No
     `snn2hw verify --device lava` takes) and the emulator: every variable of both groups
     at every step equal, on 6 images sent once and then changed (negative payloads).
     Negative control: the hidden layer's bias + 1 on the emulator diverges at step 1."""
-    from snn2hw import compiler, execute, sdnn
+    from snn2hw import compiler, execute, sdnn_sim
     from snn2hw.importers import ann, ann_sdnn
 
     digits = digits_anns.digits
     graph = ann_sdnn.convert(ann.from_onnx(digits_anns.path("mlp")), digits.x_train)
     program = compiler.compile(graph, compiler.Options(target="loihi2")).program
-    steps = sdnn.settle_steps(graph)
+    steps = sdnn_sim.settle_steps(graph)
     seq = np.repeat(digits.x[:6, None], 2 * steps, axis=1)
     seq[:, steps:] = digits.x[6:12, None]                          # another image halfway
     x = ann_sdnn.encode(seq, 2 * steps, graph.metadata["input_scale"],

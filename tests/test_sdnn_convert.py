@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from snn2hw import compiler, execute, ir, nirio, reference, sdnn
+from snn2hw import compiler, execute, ir, nirio, reference, sdnn, sdnn_sim
 from snn2hw import inspect as graph_inspect
 from snn2hw.cli import main
 from snn2hw.errors import GraphError, UnsupportedError, UserInputError
@@ -39,7 +39,7 @@ def small() -> tuple[ann.AnnModel, np.ndarray, ir.Graph]:
 
 
 def _payloads(graph: ir.Graph, x: np.ndarray, extra: int = 0) -> np.ndarray:
-    return ann_sdnn.encode(x, sdnn.settle_steps(graph) + extra,
+    return ann_sdnn.encode(x, sdnn_sim.settle_steps(graph) + extra,
                            graph.metadata["input_scale"], graph.metadata["input_bits"])
 
 
@@ -88,7 +88,7 @@ def test_conversion_round_trips_and_computes_the_ann(small, tmp_path: Path) -> N
     logits = model.forward(q)[-1]
     lam = ann.layer_scale(model.forward(x)[-1], 99.9)
     np.testing.assert_allclose(out.sum(axis=1) * lam, logits, atol=1e-4 * lam)
-    assert not np.any(out[:, sdnn.settle_steps(fine):])
+    assert not np.any(out[:, sdnn_sim.settle_steps(fine):])
 
 
 def test_auto_vth_is_the_largest_keeping_the_agreement(small) -> None:

@@ -33,7 +33,7 @@ from typing import Any
 import nir
 import numpy as np
 
-from snn2hw import ir, sdnn
+from snn2hw import ir, sdnn, sdnn_sim
 from snn2hw.errors import UnsupportedError, UserInputError
 from snn2hw.importers.ann import calibration_inputs, layer_scale
 from snn2hw.importers.layers import AnnModel, Layer, apply
@@ -170,7 +170,7 @@ def convert(ann: AnnModel, calibration: np.ndarray, *, percentile: float = 99.9,
     meta = {"dt": 1e-3, "source": "ann-conversion", "neuron": "sigma-delta",
             "input_scale": scale, "input_bits": int(input_bits), "encoding": "delta",
             "percentile": float(percentile)}
-    steps = sdnn.settle_steps(_graph(ann, layers, scale, input_bits, 1.0, meta))
+    steps = sdnn_sim.settle_steps(_graph(ann, layers, scale, input_bits, 1.0, meta))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")            # calibration data lies inside its range
         payloads = encode(x, steps, scale, input_bits)
@@ -195,7 +195,7 @@ def convert(ann: AnnModel, calibration: np.ndarray, *, percentile: float = 99.9,
     meta["vth"] = chosen
     graph = _graph(ann, layers, scale, input_bits, chosen, meta)
     return _graph(ann, layers, scale, input_bits, chosen, meta,
-                  observed=sdnn.observe(graph, payloads))
+                  observed=sdnn_sim.observe(graph, payloads))
 
 
 __all__ = ["AGREEMENT", "DEFAULT_INPUT_BITS", "READOUT_VTH", "convert", "encode",

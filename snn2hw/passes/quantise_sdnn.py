@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from snn2hw import sdnn
+from snn2hw import sdnn, sdnn_sim
 from snn2hw.errors import DesignRuleError, UnsupportedError, UserInputError
 from snn2hw.passes.hwmodel import HwBlock, HwGroup, HwNet
 from snn2hw.passes.quantise import _conv_params, _fits_one_core, _round, _sign_mode, whc_perm
@@ -71,7 +71,7 @@ def bounds(graph: Any, structure: Structure, port_bits: dict[str, int],
         if calibration.ndim != 2 + len(shape) or tuple(calibration.shape[2:]) != shape:
             raise UserInputError(f"calibration data has shape {calibration.shape}; expected "
                                  f"(batch, time, {', '.join(map(str, shape))}) payloads")
-        seen = sdnn.observe(graph, calibration)
+        seen = sdnn_sim.observe(graph, calibration)
         return {n: Bounds(**seen[n]) for n in names}, "calibration data"
     return _worst_case(graph, structure, port_bits), "worst case"
 
