@@ -18,7 +18,7 @@ weights of 8 bits + sign (``weight_bits_max``), a 24-bit Conv output register
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from snn2hw_emulator.family import LAVA, LoihiLif
 

@@ -8,7 +8,7 @@ family record). The engine must agree with it on every state variable at every s
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 from snn2hw_emulator import kernels as k

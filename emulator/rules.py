@@ -21,7 +21,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from snn2hw_emulator.program import is_sparse, synapse_mask, synapse_memory_bits
+from snn2hw_emulator.program import (
+    Program,
+    SynapseBlock,
+    is_sparse,
+    synapse_mask,
+    synapse_memory_bits,
+)
+from snn2hw_emulator.target import Target
 
 GRADED = ("sigma_delta", "delta", "sigma")      # kernels.GRADED_MODELS (no import cycle)
 
@@ -68,7 +75,7 @@ class Subject:
     cores: Sequence[CoreUse] | None = None      # None: not placed yet
 
 
-Rule = Callable[[Subject, Any], Iterable[Violation]]
+Rule = Callable[[Subject, Target], Iterable[Violation]]
 REQUANTISE = "Requantise the model for this target."
 
 
@@ -84,7 +91,7 @@ def _lif(subject: Subject) -> list[Any]:
 # --------------------------------------------------------------------------- neurons
 
 
-def decays_in_range(s: Subject, t: Any) -> Iterator[Violation]:
+def decays_in_range(s: Subject, t: Target) -> Iterator[Violation]:
     top = t.numeric.decay_max
     for g in _lif(s):
         if not (0 <= g.du <= top and 0 <= g.dv <= top):
@@ -92,7 +99,7 @@ def decays_in_range(s: Subject, t: Any) -> Iterator[Violation]:
                      f"group '{g.name}': du={g.du}, dv={g.dv} outside 0..{top}")
 
 
-def threshold_in_range(s: Subject, t: Any) -> Iterator[Violation]:
+def threshold_in_range(s: Subject, t: Target) -> Iterator[Violation]:
     top = t.numeric.vth_max
     for g in _lif(s):
         if not 0 <= g.vth <= top:
@@ -100,7 +107,7 @@ def threshold_in_range(s: Subject, t: Any) -> Iterator[Violation]:
                      f"group '{g.name}': vth={g.vth} outside 0..{top}")
 
 
-def bias_mantissa_in_range(s: Subject, t: Any) -> Iterator[Violation]:
+def bias_mantissa_in_range(s: Subject, t: Target) -> Iterator[Violation]:
     n = t.numeric
     for g in _lif(s):
         worst = int(np.abs(np.asarray(g.bias_mant, np.int64)).max(initial=0))
@@ -110,7 +117,7 @@ def bias_mantissa_in_range(s: Subject, t: Any) -> Iterator[Violation]:
                      f"exceeds {n.bias_mant_max} ({n.bias_mant_bits}-bit mantissa)")
 
 
-def bias_exponent_in_range(s: Subject, t: Any) -> Iterator[Violation]:
+def bias_exponent_in_range(s: Subject, t: Target) -> Iterator[Violation]:
     top = t.numeric.bias_exp_max
     for g in _lif(s):
         e = np.asarray(g.bias_exp, np.int64)
@@ -119,7 +126,7 @@ def bias_exponent_in_range(s: Subject, t: Any) -> Iterator[Violation]:
                      f"group '{g.name}': bias_exp outside 0..{top}")
 
 
-def initial_state_in_range(s: Subject, t: Any) -> Iterator[Violation]:
+def initial_state_in_range(s: Subject, t: Target) -> Iterator[Violation]:
     n = t.numeric
     for g in _lif(s):
         for name in ("u0", "v0"):
@@ -130,7 +137,7 @@ def initial_state_in_range(s: Subject, t: Any) -> Iterator[Violation]:
                          f"the {n.state_bits}-bit state")
 
 
-def graded_groups_need_graded_spikes(s: Subject, t: Any) -> Iterator[Violation]:
+def graded_groups_need_graded_spikes(s: Subject, t: Target) -> Iterator[Violation]:
     if t.numeric.message_bits_max > 0:
         return
     for g in s.groups:
@@ -141,7 +148,7 @@ def graded_groups_need_graded_spikes(s: Subject, t: Any) -> Iterator[Violation]:
                      "Compile sigma-delta networks for loihi2.")
 
 
-def sigma_delta_exponents(s: Subject, t: Any) -> Iterator[Violation]:
+def sigma_delta_exponents(s: Subject, t: Target) -> Iterator[Violation]:
     n = t.numeric
     for g in s.groups:
         if g.model not in GRADED:
@@ -154,7 +161,7 @@ def sigma_delta_exponents(s: Subject, t: Any) -> Iterator[Violation]:
                          f"({n.sd_exp_bits}-bit)")
 
 
-def sigma_delta_scaled_in_state(s: Subject, t: Any) -> Iterator[Violation]:
+def sigma_delta_scaled_in_state(s: Subject, t: Target) -> Iterator[Violation]:
     """SigmaDelta scales vth and the bias by 2^(spike_exp + state_exp) into its state."""
     n = t.numeric
     for g in s.groups:
@@ -183,7 +190,7 @@ def _stored(b: Any) -> np.ndarray:
     return np.asarray(b.weights.data if is_sparse(b.weights) else b.weights, np.int64)
 
 
-def weights_in_word(s: Subject, t: Any) -> Iterator[Violation]:
+def weights_in_word(s: Subject, t: Target) -> Iterator[Violation]:
     n = t.numeric
     for b in s.blocks:
         w = _stored(b)
@@ -194,7 +201,7 @@ def weights_in_word(s: Subject, t: Any) -> Iterator[Violation]:
                      + (" (the limit of full-scale weights)" if what != "weights" else ""))
 
 
-def weights_in_full_scale(s: Subject, t: Any) -> Iterator[Violation]:
+def weights_in_full_scale(s: Subject, t: Target) -> Iterator[Violation]:
     """Full-scale weights beyond weight_bits_max bits + sign: the hardware clips them
     (``altered``; Lava's clip_weights). Convolutions are never clipped (Lava's Conv)."""
     n = t.numeric
@@ -210,7 +217,7 @@ def weights_in_full_scale(s: Subject, t: Any) -> Iterator[Violation]:
                      f"{n.weight_max}, which the hardware clips", altered=True)
 
 
-def weight_exponent_in_range(s: Subject, t: Any) -> Iterator[Violation]:
+def weight_exponent_in_range(s: Subject, t: Target) -> Iterator[Violation]:
     n = t.numeric
     for b in s.blocks:
         if not n.weight_exp_min <= b.weight_exp <= n.weight_exp_max:
@@ -219,7 +226,7 @@ def weight_exponent_in_range(s: Subject, t: Any) -> Iterator[Violation]:
                      f"outside {n.weight_exp_min}..{n.weight_exp_max}")
 
 
-def weight_bits_in_range(s: Subject, t: Any) -> Iterator[Violation]:
+def weight_bits_in_range(s: Subject, t: Target) -> Iterator[Violation]:
     top = t.numeric.weight_bits_max
     for b in s.blocks:
         if not 1 <= b.num_weight_bits <= top:
@@ -228,7 +235,7 @@ def weight_bits_in_range(s: Subject, t: Any) -> Iterator[Violation]:
                      f"{b.num_weight_bits} outside 1..{top}")
 
 
-def message_bits_in_range(s: Subject, t: Any) -> Iterator[Violation]:
+def message_bits_in_range(s: Subject, t: Target) -> Iterator[Violation]:
     top = t.numeric.message_bits_max
     for p in s.ports:
         if not 0 <= p.message_bits <= top:
@@ -242,7 +249,7 @@ def message_bits_in_range(s: Subject, t: Any) -> Iterator[Violation]:
                      f"{b.num_message_bits} exceeds {top}", "Use binary spikes on this target.")
 
 
-def delays_in_range(s: Subject, t: Any) -> Iterator[Violation]:
+def delays_in_range(s: Subject, t: Target) -> Iterator[Violation]:
     top = t.numeric.delay_max
     for b in s.blocks:
         d = np.asarray(b.delays if b.kind == "delay_dense" and b.delays is not None
@@ -260,7 +267,7 @@ def _where(c: CoreUse) -> str:
     return f"core {c.index} ({', '.join(c.groups)})"
 
 
-def neurons_per_core(s: Subject, t: Any) -> Iterator[Violation]:
+def neurons_per_core(s: Subject, t: Target) -> Iterator[Violation]:
     for c in s.cores or ():
         if c.neurons > t.core.neurons_max:
             yield _v("neurons per core", _where(c), c.neurons, t.core.neurons_max,
@@ -268,7 +275,7 @@ def neurons_per_core(s: Subject, t: Any) -> Iterator[Violation]:
                      "fit; use smaller layers or a target with larger cores")
 
 
-def synapse_memory_per_core(s: Subject, t: Any) -> Iterator[Violation]:
+def synapse_memory_per_core(s: Subject, t: Target) -> Iterator[Violation]:
     for c in s.cores or ():
         if c.memory_bits > t.core.synapse_memory_bits:
             yield _v("synaptic memory bits per core", _where(c), c.memory_bits,
@@ -276,7 +283,7 @@ def synapse_memory_per_core(s: Subject, t: Any) -> Iterator[Violation]:
                      "use fewer weight bits (--weight-bits), --share K, or sparser weights")
 
 
-def fan_in_per_core(s: Subject, t: Any) -> Iterator[Violation]:
+def fan_in_per_core(s: Subject, t: Target) -> Iterator[Violation]:
     for c in s.cores or ():
         if c.fan_in > t.core.fan_in_axons_max:
             yield _v("fan-in axons per core", _where(c), c.fan_in, t.core.fan_in_axons_max,
@@ -284,7 +291,7 @@ def fan_in_per_core(s: Subject, t: Any) -> Iterator[Violation]:
                      "sources on this target; prune its inputs or add an intermediate layer")
 
 
-def fan_out_per_core(s: Subject, t: Any) -> Iterator[Violation]:
+def fan_out_per_core(s: Subject, t: Target) -> Iterator[Violation]:
     for c in s.cores or ():
         if c.fan_out > t.core.fan_out_axons_max:
             yield _v("fan-out axons per core", _where(c), c.fan_out, t.core.fan_out_axons_max,
@@ -292,7 +299,7 @@ def fan_out_per_core(s: Subject, t: Any) -> Iterator[Violation]:
                      "fewer destination cores per neuron: make the next layers smaller")
 
 
-def chips_per_system(s: Subject, t: Any) -> Iterator[Violation]:
+def chips_per_system(s: Subject, t: Target) -> Iterator[Violation]:
     if not s.cores:
         return
     chips = max(len({c.chip for c in s.cores}), max(c.chip for c in s.cores) + 1)
@@ -313,7 +320,7 @@ CORE_RULES: tuple[Rule, ...] = (neurons_per_core, synapse_memory_per_core, fan_i
 RULES: tuple[Rule, ...] = VALUE_RULES + CORE_RULES
 
 
-def check(subject: Subject, target: Any, rules: Sequence[Rule] = RULES) -> list[Violation]:
+def check(subject: Subject, target: Target, rules: Sequence[Rule] = RULES) -> list[Violation]:
     """Every violation of ``rules`` (all of them, not the first)."""
     return [v for rule in rules for v in rule(subject, target)]
 
@@ -321,7 +328,7 @@ def check(subject: Subject, target: Any, rules: Sequence[Rule] = RULES) -> list[
 # --------------------------------------------------------------------------- a program
 
 
-def _present_columns(block: Any, n_source: int) -> np.ndarray:
+def _present_columns(block: SynapseBlock, n_source: int) -> np.ndarray:
     """Source neurons with at least one synapse in the block (conv: all of them)."""
     if block.kind == "conv":
         return np.ones(n_source, dtype=bool)
@@ -331,7 +338,7 @@ def _present_columns(block: Any, n_source: int) -> np.ndarray:
     return np.asarray(mask).any(axis=0)
 
 
-def usage(program: Any) -> list[CoreUse]:
+def usage(program: Program) -> list[CoreUse]:
     """Measured resources per core of a program image: neurons, synaptic memory bits of
     the blocks on it (program.synapse_memory_bits), fan-in (distinct source neurons with a
     synapse into it) and fan-out (per neuron on it, the other cores it has a synapse on).
@@ -359,7 +366,7 @@ def usage(program: Any) -> list[CoreUse]:
     return out
 
 
-def subject(program: Any) -> Subject:
+def subject(program: Program) -> Subject:
     """A program image as the rules read it."""
     return Subject(program.groups, program.blocks, program.ports, usage(program))
 

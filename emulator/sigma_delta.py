@@ -8,7 +8,6 @@ arithmetic wraps at 32 bits as Lava's int32 arrays do.
 from __future__ import annotations
 
 import numpy as np
-
 from snn2hw_emulator.kernels import STATE_VARS
 from snn2hw_emulator.program import NeuronGroup
 

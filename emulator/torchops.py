@@ -141,5 +141,16 @@ def conv_weights(torch: Any, weights: np.ndarray, device: Any
     return m, (kw, kh)
 
 
-__all__ = ["EXACT", "Matrix", "conv", "conv_weights", "floor_shift", "product", "rows", "setup",
-           "trunc_decay", "wrap_conv", "wrap32"]
+__all__ = [
+    "EXACT",
+    "Matrix",
+    "conv",
+    "conv_weights",
+    "floor_shift",
+    "product",
+    "rows",
+    "setup",
+    "trunc_decay",
+    "wrap32",
+    "wrap_conv",
+]

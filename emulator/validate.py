@@ -249,7 +249,7 @@ def validate(program: Program) -> None:
     target = target_of(program)
     names = [p.name for p in program.ports] + [g.name for g in program.groups]
     dup = {n for n in names if names.count(n) > 1}
-    _limit(not dup, f"name '{sorted(dup)[0] if dup else ''}' is used twice",
+    _limit(not dup, f"name '{min(dup) if dup else ''}' is used twice",
            hint="Ports and groups need distinct names.")
     sizes = {p.name: p.size for p in program.ports} | {g.name: g.size for g in program.groups}
     for p in program.ports:

@@ -15,13 +15,22 @@ weights only into the first 128 hidden neurons and output weights only from the 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Protocol
 
 import numpy as np
 from snn2hw_emulator.rules import Violation
+from snn2hw_emulator.target import Target
 
 
-def _nonzero(w: Any) -> np.ndarray:
+class XyloWeights(Protocol):
+    """What the rules read: a XyloProgram, or the compiler's float net (the same fields)."""
+
+    weights_in: np.ndarray           # (n_in, n_hidden, n_syn)
+    weights_rec: np.ndarray          # (n_hidden, n_hidden, n_syn)
+    weights_out: np.ndarray          # (n_hidden, n_out)
+
+
+def _nonzero(w: np.ndarray) -> np.ndarray:
     return np.asarray(w) != 0
 
 
@@ -36,7 +45,7 @@ def describe(v: Violation) -> str:
     return f"{v.rule}: {v.text or v.where}{key}; fix: {v.hint}"
 
 
-def inputs_fit(net: Any, t: Any) -> Iterator[Violation]:
+def inputs_fit(net: XyloWeights, t: Target) -> Iterator[Violation]:
     n, cap = int(np.shape(net.weights_in)[0]), t.numeric.inputs_max
     if n > cap:
         yield _v("inputs_fit", "input", n, cap, "numeric.inputs_max",
@@ -44,14 +53,14 @@ def inputs_fit(net: Any, t: Any) -> Iterator[Violation]:
                  "reduce the input channels (pool or select features)")
 
 
-def hidden_fit(net: Any, t: Any) -> Iterator[Violation]:
+def hidden_fit(net: XyloWeights, t: Target) -> Iterator[Violation]:
     n, cap = int(np.shape(net.weights_rec)[0]), t.core.neurons_max
     if n > cap:
         yield _v("hidden_neurons_fit", "hidden", n, cap, "core.neurons_max",
                  f"{n} hidden neurons; the core has {cap}", "use fewer or smaller hidden layers")
 
 
-def outputs_fit(net: Any, t: Any) -> Iterator[Violation]:
+def outputs_fit(net: XyloWeights, t: Target) -> Iterator[Violation]:
     n, cap = int(np.shape(net.weights_out)[1]), t.numeric.outputs_max
     if n > cap:
         yield _v("output_neurons_fit", "output", n, cap, "numeric.outputs_max",
@@ -59,7 +68,7 @@ def outputs_fit(net: Any, t: Any) -> Iterator[Violation]:
                  "use fewer output neurons (classes), or a Xylo with more outputs")
 
 
-def synapses_fit(net: Any, t: Any) -> Iterator[Violation]:
+def synapses_fit(net: XyloWeights, t: Target) -> Iterator[Violation]:
     n, cap = int(np.shape(net.weights_in)[2]), t.numeric.synapses_max
     if n > cap:
         yield _v("synapses_per_neuron_fit", "hidden", n, cap, "numeric.synapses_max",
@@ -67,7 +76,7 @@ def synapses_fit(net: Any, t: Any) -> Iterator[Violation]:
                  "use one synaptic current per neuron on this target")
 
 
-def fan_out_fits(net: Any, t: Any) -> Iterator[Violation]:
+def fan_out_fits(net: XyloWeights, t: Target) -> Iterator[Violation]:
     """Recurrent targets per hidden neuron (a target through either synapse counts once)."""
     per = _nonzero(net.weights_rec).any(axis=2).sum(axis=1)
     cap = t.core.fan_out_axons_max
@@ -81,7 +90,7 @@ def fan_out_fits(net: Any, t: Any) -> Iterator[Violation]:
                  "connect hidden layers more sparsely, or make them smaller")
 
 
-def recurrent_weights_fit(net: Any, t: Any) -> Iterator[Violation]:
+def recurrent_weights_fit(net: XyloWeights, t: Target) -> Iterator[Violation]:
     n, cap = int(_nonzero(net.weights_rec).sum()), t.numeric.recurrent_weights_max
     if n > cap:
         yield _v("recurrent_weights_fit", "hidden", n, cap, "numeric.recurrent_weights_max",
@@ -89,7 +98,7 @@ def recurrent_weights_fit(net: Any, t: Any) -> Iterator[Violation]:
                  "prune hidden-to-hidden weights or use smaller hidden layers")
 
 
-def input_expansion_fits(net: Any, t: Any) -> Iterator[Violation]:
+def input_expansion_fits(net: XyloWeights, t: Target) -> Iterator[Violation]:
     fed = np.flatnonzero(_nonzero(net.weights_in).any(axis=(0, 2)))
     cap = t.numeric.input_expansion_max
     if fed.size and fed.max() >= cap:
@@ -101,7 +110,7 @@ def input_expansion_fits(net: Any, t: Any) -> Iterator[Violation]:
                  f"feed the input to one first hidden layer of at most {cap} neurons")
 
 
-def output_expansion_fits(net: Any, t: Any) -> Iterator[Violation]:
+def output_expansion_fits(net: XyloWeights, t: Target) -> Iterator[Violation]:
     n, cap = int(np.shape(net.weights_rec)[0]), t.numeric.output_expansion_max
     src = np.flatnonzero(_nonzero(net.weights_out).any(axis=1))
     if src.size and src.min() < n - cap:
@@ -113,12 +122,12 @@ def output_expansion_fits(net: Any, t: Any) -> Iterator[Violation]:
                  f"read the outputs from one last hidden layer of at most {cap} neurons")
 
 
-Rule = Callable[[Any, Any], Iterator[Violation]]
+Rule = Callable[[XyloWeights, Target], Iterator[Violation]]
 #: Every resource rule, in report order.
 RULES: tuple[Rule, ...] = (inputs_fit, hidden_fit, outputs_fit, synapses_fit, fan_out_fits,
                            recurrent_weights_fit, input_expansion_fits, output_expansion_fits)
 
 
-def check(net: Any, t: Any) -> list[Violation]:
+def check(net: XyloWeights, t: Target) -> list[Violation]:
     """Every violation of every rule (an empty list: the network fits)."""
     return [v for rule in RULES for v in rule(net, t)]

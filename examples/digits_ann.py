@@ -18,13 +18,13 @@ reaches the ANN within 0.5 pp (:func:`cost_table` says how).
 
 from __future__ import annotations
 
-import reproducible  # first: pins torch's CPU kernels before torch loads
 import argparse
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import reproducible  # first: pins torch's CPU kernels before torch loads
 import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
@@ -273,9 +273,9 @@ def table(rows: list[dict]) -> str:
     pct = lambda v: f"{100 * v:.2f}%"
     pp = lambda v: f"{100 * v:+.2f}"
     lines = [f"{'':<8} {'held-out split (360)':^42}  {'all 1,797 images: same class / diff pp':^41}",
-             f"{'net':<4} {'T':>3} {'ANN':>7} {'SNN':>7} {'emu':>7} {'SNN cur':>8} {'emu cur':>8} "
+             (f"{'net':<4} {'T':>3} {'ANN':>7} {'SNN':>7} {'emu':>7} {'SNN cur':>8} {'emu cur':>8} "
              f"  {'SNN vs ANN':>15} {'emu vs SNN':>15} {'emu vs SNN cur':>15} {'cores':>5} "
-             f"{'SNN subtract':>12}"]
+             f"{'SNN subtract':>12}")]
     for r in rows:
         lines.append(
             f"{r['net']:<4} {r['steps']:>3} {pct(r['ann']):>7} {pct(r['snn']):>7} "

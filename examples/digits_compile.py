@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-
 from snn2hw import compiler, nirio, outputs, verify
 
 CONFIGS = (
@@ -47,8 +46,8 @@ def evaluate(model: Path, data: Path, every: Path) -> list[dict]:
 
 def table(rows: list[dict]) -> str:
     lines = [f"{'':<21} {'held-out split (360)':^26}  {'all 1,797 images':^30}",
-             f"{'target':<8} {'weights':<12} {'float':>7} {'emulator':>9} {'diff pp':>8}  "
-             f"{'same class':>10} {'diff pp':>8} {'spikes':>9} {'cores':>5}"]
+             (f"{'target':<8} {'weights':<12} {'float':>7} {'emulator':>9} {'diff pp':>8}  "
+             f"{'same class':>10} {'diff pp':>8} {'spikes':>9} {'cores':>5}")]
     for r in rows:
         weights = f"{r['share']} shared" if r["share"] else "8-bit"
         lines.append(f"{r['target']:<8} {weights:<12} {100 * r['float']:>6.2f}% "

@@ -15,11 +15,11 @@ reproducible: the same weights on every run and machine of this kind
 
 from __future__ import annotations
 
-import reproducible  # first: pins torch's CPU kernels before torch loads
 import argparse
 from pathlib import Path
 
 import numpy as np
+import reproducible  # first: pins torch's CPU kernels before torch loads
 import snntorch as snn
 import snntorch.functional as sf
 import snntorch.utils

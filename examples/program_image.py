@@ -18,10 +18,10 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-
-from snn2hw import targets
 from snn2hw_emulator import image
 from snn2hw_emulator.program import Core, NeuronGroup, OutputPort, Port, Program, SynapseBlock
+
+from snn2hw import targets
 
 
 def build(seed: int = 0) -> Program:

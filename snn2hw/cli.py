@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("snn2hw: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # a bug in snn2hw, not bad input: say so plainly
+    except Exception as exc:  # noqa: BLE001 (a bug in snn2hw, not bad input: say so plainly)
         if args.debug:
             traceback.print_exc()
         else:

@@ -53,8 +53,8 @@ def _ann_table(path: str, kind: str) -> str:
     from snn2hw.importers import onnx_ann, torch_export
 
     model = onnx_ann.from_onnx(path) if kind == "onnx" else torch_export.from_exported(path)
-    rows = [f"{kind} ANN, input {model.input_shape}; convert with `snn2hw import {path} "
-            "--calibrate X.npy -o MODEL.nir`", f"{'layer':<24} {'kind':<8} weight"]
+    rows = [(f"{kind} ANN, input {model.input_shape}; convert with `snn2hw import {path} "
+            "--calibrate X.npy -o MODEL.nir`"), f"{'layer':<24} {'kind':<8} weight"]
     for layer in model.layers:
         shape = "" if layer.weight is None else "x".join(map(str, layer.weight.shape))
         rows.append(f"{layer.name[:24]:<24} {layer.kind:<8} {shape}")

@@ -6,8 +6,9 @@ emulator, Lava, later a board. Step t is reported 1-based (index t-1).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

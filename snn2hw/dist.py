@@ -11,6 +11,7 @@ A progress bar over shards is drawn on stderr when it is a terminal.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import sys
 from collections.abc import Callable
@@ -64,7 +65,7 @@ def ranges(samples: int, shards: int) -> list[tuple[int, int]]:
     most one (fewer when there are fewer samples than shards)."""
     k = max(1, min(shards, samples))
     cuts = [samples * i // k for i in range(k + 1)]
-    return list(zip(cuts[:-1], cuts[1:]))
+    return list(itertools.pairwise(cuts))
 
 
 #: samples per shard at most: a shard's runs (every layer's spikes, samples x steps) live

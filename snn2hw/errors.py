@@ -21,7 +21,7 @@ class Snn2hwError(Exception):
         self.node = node
         self.context = context
 
-    def with_context(self, context: str) -> "Snn2hwError":
+    def with_context(self, context: str) -> Snn2hwError:
         """Return the same error with outer context prepended (as it travels up)."""
         outer = f"{context}: {self.context}" if self.context else context
         return type(self)(self.message, hint=self.hint, node=self.node, context=outer)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
+
+from snn2hw_emulator.program import FORMAT_NAME as PROGRAM_FORMAT
 
 from snn2hw.errors import ModelFileError
 from snn2hw.paths import output_file
-from snn2hw_emulator.program import FORMAT_NAME as PROGRAM_FORMAT
 
 FileKind = Literal["nir", "program", "onnx", "netx", "pt2"]
 

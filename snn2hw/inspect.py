@@ -68,8 +68,8 @@ def graph_table(graph: Graph) -> str:
         totals = [a + b for a, b in zip(totals, counts)]
         mark = "*" if name in on_loop else ""
         kind = "SigmaDelta" if sdnn.is_sd(node) else type(node).__name__
-        rows.append(f"{name[:22]:<22} {kind:<10} {str(list(i)):<12} "
-                    f"{str(list(o)):<12} {counts[0]:>8} {counts[1]:>8} {counts[2]:>9}  {mark}")
+        rows.append(f"{name[:22]:<22} {kind:<10} {list(i)!s:<12} "
+                    f"{list(o)!s:<12} {counts[0]:>8} {counts[1]:>8} {counts[2]:>9}  {mark}")
     rows.append("-" * len(head))
     rows.append(f"{'total':<58} {totals[0]:>8} {totals[1]:>8} {totals[2]:>9}")
     graded = sdnn.sd_nodes(graph)

@@ -19,14 +19,15 @@ Passes return new graphs (``graph.replace(...)``); nothing mutates its input.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 import networkx as nx
-import numpy as np
 import nir
+import numpy as np
 
 from snn2hw import params
 from snn2hw.errors import GraphError, UnsupportedError
@@ -50,7 +51,7 @@ class Graph:
 
     def replace(self, *, nodes: Mapping[str, nir.NIRNode] | None = None,
                 edges: tuple[tuple[str, str], ...] | None = None,
-                metadata: Mapping[str, Any] | None = None) -> "Graph":
+                metadata: Mapping[str, Any] | None = None) -> Graph:
         """Return a new graph with the given parts replaced."""
         return Graph(self.nodes if nodes is None else nodes,
                      self.edges if edges is None else edges,
@@ -222,4 +223,4 @@ def validate(graph: Graph) -> None:
     infer_shapes(graph)
 
 
-from snn2hw.shapes import infer_shapes  # noqa: E402,F401  (per-primitive rules)
+from snn2hw.shapes import infer_shapes

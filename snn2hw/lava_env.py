@@ -47,8 +47,8 @@ def _env_python(prefix: Path) -> Path:
 def runs(python: str | Path, code: str, timeout: float = 120) -> str | None:
     """stdout of ``python -c code`` if it exits 0, else None."""
     try:
-        proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True,
-                              timeout=timeout)
+        proc = subprocess.run([str(python), "-c", code], check=False, capture_output=True,
+                              text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return proc.stdout.strip() if proc.returncode == 0 else None
@@ -67,10 +67,12 @@ def find_python310() -> tuple[Path | None, list[str]]:
         candidates.append(on_path)
     pyenv = shutil.which("pyenv")
     if pyenv:
-        out = subprocess.run([pyenv, "versions", "--bare"], capture_output=True, text=True)
+        out = subprocess.run([pyenv, "versions", "--bare"], check=False, capture_output=True,
+                             text=True)
         for ver in sorted(out.stdout.split(), reverse=True):
             if ver.startswith("3.10"):
-                pre = subprocess.run([pyenv, "prefix", ver], capture_output=True, text=True)
+                pre = subprocess.run([pyenv, "prefix", ver], check=False, capture_output=True,
+                                     text=True)
                 if pre.returncode == 0:
                     candidates.append(str(Path(pre.stdout.strip()) / "bin" / "python3.10"))
     root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
@@ -89,7 +91,7 @@ def has_netx(python: str | Path, *, full: bool = False) -> bool:
 
 def _pip(python: Path, requirement: str) -> None:
     cmd = [str(python), "-m", "pip", "install", "-q", requirement]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise LavaEnvironmentError(f"installing {requirement} failed at `{' '.join(cmd)}`: "
@@ -136,7 +138,7 @@ def _install_lava(python: str | Path | None, prefix: Path) -> Path:
         shutil.rmtree(prefix)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     cmd = [str(python), "-m", "venv", str(prefix)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise LavaEnvironmentError(f"creating the Lava environment failed at "
@@ -174,7 +176,7 @@ def run_script(python: Path, args: list[str], *, timeout: float, what: str,
     """Run ``python args...`` (a standalone Lava script); a failure or timeout is a
     LavaEnvironmentError naming ``what`` with the last lines of its stderr."""
     try:
-        proc = subprocess.run([str(python), *args], capture_output=True, text=True,
+        proc = subprocess.run([str(python), *args], check=False, capture_output=True, text=True,
                               timeout=timeout)
     except subprocess.TimeoutExpired:
         raise LavaEnvironmentError(f"{what} did not finish within {timeout:.0f} s",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import h5py
 import nir
@@ -146,4 +147,4 @@ def write(graph: Graph, path: str | Path) -> None:
     atomic_write(path, lambda tmp: nir.write(tmp, out), what="model")
 
 
-__all__ = ["read", "write", "Snn2hwError"]
+__all__ = ["Snn2hwError", "read", "write"]

@@ -74,14 +74,14 @@ def summary(rep: dict[str, Any]) -> str:
     if rep_family(rep) == "xylo-iaf":
         return xylo_summary(rep)
     mem_kib = rep["synapse_memory_bits"] / 8 / 1024
-    lines = [f"target {rep['target']}: {rep['neurons']} neurons on {rep['cores']} core(s), "
+    lines = [(f"target {rep['target']}: {rep['neurons']} neurons on {rep['cores']} core(s), "
              f"{rep['chips']} chip(s); synaptic memory {mem_kib:.1f} KiB; "
-             f"latency {rep['latency_steps']} step(s) behind the float model",
-             f"passes: {' -> '.join(rep['passes'])}  "
-             f"({1000 * sum(rep['timings_s'].values()):.0f} ms)",
+             f"latency {rep['latency_steps']} step(s) behind the float model"),
+             (f"passes: {' -> '.join(rep['passes'])}  "
+             f"({1000 * sum(rep['timings_s'].values()):.0f} ms)"),
              "",
-             f"{'group':<14} {'neurons':>7} {'scale':>10} {'limited by':>12} {'vth':>6} "
-             f"{'du':>5} {'dv':>5}  inputs (weight_exp, bits used, rms error)"]
+             (f"{'group':<14} {'neurons':>7} {'scale':>10} {'limited by':>12} {'vth':>6} "
+             f"{'du':>5} {'dv':>5}  inputs (weight_exp, bits used, rms error)")]
     for name, g in rep["layers"].items():
         ins = "; ".join(f"{src}: {b['kind']} e={b['weight_exp']} {b['bits_used']}b "
                         f"{100 * b['rms_error']:.2f}%" + (f" delay {b['delay']}" if b["delay"]
@@ -89,8 +89,8 @@ def summary(rep: dict[str, Any]) -> str:
                         for src, b in g["inputs"].items())
         lines.append(f"{name:<14} {g['neurons']:>7} {g['scale']:>10.4g} {g['limited_by']:>12} "
                      f"{g['vth']:>6} {g['du']:>5} {g['dv']:>5}  {ins}")
-    lines += ["", f"{'core':>4} {'chip':>4} {'neurons':>7} {'memory KiB':>10} {'fan-in':>6} "
-              f"{'fan-out':>7}  groups"]
+    lines += ["", (f"{'core':>4} {'chip':>4} {'neurons':>7} {'memory KiB':>10} {'fan-in':>6} "
+              f"{'fan-out':>7}  groups")]
     for c in rep["per_core"]:
         lines.append(f"{c['index']:>4} {c['chip']:>4} {c['neurons']:>7} "
                      f"{c['memory_bits'] / 8192:>10.1f} {c['fan_in']:>6} {c['fan_out']:>7}  "

@@ -46,9 +46,9 @@ def _cost_lines(program: Any) -> list[str]:
 
     cost = target_of(program).cost            # the embedded target file, validated
     flag = " (estimates)" if cost.estimated else ""
-    return [f"cost model{flag}: {cost.synop_energy_pj} pJ/synop, "
+    return [(f"cost model{flag}: {cost.synop_energy_pj} pJ/synop, "
             f"{cost.neuron_active_energy_pj} pJ/active neuron update, "
-            f"{cost.hop_energy_pj} pJ/hop, barrier {cost.barrier_time_ns} ns"]
+            f"{cost.hop_energy_pj} pJ/hop, barrier {cost.barrier_time_ns} ns")]
 
 
 def xylo_summary(program: Any) -> str:
@@ -84,8 +84,8 @@ def program_summary(program: Any) -> str:
         return xylo_summary(program)
     ports = ", ".join(f"{p.name}[{p.size}]" for p in program.ports)
     outs = ", ".join(f"{o.name}<-{o.group}" for o in program.outputs)
-    lines = [f"program image v{program.format_version} for target '{program.target_name}' "
-             f"(target sha256 {program.target_hash[:12]}…)",
+    lines = [(f"program image v{program.format_version} for target '{program.target_name}' "
+             f"(target sha256 {program.target_hash[:12]}…)"),
              f"inputs: {ports}   outputs: {outs}",
              f"{'core':>5} {'chip':>4} {'neurons':>8} {'synapses':>10} {'mem KiB':>9}  groups",
              *_core_rows(program), "groups:", *_group_rows(program), *_cost_lines(program)]

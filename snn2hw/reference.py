@@ -33,8 +33,9 @@ snnTorch's own forward pass spike for spike. Conventions (specs/nir_semantics.md
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import nir
 import numpy as np
@@ -117,7 +118,7 @@ def _tuple(value: Any, n: int) -> tuple[int, ...]:
 def conv2d(x: np.ndarray, w: np.ndarray, stride: tuple[int, int], pads: list[tuple[int, int]],
            dil: tuple[int, int], groups: int) -> np.ndarray:
     """PyTorch-style cross-correlation: x (B, C, H, W), w (O, C/groups, kH, kW)."""
-    b, c, _, _ = x.shape
+    b, _, _, _ = x.shape
     o, cg, kh, kw = w.shape
     xp = np.pad(x, ((0, 0), (0, 0), pads[0], pads[1]))
     ho = (xp.shape[2] - dil[0] * (kh - 1) - 1) // stride[0] + 1

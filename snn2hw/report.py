@@ -82,7 +82,8 @@ def agreement(rep: Any) -> bytes:
 
 def weight_errors(graph: Any, compiled: Any) -> bytes:
     """Quantised minus float weight, in units of the block's largest float weight."""
-    from snn2hw.passes import discretise as disc, structure
+    from snn2hw.passes import discretise as disc
+    from snn2hw.passes import structure
     from snn2hw.passes.hwmodel import dense
 
     plt = _plt()

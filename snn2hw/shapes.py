@@ -7,7 +7,7 @@ Shapes exclude batch and time. Conv follows PyTorch's output formula.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import nir
 import numpy as np
@@ -152,4 +152,4 @@ def infer_shapes(graph: Graph) -> dict[str, tuple[Shape, Shape]]:
     return shapes
 
 
-__all__ = ["infer_shapes", "RULES", "recurrent_edges"]
+__all__ = ["RULES", "infer_shapes", "recurrent_edges"]

@@ -49,8 +49,8 @@ class VerifyReport:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def table(self) -> str:
-        lines = [f"verify: {self.samples} samples x {self.steps} steps, float reference vs "
-                 f"{self.device}"]
+        lines = [(f"verify: {self.samples} samples x {self.steps} steps, float reference vs "
+                 f"{self.device}")]
         if self.accuracy_reference is not None:
             lines.append(f"  accuracy   float reference {100 * self.accuracy_reference:6.2f}%"
                          f"   {self.device} {100 * self.accuracy_device:6.2f}%   "

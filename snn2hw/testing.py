@@ -13,9 +13,10 @@ neuron, variable, both values) and the inputs that fed that neuron on the step b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pytest
@@ -88,4 +89,4 @@ def hil() -> HardwareInTheLoop:
     return HardwareInTheLoop()
 
 
-__all__ = ["hil", "HardwareInTheLoop", "HilRuns"]
+__all__ = ["HardwareInTheLoop", "HilRuns", "hil"]

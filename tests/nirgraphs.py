@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import nir
 import numpy as np
 
@@ -20,7 +22,7 @@ def cuba(n: int) -> nir.CubaLIF:
 def feedforward(rng: np.random.Generator, sizes: tuple[int, ...] = (5, 8, 3)) -> nir.NIRGraph:
     nodes: dict[str, nir.NIRNode] = {"input": nir.Input(np.array([sizes[0]]))}
     edges, prev = [], "input"
-    for k, (a, b) in enumerate(zip(sizes, sizes[1:])):
+    for k, (a, b) in enumerate(itertools.pairwise(sizes)):
         nodes[f"fc{k}"] = nir.Affine(rng.normal(size=(b, a)), rng.normal(size=b))
         nodes[f"lif{k}"] = lif(b)
         edges += [(prev, f"fc{k}"), (f"fc{k}", f"lif{k}")]

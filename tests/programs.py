@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
+from snn2hw_emulator.program import Core, NeuronGroup, OutputPort, Port, Program, SynapseBlock
 
 from snn2hw import targets
-from snn2hw_emulator.program import Core, NeuronGroup, OutputPort, Port, Program, SynapseBlock
 
 
 def _group(rng: np.random.Generator, name: str, n: int, wild: bool) -> NeuronGroup:

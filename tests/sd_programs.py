@@ -4,10 +4,10 @@ dense, sparse and conv (built by hand, no compiler), for emulator and Lava tests
 from __future__ import annotations
 
 import numpy as np
-
 import programs
-from snn2hw import targets
 from snn2hw_emulator.program import Core, NeuronGroup, OutputPort, Port, Program, SynapseBlock
+
+from snn2hw import targets
 
 
 def sd_group(rng: np.random.Generator, name: str, shape: tuple[int, ...],

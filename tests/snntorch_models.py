@@ -51,7 +51,7 @@ def run(net: torch.nn.Module, x: np.ndarray) -> dict[str, np.ndarray]:
              if isinstance(m, (snn.Leaky, snn.Synaptic, snn.RLeaky, snn.RSynaptic))}
     record: dict[str, list[np.ndarray]] = {name: [] for name in names.values()}
 
-    def hook(mod, args, out):  # noqa: ANN001
+    def hook(mod, args, out):
         spk = out[0] if isinstance(out, tuple) else out
         record[names[mod]].append(spk.detach().numpy().copy())
 

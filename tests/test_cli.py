@@ -7,6 +7,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -17,7 +18,7 @@ COMMANDS = [["compile"], ["verify"], ["inspect"], ["targets"], ["run"], ["lava"]
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "snn2hw.cli", *args],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_version() -> None:
@@ -64,8 +65,8 @@ def test_targets_lists_loihi(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_bad_record_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from snn2hw.runio import parse_record
     from snn2hw.errors import UserInputError
+    from snn2hw.runio import parse_record
 
     with pytest.raises(UserInputError, match="spikes, u, v"):
         parse_record("spikes,w")
@@ -95,8 +96,9 @@ def _model(tmp_path: Path, n_in: int = 20, n: int = 100) -> Path:
 
 
 def test_compile_writes_every_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from snn2hw import nirio, outputs
     from snn2hw_emulator import image
+
+    from snn2hw import nirio, outputs
 
     out = tmp_path / "out"
     assert main(["compile", str(_model(tmp_path)), "--target", "tiny", "-o", str(out)]) == 0
@@ -171,7 +173,7 @@ def test_verify_report_is_self_contained_with_decodable_figures(tmp_path: Path) 
                  str(tmp_path / "x.npy"), "--report", str(out)]) == 0
 
     class Images(HTMLParser):
-        sources: list[str] = []
+        sources: ClassVar[list[str]] = []
 
         def handle_starttag(self, tag: str, attrs: list) -> None:
             if tag == "img":

@@ -7,13 +7,13 @@ import dataclasses
 
 import numpy as np
 import pytest
+from snn2hw_emulator import engine
+from test_compiler import exact_graph, spikes_in
 
 from snn2hw import compiler, devices, verify
 from snn2hw.compare import Divergence, Unmatched, first_divergence
 from snn2hw.errors import UserInputError
 from snn2hw.testing import HardwareInTheLoop
-from snn2hw_emulator import engine
-from test_compiler import exact_graph, spikes_in
 
 ALL = ("spikes", "u", "v")
 

@@ -10,13 +10,14 @@ from pathlib import Path
 import nir
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from snn2hw_emulator import image
 
 from snn2hw import compiler, execute, ir, nirio, reference
 from snn2hw.errors import DesignRuleError, Snn2hwError, UnsupportedError, UserInputError
 from snn2hw.passes import mapping
 from snn2hw.passes.quantise import prephase_v0
-from snn2hw_emulator import image
 
 DT = 1e-4
 
@@ -233,9 +234,10 @@ def test_unequal_paths_get_a_delay_that_keeps_timing() -> None:
     assert {b.source: b.delay for b in c.net.blocks_into("o")} == {"h": 0, "input": 1}
     assert any(b.kind == "delay_dense" for b in c.program.blocks)
     with pytest.raises(DesignRuleError, match="no delays"):
-        from snn2hw.targets import load
         import dataclasses
+
         from snn2hw.backends import image as backend
+        from snn2hw.targets import load
         t = load("loihi2")
         t = dataclasses.replace(t, connectivity=dataclasses.replace(t.connectivity, delays=False))
         backend.build(c.net, t)

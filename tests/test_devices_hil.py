@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_compiler import exact_graph, spikes_in
 
 from snn2hw import compiler, devices
 from snn2hw.errors import LavaEnvironmentError, UserInputError
-from test_compiler import exact_graph, spikes_in
 
 
 def _compiled(target: str = "loihi2", seed: int = 11) -> compiler.Compiled:

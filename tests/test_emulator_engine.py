@@ -35,7 +35,7 @@ def test_engine_equals_reference_kernels(seed: int) -> None:
                 assert np.array_equal(want, got), _first_difference(f"{var}[{g}]", want, got)
 
 
-def res_inputs(program, x):  # noqa: ANN001, ANN201
+def res_inputs(program, x):
     if program.ports[0].message_bits:
         return np.clip(x.astype(np.int64), -128, 127)
     return x.astype(np.int64)
@@ -78,7 +78,7 @@ def test_kernel_edge_cases_from_the_spec() -> None:
 # --------------------------------------------------------------------------- codebook blocks
 
 
-def _equals_reference(program, x, steps: int, mode: str = "batch") -> None:  # noqa: ANN001
+def _equals_reference(program, x, steps: int, mode: str = "batch") -> None:
     res = engine.run(program, x, steps=steps, record=("spikes", "u", "v"), mode=mode)
     for b in range(x.shape[0]):
         ref = reference.run_one(program, {"in": res_inputs(program, x)[b]}, steps)
@@ -192,7 +192,7 @@ def test_conv_synops_count_the_synapses_each_spike_reaches(stride: int, padding:
         assert sum(reach) < flat * port.size
 
 
-def _as_csr(program):  # noqa: ANN001, ANN202
+def _as_csr(program):
     """The program with every sparse block's weights as a scipy csr matrix."""
     import scipy.sparse as sp
 

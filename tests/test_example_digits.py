@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from snn2hw import inspect as graph_inspect, nirio
+from snn2hw import inspect as graph_inspect
+from snn2hw import nirio
 
 
 @pytest.mark.slow

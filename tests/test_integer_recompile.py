@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from snn2hw_emulator import engine, image
+from test_netx import _inputs, _netx_graph
 
 from snn2hw import compiler, nirio
 from snn2hw.cli import main
 from snn2hw.compare import first_divergence
-from snn2hw_emulator import engine, image
-from test_netx import _inputs, _netx_graph
 
 
 @pytest.mark.parametrize("conv", [False, True], ids=["dense", "conv"])

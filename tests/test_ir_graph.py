@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import h5py
 import nir
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
-
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from nirgraphs import conv, cuba, feedforward, lif, recurrent
+
 from snn2hw import ir, nirio
 from snn2hw.errors import GraphError, ModelFileError, UnsupportedError
 from snn2hw.inspect import graph_table
@@ -90,7 +92,7 @@ def test_every_neuron_primitive_roundtrips(tmp_path: Path) -> None:
                "delay": nir.Delay(np.full(n, 2e-4))}
     nodes = {"input": nir.Input(np.array([n])), **neurons, "output": nir.Output(np.array([n]))}
     chain = ["input", *neurons, "output"]
-    g = ir.from_nir(nir.NIRGraph(nodes, list(zip(chain, chain[1:])), type_check=False))
+    g = ir.from_nir(nir.NIRGraph(nodes, list(itertools.pairwise(chain)), type_check=False))
     h = _roundtrip(g, tmp_path / "all.nir")
     assert all(_same_node(g.nodes[k], h.nodes[k]) for k in g.nodes)
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
-
 import programs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from snn2hw_emulator import engine
+
 from snn2hw.backends import lava
 from snn2hw.compare import first_divergence
-from snn2hw_emulator import engine
 
 pytestmark = [pytest.mark.lava, pytest.mark.slow]
 ALL = ("spikes", "u", "v")
@@ -93,9 +94,9 @@ def test_emulator_equals_lava_on_compiled_networks() -> None:
     import warnings
 
     import nir
+    from test_compiler import exact_graph, spikes_in
 
     from snn2hw import compiler, ir
-    from test_compiler import exact_graph, spikes_in
 
     runs = []
     for seed, (target, conv, share) in enumerate([("loihi2", True, None), ("loihi1", True, None),
@@ -123,8 +124,9 @@ def test_emulator_equals_lava_on_compiled_networks() -> None:
 
 
 def test_verify_lava_against_emulator_on_the_command_line(tmp_path, capsys) -> None:
-    from snn2hw.cli import main
     from test_cli import _model
+
+    from snn2hw.cli import main
 
     rng = np.random.default_rng(2)
     np.save(tmp_path / "x.npy", (rng.random((3, 10, 20)) < 0.4).astype(np.int8))

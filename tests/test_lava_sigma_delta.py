@@ -10,15 +10,16 @@ import dataclasses
 from typing import Any
 
 import numpy as np
-from hypothesis import HealthCheck, Phase, given, settings, strategies as st
-import pytest
-
 import programs
+import pytest
 import sd_programs
-from snn2hw.backends import lava
-from snn2hw.compare import first_divergence
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from snn2hw_emulator import engine
 from snn2hw_emulator.kernels import SD_STATE
+
+from snn2hw.backends import lava
+from snn2hw.compare import first_divergence
 
 pytestmark = [pytest.mark.lava, pytest.mark.slow]
 ALL = ("spikes", "u", "v", *SD_STATE)

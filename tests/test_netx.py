@@ -9,6 +9,8 @@ import h5py
 import nir
 import numpy as np
 import pytest
+from snn2hw_emulator import engine
+from test_compiler import exact_graph, spikes_in
 
 from snn2hw import compiler, ir
 from snn2hw.backends import lava, netx
@@ -16,8 +18,6 @@ from snn2hw.cli import main
 from snn2hw.compare import first_divergence
 from snn2hw.errors import DesignRuleError, UnsupportedError
 from snn2hw.targets import load
-from snn2hw_emulator import engine
-from test_compiler import exact_graph, spikes_in
 
 ALL = ("spikes", "u", "v")
 

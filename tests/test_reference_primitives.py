@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import nir
+import nirgraphs
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-import nirgraphs
 from snn2hw import ir, reference
 from snn2hw.errors import UnsupportedError, UserInputError
 

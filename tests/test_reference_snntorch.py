@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import snntorch as snn
-
 import snntorch_models as sm
+
 from snn2hw import reference
 from snn2hw.errors import UnsupportedError
 from snn2hw.importers.snntorch import from_snntorch

@@ -10,15 +10,16 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-import pytest
-from hypothesis import given, settings, strategies as st
-
 import programs
+import pytest
 import sd_programs
-from snn2hw import targets
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from snn2hw_emulator import engine, image, kernels, reference
 from snn2hw_emulator.errors import ImageFormatError, ProgramLimitError
 from snn2hw_emulator.program import Core, NeuronGroup, OutputPort, Port, Program, SynapseBlock
+
+from snn2hw import targets
 
 SD_VARS = ("spikes", "sigma", "act", "residue", "error")
 ALL = ("spikes", "u", "v", *kernels.SD_STATE)
@@ -247,6 +248,6 @@ def test_devices_record_sigma_delta_state() -> None:
     res = devices.get("emulator").load(program).run({"in": x}, record=("spikes", "sigma", "act"))
     sd = [g.name for g in program.groups if g.model == "sigma_delta"]
     assert sd and set(res.sigma) == set(sd) and set(res.act) >= set(sd) and not res.residue
-    from snn2hw_emulator import xylo_program   # the emulator also runs Xylo programs
+    from snn2hw_emulator import xylo_program  # the emulator also runs Xylo programs
 
     assert devices.get("emulator").records == engine.RECORDABLE + xylo_program.RECORDABLE[2:]

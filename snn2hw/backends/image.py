@@ -168,4 +168,4 @@ def build(net: HwNet, target: Target, *, record: dict[str, Any] | None = None) -
                    outputs=outputs, metadata=meta)
 
 
-__all__ = ["build", "io_map", "IO_KEY"]
+__all__ = ["IO_KEY", "build", "io_map"]

@@ -72,14 +72,14 @@ def _neurons(L, job, arrays, j):
     for g in job["groups"]:
         name = g["name"]
         if g["model"] in ("sigma_delta", "delta", "sigma"):
-            bias = arrays["j%d/%s/bias_mant" % (j, name)].reshape(g["shape"])
+            bias = arrays[f"j{j}/{name}/bias_mant"].reshape(g["shape"])
             procs[name] = _sigma_delta(L, g, bias)
             continue
         kw = dict(shape=tuple(g["shape"]), du=int(g["du"]), dv=int(g["dv"]), vth=int(g["vth"]),
-                  bias_mant=arrays["j%d/%s/bias_mant" % (j, name)].reshape(g["shape"]),
-                  bias_exp=arrays["j%d/%s/bias_exp" % (j, name)].reshape(g["shape"]),
-                  u=arrays["j%d/%s/u0" % (j, name)].reshape(g["shape"]),
-                  v=arrays["j%d/%s/v0" % (j, name)].reshape(g["shape"]), name=name)
+                  bias_mant=arrays[f"j{j}/{name}/bias_mant"].reshape(g["shape"]),
+                  bias_exp=arrays[f"j{j}/{name}/bias_exp"].reshape(g["shape"]),
+                  u=arrays[f"j{j}/{name}/u0"].reshape(g["shape"]),
+                  v=arrays[f"j{j}/{name}/v0"].reshape(g["shape"]), name=name)
         if g["model"] == "lif_reset":
             procs[name] = L["LIFReset"](reset_interval=int(g["reset_interval"]),
                                         reset_offset=int(g["reset_offset"]), **kw)
@@ -89,7 +89,7 @@ def _neurons(L, job, arrays, j):
 
 
 def _synapse(L, b, arrays, j):
-    w = arrays["j%d/%s/weights" % (j, b["name"])]
+    w = arrays[f"j{j}/{b['name']}/weights"]
     kw = dict(num_message_bits=int(b["num_message_bits"]), name=b["name"])
     if b["kind"] == "conv":
         c = b["conv"]
@@ -101,15 +101,15 @@ def _synapse(L, b, arrays, j):
         kw["sign_mode"] = getattr(L["SignMode"], SIGN[b["sign_mode"]])
     if b["kind"] == "sparse":          # COO arrays: the matrix is never dense here
         from scipy.sparse import csr_matrix
-        rows = arrays["j%d/%s/rows" % (j, b["name"])]
-        cols = arrays["j%d/%s/cols" % (j, b["name"])]
+        rows = arrays[f"j{j}/{b['name']}/rows"]
+        cols = arrays[f"j{j}/{b['name']}/cols"]
         return L["Sparse"](weights=csr_matrix((w, (rows, cols)), shape=tuple(b["shape"])),
                            **kw)
     if b["kind"] == "delay_dense":
-        delays = arrays["j%d/%s/delays" % (j, b["name"])].astype(int)
+        delays = arrays[f"j{j}/{b['name']}/delays"].astype(int)
         return L["DelayDense"](weights=w, delays=delays, **kw)
     if b["kind"] != "dense":   # codebook blocks are expanded to "dense" before emitting
-        raise ValueError("block %s: unknown synapse kind %r" % (b["name"], b["kind"]))
+        raise ValueError(f"block {b['name']}: unknown synapse kind {b['kind']!r}")
     return L["Dense"](weights=w, **kw)
 
 
@@ -125,7 +125,7 @@ def run_sample(L, job, arrays, j, sample, hardware):
     sources = {}
     shapes = {}
     for p in job["ports"]:
-        data = arrays["j%d/in/%s" % (j, p["name"])][sample]          # (T_in, size)
+        data = arrays[f"j{j}/in/{p['name']}"][sample]          # (T_in, size)
         full = np.zeros((p["size"], steps), dtype=np.int32)
         n = min(steps, data.shape[0])
         full[:, :n] = data[:n].T
@@ -162,7 +162,7 @@ def run_sample(L, job, arrays, j, sample, hardware):
         for name, var, mon, proc in monitors:
             key = "s_out" if var == "spikes" else var
             data = np.asarray(mon.get_data()[proc.name][key])
-            out["j%d/s%d/%s/%s" % (j, sample, var, name)] = data.reshape(steps, -1)
+            out[f"j{j}/s{sample}/{var}/{name}"] = data.reshape(steps, -1)
     finally:
         anchor.stop()
     return out

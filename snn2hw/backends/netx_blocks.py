@@ -115,5 +115,15 @@ def assemble(groups: list[HwGroup], blocks: list[HwBlock], port_shape: tuple[int
                  {"source": "netx", "netx": info, "quantise": layers})
 
 
-__all__ = ["BIAS_EXP", "F", "INPUT_BITS", "META_KEY", "assemble", "conv_block", "dense_block",
-           "hw_layout", "identity", "optimize_weight_bits"]
+__all__ = [
+    "BIAS_EXP",
+    "INPUT_BITS",
+    "META_KEY",
+    "F",
+    "assemble",
+    "conv_block",
+    "dense_block",
+    "hw_layout",
+    "identity",
+    "optimize_weight_bits",
+]

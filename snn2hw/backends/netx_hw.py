@@ -158,5 +158,16 @@ def check_lava_widths(target: Target, path: str | Path) -> None:
                                     "(loihi2, loihi1).")
 
 
-__all__ = ["BIAS_EXP", "F", "INPUT_BITS", "META_KEY", "assemble", "check_lava_widths", "finish",
-           "hw_layout", "netx_info", "required_info", "to_hwnet"]
+__all__ = [
+    "BIAS_EXP",
+    "INPUT_BITS",
+    "META_KEY",
+    "F",
+    "assemble",
+    "check_lava_widths",
+    "finish",
+    "hw_layout",
+    "netx_info",
+    "required_info",
+    "to_hwnet",
+]

@@ -253,4 +253,4 @@ def input_shape(layers: list[dict[str, Any]], given: tuple[int, ...] | None
                                 "input_shape=(C, H, W).")
 
 
-__all__ = ["read", "input_shape", "DEFAULT_NEURON"]
+__all__ = ["DEFAULT_NEURON", "input_shape", "read"]

@@ -47,7 +47,7 @@ def run_sample(net_path, spikes, input_shape):
     try:
         for k, var, key, mon, proc in monitors:
             data = np.asarray(mon.get_data()[proc.name][key])
-            out["%s/%d" % (var, k)] = data.reshape(steps, -1)
+            out[f"{var}/{k}"] = data.reshape(steps, -1)
     finally:
         net.stop()
     return out
@@ -63,7 +63,7 @@ def main(argv):
     results = {}
     for sample in range(spikes.shape[0]):
         for key, value in run_sample(argv[0], spikes[sample], shape).items():
-            results["s%d/%s" % (sample, key)] = value
+            results[f"s{sample}/{key}"] = value
     np.savez_compressed(argv[2], **results)
     return 0
 

@@ -41,10 +41,10 @@ def run_sample(net_path, x):
     out = {}
     try:
         for k, key, mon, proc in monitors:
-            out["%s/%d" % (key, k)] = np.asarray(mon.get_data()[proc.name][key]).reshape(
+            out[f"{key}/{k}"] = np.asarray(mon.get_data()[proc.name][key]).reshape(
                 steps, -1)
         for k, block in enumerate(net.layers):
-            out["model/%d" % k] = np.array(block.neuron.model_class.__name__)
+            out[f"model/{k}"] = np.array(block.neuron.model_class.__name__)
         out["blocks"] = np.array(len(net.layers))
     finally:
         net.stop()

@@ -45,7 +45,6 @@ from snn2hw.importers.onnx_ann import from_onnx, load_onnx
 from snn2hw.importers.torch_export import from_exported
 from snn2hw.importers.torch_module import from_torch
 
-
 ENCODINGS = ("bernoulli", "current")
 RESETS = ("zero", "subtract")         # an IF neuron's reset: to zero (Loihi) or by subtraction
 

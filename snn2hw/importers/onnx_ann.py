@@ -42,7 +42,7 @@ def load_onnx(path: str | Path) -> Any:
         model = onnx.load(str(p))
         onnx.checker.check_model(model)
         return onnx.shape_inference.infer_shapes(model)
-    except Exception as exc:   # onnx raises DecodeError, ValidationError, InferenceError...
+    except Exception as exc:  # noqa: BLE001 (onnx raises DecodeError, ValidationError, ...)
         raise ModelFileError(f"'{p}' is not a valid ONNX model ({type(exc).__name__}: "
                              f"{' '.join(str(exc).split())[:200]})",
                              hint="Re-export it (torch.onnx.export) and check it with "

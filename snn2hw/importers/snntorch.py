@@ -83,7 +83,7 @@ def _scan(model: Any, torch: Any, snn: Any) -> dict[str, str]:
         if isinstance(m, neurons):
             resets[name] = _check_neuron(name, m, snn)
             inside_neuron.append(name)
-        elif isinstance(m, layers) or (isinstance(m, torch.nn.Sequential)):
+        elif isinstance(m, (*layers, torch.nn.Sequential)):
             continue
         elif not list(m.children()):
             raise UnsupportedError(f"module '{name}' ({type(m).__name__}) has no NIR export in "
@@ -162,7 +162,7 @@ def from_snntorch(model: Any, sample: Any) -> Graph:
             warnings.simplefilter("ignore", DeprecationWarning)  # nirtorch's old tracer
             exported = export_to_nir(work, sample.to(next(work.parameters()).dtype),
                                      ignore_dims=[0])
-    except Exception as exc:  # the exporter raises bare ValueError/AssertionError
+    except Exception as exc:  # noqa: BLE001 (the exporter raises bare ValueError, ...)
         raise UnsupportedError(f"snnTorch's NIR export failed: {exc}",
                                hint="Check layer shapes and use per-neuron parameters.") from None
     for module_name, mode in resets.items():

@@ -22,7 +22,6 @@ import numpy as np
 
 from snn2hw.errors import UnsupportedError
 from snn2hw.importers import pt2_archive
-from snn2hw.importers.pt2_archive import EXPORT_HINT
 from snn2hw.importers.layers import (
     MAX_GEOMETRY,
     MAX_INPUT,
@@ -34,7 +33,7 @@ from snn2hw.importers.layers import (
     size_global_pools,
     values_after,
 )
-
+from snn2hw.importers.pt2_archive import EXPORT_HINT
 
 # ATen ops that change nothing at inference (dropout in eval mode, copies, dtype no-ops).
 _PASS_THROUGH = {"dropout", "clone", "contiguous", "alias", "detach"}

@@ -25,7 +25,7 @@ def from_torch(module: Any, input_shape: tuple[int, ...], *,
         for name, child in m.named_children():
             full = f"{prefix}{name}"
             prev = ann.layers[-1] if ann.layers else None
-            t = lambda v: v.detach().double().numpy().copy()   # noqa: E731
+            t = lambda v: v.detach().double().numpy().copy()
             if isinstance(child, torch.nn.Sequential):
                 walk(child, full + ".")
             elif isinstance(child, torch.nn.Linear):

@@ -151,4 +151,4 @@ def options(graph: Any, dt: float | None) -> Any:
     return resolve_options(graph, dt=dt)
 
 
-__all__ = ["Dynamics", "dynamics", "options", "APPROXIMATIONS", "READOUT_TYPES"]
+__all__ = ["APPROXIMATIONS", "READOUT_TYPES", "Dynamics", "dynamics", "options"]

@@ -150,7 +150,7 @@ class HwNet:
     def blocks_into(self, group: str) -> list[HwBlock]:
         return [b for b in self.blocks if b.target == group]
 
-    def with_(self, **changes: Any) -> "HwNet":
+    def with_(self, **changes: Any) -> HwNet:
         return replace(self, **changes)
 
 
@@ -171,4 +171,4 @@ def to_metadata(net: HwNet) -> dict[str, Any]:
             "outputs": dict(net.outputs)}
 
 
-__all__ = ["HwGroup", "HwBlock", "HwNet", "SIGMA_DELTA_MODELS", "to_metadata", "dense", "values"]
+__all__ = ["SIGMA_DELTA_MODELS", "HwBlock", "HwGroup", "HwNet", "dense", "to_metadata", "values"]

@@ -465,5 +465,14 @@ def quantise(structure: Structure, dyns: dict[str, Dynamics], target: Target,
                  spatial={p: structure.shapes[p] for p in structure.populations})
 
 
-__all__ = ["quantise", "QuantOptions", "Stats", "calibrated_stats", "worst_case_stats",
-           "prephase_v0", "grid", "whc_perm", "ONE_SHOT_INTERVAL"]
+__all__ = [
+    "ONE_SHOT_INTERVAL",
+    "QuantOptions",
+    "Stats",
+    "calibrated_stats",
+    "grid",
+    "prephase_v0",
+    "quantise",
+    "whc_perm",
+    "worst_case_stats",
+]

@@ -91,4 +91,4 @@ def share(net: HwNet, k: int, scope: str = "layer", method: str = "kmeans",
     return net.with_(blocks=blocks, report=report)
 
 
-__all__ = ["share", "share_block", "kmeans_1d", "SCOPES", "METHODS"]
+__all__ = ["METHODS", "SCOPES", "kmeans_1d", "share", "share_block"]

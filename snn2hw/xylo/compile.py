@@ -27,8 +27,8 @@ from snn2hw_emulator.validate import validate
 from snn2hw_emulator.xylo_program import XyloProgram
 
 from snn2hw import __version__, ir
-from snn2hw.iomap import IO_KEY, XyloIoMap, XyloOutput, XyloPopulation
 from snn2hw.errors import DesignRuleError, UnsupportedError, UserInputError
+from snn2hw.iomap import IO_KEY, XyloIoMap, XyloOutput, XyloPopulation
 from snn2hw.passes import structure as structure_pass
 from snn2hw.targets import Target
 from snn2hw.xylo import dynamics as dyn_mod
