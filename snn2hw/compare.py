@@ -8,9 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from snn2hw_emulator.result import RunResult
+
+    from snn2hw.devices import AnyProgram
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,7 @@ class Unmatched:
                 "variables on both sides")
 
 
-def first_divergence(a: Any, b: Any, variables: Sequence[str] = ("spikes", "u", "v"),
+def first_divergence(a: RunResult, b: RunResult, variables: Sequence[str] = ("spikes", "u", "v"),
                      names: tuple[str, str] = ("the first result", "the second result")
                      ) -> Divergence | Unmatched | None:
     """The earliest (by step, then variable order) differing value, or None if every
@@ -81,7 +86,8 @@ def first_divergence(a: Any, b: Any, variables: Sequence[str] = ("spikes", "u", 
                       best.b, total)
 
 
-def explain(program: Any, result: Any, div: Divergence, ports: dict[str, np.ndarray],
+def explain(program: AnyProgram, result: RunResult, div: Divergence | Unmatched,
+            ports: dict[str, np.ndarray],
             limit: int = 8) -> str:
     """What fed the diverging neuron: its u and v on the step before (in ``result``) and,
     per synapse block into it, the sources active one step (plus any delay) earlier with

@@ -23,13 +23,20 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
 from snn2hw import nirio
 from snn2hw.files import usual_mode
 from snn2hw.paths import output_folder
+
+if TYPE_CHECKING:
+    from snn2hw.compiler import Compiled
+    from snn2hw.xylo.compile import XyloCompiled
+
+    #: what compiling gives: a Loihi-family or a Xylo compilation
+    AnyCompiled: TypeAlias = Compiled | XyloCompiled
 
 FILES = ("program.h5", "lava/run.py", "lava/program.npz", "quantised.nir", "report.json",
          "summary.txt")
@@ -39,7 +46,7 @@ XYLO_FILES = ("program.h5", "xylo_spec.npz", "xylo_spec.json", "report.json", "s
 NAMES = frozenset(name.split("/")[0] for name in FILES + XYLO_FILES) | {"network.net"}
 
 
-def files(compiled: Any) -> tuple[str, ...]:
+def files(compiled: AnyCompiled) -> tuple[str, ...]:
     """The files ``write_compiled`` writes for this compiled program."""
     return XYLO_FILES if rep_family(compiled.report) == "xylo-iaf" else FILES
 
@@ -127,7 +134,7 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _write_loihi(compiled: Any, tmp: Path) -> None:
+def _write_loihi(compiled: Compiled, tmp: Path) -> None:
     from snn2hw_emulator import image
 
     from snn2hw.backends import lava
@@ -144,7 +151,7 @@ def _write_loihi(compiled: Any, tmp: Path) -> None:
     _write_report(rep, tmp)
 
 
-def _write_xylo(compiled: Any, tmp: Path) -> None:
+def _write_xylo(compiled: XyloCompiled, tmp: Path) -> None:
     from snn2hw_emulator import image
 
     from snn2hw.backends import rockpool_spec
@@ -160,7 +167,7 @@ def _write_report(rep: dict[str, Any], tmp: Path) -> None:
     (tmp / "summary.txt").write_text(summary(rep))
 
 
-def write_compiled(compiled: Any, out_dir: str | Path) -> Path:
+def write_compiled(compiled: AnyCompiled, out_dir: str | Path) -> Path:
     out = output_folder(out_dir, "output", replaces=NAMES)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-from snn2hw_emulator.program import is_sparse, synapse_mask, synapse_memory_bits
+from snn2hw_emulator.program import (
+    Program,
+    SynapseBlock,
+    is_sparse,
+    synapse_mask,
+    synapse_memory_bits,
+)
+from snn2hw_emulator.xylo_program import XyloProgram
 
 #: Bytes of neuron state per compartment (Loihi 1: 24 B per neuron, spec §3).
 NEURON_STATE_BYTES = 24
 
 
-def synapse_count(block: Any) -> int:
+def synapse_count(block: SynapseBlock) -> int:
     """Synapses that exist in memory (the shared kernel for conv)."""
     if block.kind == "conv":
         return int(np.asarray(block.weights).size)
@@ -19,7 +24,7 @@ def synapse_count(block: Any) -> int:
     return int(np.count_nonzero(mask.data if is_sparse(mask) else mask))
 
 
-def _core_rows(program: Any) -> list[str]:
+def _core_rows(program: Program) -> list[str]:
     groups = {g.name: g for g in program.groups}
     blocks = {b.name: b for b in program.blocks}
     rows = []
@@ -33,7 +38,7 @@ def _core_rows(program: Any) -> list[str]:
     return rows
 
 
-def _group_rows(program: Any) -> list[str]:
+def _group_rows(program: Program) -> list[str]:
     into: dict[str, list[str]] = {}
     for b in program.blocks:
         into.setdefault(b.target, []).append(f"{b.source}->{b.kind}")
@@ -41,7 +46,7 @@ def _group_rows(program: Any) -> list[str]:
             f" in: {', '.join(into.get(g.name, [])) or '-'}" for g in program.groups]
 
 
-def _cost_lines(program: Any) -> list[str]:
+def _cost_lines(program: Program | XyloProgram) -> list[str]:
     from snn2hw_emulator.validate import target_of
 
     cost = target_of(program).cost            # the embedded target file, validated
@@ -51,11 +56,11 @@ def _cost_lines(program: Any) -> list[str]:
             f"{cost.hop_energy_pj} pJ/hop, barrier {cost.barrier_time_ns} ns")]
 
 
-def xylo_summary(program: Any) -> str:
+def xylo_summary(program: XyloProgram) -> str:
     """A Xylo program (family xylo-iaf): sizes, shifts, thresholds, dashes, aliases."""
     a = program.arrays()
 
-    def span(x: Any) -> str:
+    def span(x: np.ndarray) -> str:
         return f"{int(x.min())}..{int(x.max())}" if x.size else "-"
 
     def n(key: str) -> int:
@@ -77,10 +82,8 @@ def xylo_summary(program: Any) -> str:
     return "\n".join([head, sizes, weights, hidden, out, *_cost_lines(program)])
 
 
-def program_summary(program: Any) -> str:
-    from snn2hw_emulator.xylo_program import is_xylo
-
-    if is_xylo(program):
+def program_summary(program: Program | XyloProgram) -> str:
+    if isinstance(program, XyloProgram):
         return xylo_summary(program)
     ports = ", ".join(f"{p.name}[{p.size}]" for p in program.ports)
     outs = ", ".join(f"{o.name}<-{o.group}" for o in program.outputs)

@@ -17,11 +17,19 @@ import html
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from snn2hw.errors import UserInputError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from snn2hw.ir import Graph
+    from snn2hw.outputs import AnyCompiled
+    from snn2hw.sums import VerifyReport
+    from snn2hw.traces import Traces
 
 # what write() puts in DIR (cost.png only with a cost model)
 FILES = ("report.html", "rasters.png", "agreement.png", "weights.png", "cores.png", "cost.png")
@@ -38,14 +46,14 @@ def _plt() -> Any:
     return plt
 
 
-def _png(fig: Any) -> bytes:
+def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     _plt().close(fig)
     return buf.getvalue()
 
 
-def rasters(rep: Any, traces: Any) -> bytes:
+def rasters(rep: VerifyReport, traces: Traces) -> bytes:
     plt = _plt()
     ref, dev = traces.reference, traces.device
     pops = [p for p in dev if p in ref]
@@ -65,7 +73,7 @@ def rasters(rep: Any, traces: Any) -> bytes:
     return _png(fig)
 
 
-def agreement(rep: Any) -> bytes:
+def agreement(rep: VerifyReport) -> bytes:
     plt = _plt()
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.5))
     if rep.accuracy_reference is not None:
@@ -80,7 +88,7 @@ def agreement(rep: Any) -> bytes:
     return _png(fig)
 
 
-def weight_errors(graph: Any, compiled: Any) -> bytes:
+def weight_errors(graph: Graph, compiled: AnyCompiled) -> bytes:
     """Quantised minus float weight, in units of the block's largest float weight."""
     from snn2hw.passes import discretise as disc
     from snn2hw.passes import structure
@@ -112,7 +120,7 @@ def weight_errors(graph: Any, compiled: Any) -> bytes:
     return _png(fig)
 
 
-def cores(compiled: Any, traces: Any) -> bytes:
+def cores(compiled: AnyCompiled, traces: Traces) -> bytes:
     from snn2hw.passes import mapping
 
     plt = _plt()
@@ -142,7 +150,7 @@ def cores(compiled: Any, traces: Any) -> bytes:
     return _png(fig)
 
 
-def cost_plot(traces: Any) -> bytes:
+def cost_plot(traces: Traces) -> bytes:
     plt = _plt()
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.5))
     steps = np.arange(1, traces.latency_step_ns.shape[0] + 1)
@@ -156,7 +164,8 @@ def cost_plot(traces: Any) -> bytes:
     return _png(fig)
 
 
-def write(out_dir: str | Path, graph: Any, compiled: Any, rep: Any, traces: Any) -> Path:
+def write(out_dir: str | Path, graph: Graph, compiled: AnyCompiled, rep: VerifyReport,
+          traces: Traces) -> Path:
     """Write DIR/report.html and the PNGs; return the HTML path. ``traces``:
     :class:`snn2hw.traces.Traces` (from verify.verify, or reduced from shards)."""
     from snn2hw.files import atomic_write

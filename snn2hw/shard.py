@@ -19,7 +19,7 @@ sliced to its shard; only the path, the array's shape and dtype and the range ar
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,8 +30,24 @@ from snn2hw.exact import corr_stats, correlation, exact_sum
 from snn2hw.sums import compare_report, compare_sums, verify_report, verify_sums
 from snn2hw.verify import plot
 
+if TYPE_CHECKING:
+    import argparse
 
-def npy_source(path: str | Path) -> tuple[str, str, tuple[int, ...], str]:
+    from snn2hw.devices import AnyProgram
+    from snn2hw.ir import Graph
+    from snn2hw.outputs import AnyCompiled
+    from snn2hw.sums import DeviceComparison, VerifyReport
+    from snn2hw.traces import Traces
+
+#: a .npy input as workers are told of it: ("npy", absolute path, shape, dtype)
+NpySource = tuple[str, str, tuple[int, ...], str]
+#: a shard's samples: the array itself, or the .npy file a worker reads them from
+Source = np.ndarray | NpySource
+#: a graph as sent to workers (picklable): its nodes, edges and metadata
+GraphParts = tuple[dict[str, Any], list[tuple[str, str]], dict[str, Any]]
+
+
+def npy_source(path: str | Path) -> NpySource:
     """What a worker is told of a .npy input: ("npy", absolute path, shape, dtype); it
     maps the file itself and checks that it sees the same array (:func:`_shard_data`)."""
     fmt = np.lib.format
@@ -46,7 +62,7 @@ def npy_source(path: str | Path) -> tuple[str, str, tuple[int, ...], str]:
     return ("npy", str(Path(path).resolve()), tuple(shape), np.dtype(dtype).str)
 
 
-def _shard_data(source: Any, lo: int, hi: int) -> np.ndarray:
+def _shard_data(source: Source, lo: int, hi: int) -> np.ndarray:
     """A shard's samples: sent as an array, or read by the worker from a .npy file
     (memory-mapped, sliced), which must be the one the client read: a worker on another
     machine sees it only through a file system mounted at the same path."""
@@ -70,7 +86,7 @@ def _shard_data(source: Any, lo: int, hi: int) -> np.ndarray:
     return mm[lo:hi]
 
 
-def _verify_task(graph: Any, program: Any, source: Any, lo: int, hi: int,
+def _verify_task(graph: GraphParts, program: AnyProgram, source: Source, lo: int, hi: int,
                  labels: np.ndarray | None, device: str, dt: float | None,
                  figures: bool = False, accelerator: str = "cpu") -> dict[str, Any]:
     from snn2hw.ir import Graph
@@ -83,20 +99,22 @@ def _verify_task(graph: Any, program: Any, source: Any, lo: int, hi: int,
                        figures=figures, first=lo == 0)
 
 
-def _compare_task(program: Any, source: Any, lo: int, hi: int, labels: np.ndarray | None,
+def _compare_task(program: AnyProgram, source: Source, lo: int, hi: int,
+                  labels: np.ndarray | None,
                   device: str, against: str, accelerator: str = "cpu") -> dict[str, Any]:
     return compare_sums(program, _shard_data(source, lo, hi), labels, device, against, lo,
                         accelerator)
 
 
-def _source(data: np.ndarray, npy: tuple | None, lo: int, hi: int) -> Any:
+def _source(data: np.ndarray, npy: NpySource | None, lo: int, hi: int) -> Source:
     return npy if npy is not None else np.ascontiguousarray(data[lo:hi])
 
 
-def verify(graph: Any, program: Any, data: np.ndarray, labels: np.ndarray | None = None, *,
+def verify(graph: Graph, program: AnyProgram, data: np.ndarray, labels: np.ndarray | None = None, *,
            device: str = "emulator", dt: float | None = None, workers: int = 2,
            path: str | Path | None = None, scheduler: str | None = None,
-           figures: bool = False, accelerator: str = "cpu") -> Any:
+           figures: bool = False, accelerator: str = "cpu"
+           ) -> VerifyReport | tuple[VerifyReport, Traces]:
     """:func:`snn2hw.verify.verify`'s report over ``workers`` processes, or over the Dask
     cluster at ``scheduler`` (one shard per worker thread at least); with ``figures``,
     (report, :class:`snn2hw.traces.Traces`). ``path``: the .npy file ``data`` was read
@@ -115,10 +133,10 @@ def verify(graph: Any, program: Any, data: np.ndarray, labels: np.ndarray | None
     return (rep, traces.reduce([s["figures"] for s in sums])) if figures else rep
 
 
-def compare_devices(program: Any, data: np.ndarray, labels: np.ndarray | None, *,
+def compare_devices(program: AnyProgram, data: np.ndarray, labels: np.ndarray | None, *,
                     device: str, against: str, workers: int = 2,
                     path: str | Path | None = None, scheduler: str | None = None,
-                    accelerator: str = "cpu") -> Any:
+                    accelerator: str = "cpu") -> DeviceComparison:
     """:func:`snn2hw.verify.compare_devices` over ``workers`` processes or a Dask cluster."""
     if device == against:
         raise UserInputError(f"comparing device '{device}' with itself",
@@ -147,7 +165,7 @@ def _npy_path(path: str, data: np.ndarray) -> str | None:
     return str(path) if same else None
 
 
-def cli_verify(args: Any, graph: Any, compiled: Any, data: np.ndarray,
+def cli_verify(args: argparse.Namespace, graph: Graph, compiled: AnyCompiled, data: np.ndarray,
                labels: np.ndarray | None) -> int:
     """``snn2hw verify --workers N`` (N > 1) or ``--scheduler ADDRESS`` after compiling:
     print the report, write --png/--report from the figures reduced on the workers."""
@@ -172,7 +190,8 @@ def cli_verify(args: Any, graph: Any, compiled: Any, data: np.ndarray,
     return write_figures(args, graph, compiled, report, figures)
 
 
-def write_figures(args: Any, graph: Any, compiled: Any, report: Any, figures: Any) -> int:
+def write_figures(args: argparse.Namespace, graph: Graph, compiled: AnyCompiled,
+                  report: VerifyReport, figures: Traces | None) -> int:
     """--png and --report of a verify run."""
     if args.png:
         plot(report, figures, args.png)

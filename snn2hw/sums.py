@@ -12,14 +12,23 @@ shards, bit for bit.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from snn2hw import execute, iomap, layerwise, traces
-from snn2hw.compare import Divergence, explain, first_divergence
+from snn2hw.compare import Divergence, Unmatched, explain, first_divergence
 from snn2hw.errors import UserInputError
 from snn2hw.exact import corr_stats, correlation, exact_sum, total
+from snn2hw.iomap import AlignedResult, IoMap, XyloIoMap
+
+if TYPE_CHECKING:
+    from snn2hw.devices import AnyProgram
+    from snn2hw.ir import Graph
+    from snn2hw.reference import SimResult
+
+#: the io map of either family (both name outputs and populations)
+AnyIoMap = IoMap | XyloIoMap
 
 __all__ = ["DeviceComparison", "LayerAgreement", "VerifyReport", "compare_report",
            "compare_sums", "decode", "same_populations", "verify_report", "verify_sums"]
@@ -82,7 +91,7 @@ class DeviceComparison:
     samples: int
     steps: int
     groups: int
-    divergence: Any                      # snn2hw.compare.Divergence, Unmatched or None
+    divergence: Divergence | Unmatched | None
     accuracy: dict[str, float] = field(default_factory=dict)
     upstream: str = ""
     layers: list[tuple[str, int, int, float]] = field(default_factory=list)
@@ -110,7 +119,7 @@ def decode(output: np.ndarray, readout: bool) -> np.ndarray:
     return (flat.mean(axis=1) if readout else flat.sum(axis=1)).argmax(axis=-1)
 
 
-def same_populations(ref: dict[str, Any], hw: dict[str, Any], io: dict[str, Any],
+def same_populations(ref: dict[str, np.ndarray], hw: dict[str, np.ndarray], io: AnyIoMap,
                       device: str) -> None:
     """Every spiking population of the model is on the device and vice versa (readouts,
     which do not spike, aside): a comparison of what both happen to have could pass on
@@ -125,7 +134,7 @@ def same_populations(ref: dict[str, Any], hw: dict[str, Any], io: dict[str, Any]
                              hint="Verify a program compiled from this model.")
 
 
-def verify_sums(graph: Any, ref: Any, hw: Any, io: dict[str, Any], data: np.ndarray,
+def verify_sums(graph: Graph, ref: SimResult, hw: AlignedResult, io: AnyIoMap, data: np.ndarray,
                 labels: np.ndarray | None, dt: float | None, device: str, *,
                 figures: bool = False, first: bool = True) -> dict[str, Any]:
     """The sums of one shard's float reference ``ref`` and device run ``hw``; with
@@ -180,7 +189,7 @@ def _cost_line(parts: list[dict[str, Any]], samples: int) -> str:
             f"{tot['hops']} hops, {tot['active']} active neuron updates{flag}")
 
 
-def verify_report(shards: list[dict[str, Any]], device: str) -> Any:
+def verify_report(shards: list[dict[str, Any]], device: str) -> VerifyReport:
     """The VerifyReport of the shards' :func:`verify_sums`, in sample order."""
     n = sum(s["samples"] for s in shards)
     acc_ref = acc_dev = None
@@ -207,7 +216,7 @@ def verify_report(shards: list[dict[str, Any]], device: str) -> Any:
                         sum(s["agree"] for s in shards) / n, layers, saturation, cost)
 
 
-def compare_sums(program: Any, data: np.ndarray, labels: np.ndarray | None, device: str,
+def compare_sums(program: AnyProgram, data: np.ndarray, labels: np.ndarray | None, device: str,
                  against: str, offset: int = 0, accelerator: str = "cpu") -> dict[str, Any]:
     """One shard of :func:`snn2hw.verify.compare_devices`: its first divergence (sample
     index made global by ``offset``) with the explanation, and counts (the emulator's
@@ -236,8 +245,8 @@ def compare_sums(program: Any, data: np.ndarray, labels: np.ndarray | None, devi
             "detail": detail, "correct": correct, "layers": layers}
 
 
-def compare_report(shards: list[dict[str, Any]], program: Any, device: str, against: str
-                   ) -> Any:
+def compare_report(shards: list[dict[str, Any]], program: AnyProgram, device: str,
+                   against: str) -> DeviceComparison:
     """The DeviceComparison of the shards' :func:`compare_sums`, in sample order. The
     first divergence: the earliest step, then the variable and group in
     first_divergence's order, then the lowest sample; its count is the total."""

@@ -16,17 +16,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
 
+if TYPE_CHECKING:
+    from snn2hw.devices import AnyProgram
+    from snn2hw.execute import ModelInputs
+    from snn2hw.iomap import AlignedResult
+    from snn2hw.ir import Graph
+    from snn2hw.outputs import AnyCompiled
+
 
 @dataclass
 class HilRuns:
-    program: Any
-    inputs: Any
-    runs: dict[str, Any]             # device -> snn2hw.execute.AlignedResult
+    program: AnyProgram
+    inputs: ModelInputs
+    runs: dict[str, AlignedResult]   # device -> its run, model-shaped
 
     def assert_identical(self, a: str | None = None, b: str | None = None) -> None:
         """Every u, v and spike of ``b`` equals ``a`` at every step (default: every device
@@ -45,7 +52,7 @@ class HilRuns:
                 detail = explain(self.program, self.runs[a].raw, div, self.runs[a].ports)
                 raise AssertionError(f"{other} differs from {a}: {div}\n{detail}")
 
-    def accuracy(self, labels: Any, device: str) -> float:
+    def accuracy(self, labels: np.ndarray, device: str) -> float:
         from snn2hw import iomap
         from snn2hw.verify import decode
 
@@ -54,7 +61,7 @@ class HilRuns:
         pred = decode(self.runs[device].outputs[name], io.outputs[name].readout)
         return float((pred == np.asarray(labels)).mean())
 
-    def assert_accuracy(self, labels: Any, *, at_least: float,
+    def assert_accuracy(self, labels: np.ndarray, *, at_least: float,
                         devices: Sequence[str] | None = None) -> None:
         low = {d: self.accuracy(labels, d) for d in (devices or self.runs)}
         bad = {d: a for d, a in low.items() if a < at_least}
@@ -66,15 +73,15 @@ class HilRuns:
 class HardwareInTheLoop:
     """What the ``hil`` fixture gives: compile a model, run it on several devices."""
 
-    def compile(self, model: Any, target: str = "loihi2", *, calibration: Any = None,
-                **options: Any) -> Any:
+    def compile(self, model: str | Path | Graph, target: str = "loihi2", *,
+                calibration: np.ndarray | None = None, **options: Any) -> AnyCompiled:
         from snn2hw import compiler, nirio
 
         graph = nirio.read(model) if isinstance(model, (str, Path)) else model
         return compiler.compile(graph, compiler.Options(target=target, **options),
                                 calibration=calibration)
 
-    def run(self, compiled: Any, inputs: Any, *,
+    def run(self, compiled: AnyCompiled | AnyProgram, inputs: ModelInputs, *,
             devices: Sequence[str] = ("emulator", "lava")) -> HilRuns:
         from snn2hw import execute
 

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from snn2hw.exact import exact_sum
+
+if TYPE_CHECKING:
+    from snn2hw.iomap import AlignedResult
+    from snn2hw.reference import SimResult
 
 
 @dataclass
@@ -35,10 +39,10 @@ class Traces:
     core_spikes: np.ndarray | None = None
     core_ids: tuple[int, ...] = ()
     #: the one-process run's own results ("reference", "device"); None from shards
-    runs: dict[str, Any] | None = None
+    runs: dict[str, SimResult | AlignedResult] | None = None
 
 
-def sums(ref: Any, hw: Any, out_name: str, first: bool) -> dict[str, Any]:
+def sums(ref: SimResult, hw: AlignedResult, out_name: str, first: bool) -> dict[str, Any]:
     """One shard's part: sample 0's rasters where ``first`` (the shard holds sample 0),
     the cost model's per-step exact sums and per-core spike totals."""
     part: dict[str, Any] = {"first": None, "cost": None}

@@ -8,7 +8,7 @@ time (readouts: of the mean voltage over time), the usual rate decoding.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +18,10 @@ from snn2hw.errors import UserInputError
 from snn2hw.files import atomic_write
 from snn2hw.sums import DeviceComparison, LayerAgreement, VerifyReport, decode
 from snn2hw.traces import Traces
+
+if TYPE_CHECKING:
+    from snn2hw.devices import AnyProgram
+    from snn2hw.ir import Graph
 
 
 def _read_array(path: str | Path, keys: tuple[str, ...], mmap: bool = False
@@ -54,9 +58,10 @@ def load_data(data: str | Path, labels: str | Path | None = None, *, analog: boo
     return x, y
 
 
-def verify(graph: Any, program: Any, data: np.ndarray, labels: np.ndarray | None = None, *,
+def verify(graph: Graph, program: AnyProgram, data: np.ndarray,
+           labels: np.ndarray | None = None, *,
            device: str = "emulator", dt: float | None = None, accelerator: str = "cpu"
-           ) -> tuple[VerifyReport, Any]:
+           ) -> tuple[VerifyReport, Traces]:
     """Run the float reference and ``program`` on ``data`` (B, T, *shape); compare. Returns
     the report and what its figures need (:class:`snn2hw.traces.Traces`, with both runs
     in ``runs``)."""
@@ -73,7 +78,7 @@ def verify(graph: Any, program: Any, data: np.ndarray, labels: np.ndarray | None
     return rep, figures
 
 
-def compare_devices(program: Any, data: np.ndarray, labels: np.ndarray | None, *,
+def compare_devices(program: AnyProgram, data: np.ndarray, labels: np.ndarray | None, *,
                     device: str, against: str, accelerator: str = "cpu") -> DeviceComparison:
     """Run the same program and inputs on two devices; every state variable, every step."""
     if device == against:                       # one run compared with itself: always equal
