@@ -94,7 +94,10 @@ class IoMap:
 
     @classmethod
     def from_json(cls, text: str) -> IoMap:
-        d = json.loads(text)
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> IoMap:
         return cls(ports={k: tuple(v) for k, v in d["ports"].items()},
                    outputs={k: Output(o["population"], tuple(o["groups"]), tuple(o["index"]),
                                       tuple(o["scale"]), bool(o["readout"]), int(o["offset"]),
@@ -156,7 +159,10 @@ class XyloIoMap:
 
     @classmethod
     def from_json(cls, text: str) -> XyloIoMap:
-        d = json.loads(text)
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> XyloIoMap:
         return cls(dt=d["dt"], ports={k: tuple(v) for k, v in d["ports"].items()},
                    outputs={k: XyloOutput(o["population"], bool(o["readout"]),
                                           int(o["offset"])) for k, o in d["outputs"].items()},
@@ -168,10 +174,8 @@ class XyloIoMap:
 def read(program: Program | XyloProgram) -> IoMap | XyloIoMap:
     """A program's io map, of its family's type (the compiler's: :class:`IoMap`, or
     :class:`XyloIoMap`: its JSON names the family)."""
-    text = read_json(program.metadata)
-    if json.loads(text).get("family") == XyloIoMap.family:
-        return XyloIoMap.from_json(text)
-    return IoMap.from_json(text)
+    d = json.loads(read_json(program.metadata))
+    return XyloIoMap.from_dict(d) if d.get("family") == XyloIoMap.family else IoMap.from_dict(d)
 
 
 def read_json(metadata: Mapping[str, Any]) -> str:
