@@ -39,7 +39,7 @@ import snntorch.functional as sf
 import torch
 from digits_snn import SEED, STEPS, encode, load_data, predict
 
-from snn2hw import compiler, ir, nirio, outputs, reference, verify
+from snn2hw import checker, compiler, nirio, outputs, reference, verify
 from snn2hw.errors import DesignRuleError
 
 HIDDEN = 64
@@ -116,7 +116,7 @@ def to_nir(net: XyloSNN) -> Any:
                       "out": cuba(10, "subtract"), "output": nir.Output(np.array([10]))},
                      [("input", "fc1"), ("fc1", "hidden"), ("hidden", "fc2"), ("fc2", "out"),
                       ("out", "output")], type_check=False)
-    return ir.from_nir(g, metadata={"dt": DT, "threshold_cmp": "ge"})
+    return checker.from_nir(g, metadata={"dt": DT, "threshold_cmp": "ge"})
 
 
 def train(net: torch.nn.Module, x: np.ndarray, y: np.ndarray, epochs: int) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from snn2hw_emulator import rules
 
-from snn2hw import ir, nirio, paths, sdnn
+from snn2hw import checker, ir, nirio, paths, sdnn
 from snn2hw.backends import image as image_backend
 from snn2hw.errors import DesignRuleError, UnsupportedError, UserInputError
 from snn2hw.passes import (
@@ -235,7 +235,7 @@ def check_program(program: Any, target: Target) -> None:
 
 def _validate(name: str, s: State, every: bool) -> None:
     if name == "canonicalise" or (every and s.net is None):
-        ir.validate(s.graph)
+        checker.validate(s.graph)
     if s.net is not None and (name == "quantise" or every):
         check_values(s.net, s.target)
     if s.net is not None and (name == "map" or (every and s.net.groups[0].core >= 0)):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from snn2hw import compiler, execute, ir, nirio, reference
+from snn2hw import checker, compiler, execute, ir, nirio, reference
 from snn2hw.errors import DesignRuleError, Snn2hwError, UnsupportedError, UserInputError
 from snn2hw.passes import mapping
 from snn2hw.passes.quantise import prephase_v0
@@ -60,7 +60,7 @@ def exact_graph(rng: np.random.Generator, n_in: int, hidden: int, n_out: int,
     if recurrent:
         nodes["rec"] = nir.Linear(weights((hidden, hidden)) * (rng.random((hidden, hidden)) < 0.3))
         edges += [("h", "rec"), ("rec", "h")]
-    return ir.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": DT})
+    return checker.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": DT})
 
 
 def spikes_in(rng: np.random.Generator, graph: ir.Graph, batch: int, steps: int) -> np.ndarray:
@@ -135,7 +135,7 @@ def random_graphs(draw: st.DrawFn) -> ir.Graph:
         prev = f"n{k}"
     nodes["output"] = nir.Output(np.array([sizes[-1]]))
     edges.append((prev, "output"))
-    return ir.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": DT})
+    return checker.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": DT})
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -178,7 +178,7 @@ def _wide(n_in: int, n_hidden: int) -> ir.Graph:
                             v_leak=np.zeros(n_hidden), v_threshold=np.ones(n_hidden)),
              "output": nir.Output(np.array([n_hidden]))}
     edges = [("input", "fc"), ("fc", "lif"), ("lif", "output")]
-    return ir.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": DT})
+    return checker.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": DT})
 
 
 def test_population_larger_than_a_core_is_split_across_cores_and_chips() -> None:
@@ -228,7 +228,7 @@ def test_unequal_paths_get_a_delay_that_keeps_timing() -> None:
              "output": nir.Output(np.array([n]))}
     edges = [("input", "a"), ("a", "h"), ("h", "b"), ("b", "o"), ("input", "skip"),
              ("skip", "o"), ("o", "output")]
-    graph = ir.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": DT})
+    graph = checker.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": DT})
     c = compiler.compile(graph, compiler.Options(target="loihi2"))
     assert {b.source: b.delay for b in c.net.blocks_into("o")} == {"h": 0, "input": 1}
     assert any(b.kind == "delay_dense" for b in c.program.blocks)
@@ -246,8 +246,8 @@ def test_readout_layer_voltage_matches_reference() -> None:
     nodes = {"input": nir.Input(np.array([6])), "fc": nir.Linear(rng.normal(size=(3, 6))),
              "li": nir.LI(tau=np.full(3, 1e-3), r=np.full(3, 10.0), v_leak=np.zeros(3)),
              "output": nir.Output(np.array([3]))}
-    graph = ir.from_nir(nir.NIRGraph(nodes, [("input", "fc"), ("fc", "li"), ("li", "output")],
-                                     type_check=False), metadata={"dt": DT})
+    graph = checker.from_nir(nir.NIRGraph(nodes, [("input", "fc"), ("fc", "li"), ("li", "output")],
+                                          type_check=False), metadata={"dt": DT})
     x = (rng.random((2, 30, 6)) < 0.5).astype(np.int8)
     c = compiler.compile(graph)
     hw = execute.run(c.program, x).outputs["output"]
@@ -283,8 +283,8 @@ def _if_inhibitory() -> ir.Graph:
     nodes = {"input": nir.Input(np.array([10])), "fc": nir.Linear(rng.normal(size=(n, 10))),
              "if": nir.IF(r=np.ones(n), v_threshold=np.full(n, 2.0)),
              "output": nir.Output(np.array([n]))}
-    return ir.from_nir(nir.NIRGraph(nodes, [("input", "fc"), ("fc", "if"), ("if", "output")],
-                                    type_check=False), metadata={"dt": DT})
+    return checker.from_nir(nir.NIRGraph(nodes, [("input", "fc"), ("fc", "if"), ("if", "output")],
+                                         type_check=False), metadata={"dt": DT})
 
 
 def test_unbounded_voltage_fails_with_a_way_out() -> None:

@@ -26,7 +26,7 @@ from snn2hw_emulator.rules import Violation
 from snn2hw_emulator.validate import validate
 from snn2hw_emulator.xylo_program import XyloProgram
 
-from snn2hw import __version__, ir
+from snn2hw import __version__, checker, ir
 from snn2hw.backends.image import IO_KEY
 from snn2hw.errors import DesignRuleError, UnsupportedError, UserInputError
 from snn2hw.passes import structure as structure_pass
@@ -152,7 +152,7 @@ def compile(graph: ir.Graph, options: Any, target: Target,
         timings[name] = time.perf_counter() - clock
         clock = time.perf_counter()
 
-    ir.validate(graph)
+    checker.validate(graph)
     opt = dyn_mod.options(graph, options.dt)
     st, violations = _structure(graph)
     lap("structure")
