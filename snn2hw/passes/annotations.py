@@ -18,7 +18,7 @@ from snn2hw import ir
 from snn2hw.errors import UnsupportedError
 from snn2hw.passes import structure
 from snn2hw.passes.hwmodel import HwBlock, HwGroup, HwNet, from_csr_fields
-from snn2hw.passes.quantise import whc_perm
+from snn2hw.passes.layout import whc_perm
 
 _INT_GROUP = ("du", "dv", "vth", "offset", "reset_interval", "reset_offset", "core", "chip",
               "spike_exp", "state_exp")

@@ -36,8 +36,10 @@ import scipy.sparse as sp
 
 from snn2hw import sdnn
 from snn2hw.errors import DesignRuleError, UnsupportedError, UserInputError
+from snn2hw.passes import layout
 from snn2hw.passes.hwmodel import HwBlock, HwGroup, HwNet
-from snn2hw.passes.quantise import _conv_params, _fits_one_core, _round, _sign_mode, whc_perm
+from snn2hw.passes.integers import round_to as _round
+from snn2hw.passes.integers import sign_mode as _sign_mode
 from snn2hw.passes.structure import Projection, Structure
 from snn2hw.targets import Target
 
@@ -182,7 +184,7 @@ def _block(p: Projection, pop: str, idx: np.ndarray, ratio: float, kept: bool, b
         k = np.clip(_round(x, rounding), lo, hi).astype(np.int64)
         w = np.ascontiguousarray(k[:, :, ::-1, ::-1].transpose(0, 3, 2, 1))   # Lava layout
         blk = HwBlock(name, p.source, pop, "conv", w, 0, bits, mode,
-                      conv=_conv_params(p.conv), num_message_bits=msg)
+                      conv=layout.conv_params(p.conv), num_message_bits=msg)
         deq, e, mant = k.astype(float), 0, k
     else:
         rows = sp.csr_matrix(p.csr()[idx]) if p.kind != "dense" else p.rows(idx)
@@ -217,13 +219,7 @@ def kept_convs(structure: Structure, target: Target, keep_conv: bool) -> set[str
     """Convolutions that stay kernels (as the LIF pass decides, one group per layer)."""
     if not (keep_conv and target.connectivity.conv):
         return set()
-    c = target.core
-    return {p.name for p in structure.projections
-            if p.conv is not None and _conv_params(p.conv) is not None
-            and len(structure.shapes[p.source]) == 3
-            and max(structure.size(p.source), structure.size(p.target)) <= c.neurons_max
-            and structure.size(p.source) <= c.fan_in_axons_max
-            and all(_fits_one_core(structure, q, target) for q in (p.source, p.target))}
+    return {p.name for p in structure.projections if layout.keepable(p, structure, target)}
 
 
 def _refuse_unsupported(structure: Structure) -> None:
@@ -254,11 +250,7 @@ def quantise(graph: Any, structure: Structure, target: Target, *, weight_bits: i
     _refuse_unsupported(structure)
     b, source = bounds(graph, structure, port_bits, calibration)
     kept = kept_convs(structure, target, keep_conv)
-    layouts, shapes = {}, {}
-    for pop in structure.populations:
-        convy = any(p.name in kept and pop in (p.source, p.target) for p in structure.projections)
-        layouts[pop] = whc_perm(structure.shapes[pop]) if convy else np.arange(structure.size(pop))
-        shapes[pop] = tuple(reversed(structure.shapes[pop])) if convy else (structure.size(pop),)
+    layouts, shapes = layout.layouts(structure, kept)
     g, shift, why = _grids(structure, b, kept, set(port_bits), target, weight_bits)
     pay = {p: g[p] / 2 ** shift[p] for p in g}
     msg = dict(port_bits)

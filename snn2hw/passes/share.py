@@ -17,7 +17,7 @@ from snn2hw_emulator.family import LAVA, LoihiLif
 from snn2hw.errors import UserInputError
 from snn2hw.passes import current_bias
 from snn2hw.passes.hwmodel import HwBlock, HwNet, dense
-from snn2hw.passes.quantise import grid
+from snn2hw.passes.integers import grid
 
 SCOPES = ("layer", "neuron")
 METHODS = ("kmeans", "uniform")
