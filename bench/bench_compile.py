@@ -26,7 +26,8 @@ from pathlib import Path
 import nir
 import numpy as np
 
-from snn2hw import checker, compiler, ir
+from snn2hw import checker, compiler, ir, pipeline
+from snn2hw.levels import Context
 from snn2hw.passes import structure
 from snn2hw.targets import load
 
@@ -77,15 +78,11 @@ def _compile(graph: ir.Graph, target: str, data: np.ndarray | None, upto: str | 
         if upto is None:
             c = compiler.compile(graph, compiler.Options(target=target), calibration=data)
             return c.timings, c.report, list(c.program.blocks)
-        s = compiler.State(graph, load(target), compiler.Options(target=target),
-                           calibration=data)
-        for name, fn in compiler.PIPELINE:
-            if name == upto:
-                break
-            start = time.perf_counter()
-            s = fn(s)
-            s.timings[name] = time.perf_counter() - start
-        return s.timings, {"cores": s.net.report["mapping"]["cores"]}, []
+        names = [step.name for step in compiler.PIPELINE]
+        steps = compiler.PIPELINE[:names.index(upto)]
+        ctx = Context(load(target), compiler.Options(target=target), data)
+        placed, timings, _ = pipeline.run(steps, graph, pipeline.GRAPH, ctx)
+        return timings, {"cores": placed.report["mapping"]["cores"]}, []
 
 
 def measure(name: str, make, target: str, data: np.ndarray | None, repeats: int,

@@ -3,6 +3,7 @@ mapping and design rules, weight sharing, range analysis, the pass manager."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 import warnings
 from pathlib import Path
@@ -258,14 +259,29 @@ def test_readout_layer_voltage_matches_reference() -> None:
 # --------------------------------------------------------------------------- pass manager
 
 
-def test_dump_ir_writes_a_readable_graph_after_each_pass(tmp_path: Path) -> None:
+def test_dump_ir_writes_each_level_in_its_own_form(tmp_path: Path) -> None:
+    """--dump-ir: the input graph, then every step's level in that level's own form
+    (issue 16: not the same .nir each time)."""
     c = compiler.compile(_wide(8, 4), compiler.Options(dump_ir=str(tmp_path), verify_each=True))
-    names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == [f"{k:02d}_{n}.nir" for k, (n, _) in enumerate(compiler.PIPELINE)
-                     if n != "emit"]
-    last = nirio.read(tmp_path / names[-1])
-    hw = last.nodes["lif"].metadata["snn2hw"]
-    assert hw["groups"]["lif"]["core"] == 0 and "vth" in hw["groups"]["lif"]
+    text = {"graph": "txt", "program": "txt"}
+    want = ["00_graph.txt"] + [f"{k:02d}_{s.name}.{text.get(s.level.name, 'json')}"
+                               for k, s in enumerate(compiler.PIPELINE, 1)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == want
+    read = {p.stem: p.read_text() for p in tmp_path.iterdir()}
+    assert "lif" in read["00_graph"] and "LIF" in read["00_graph"]
+    st = json.loads(read["01_canonicalise"])
+    assert st["level"] == "structure" and [p["name"] for p in st["populations"]] == \
+        ["input", "lif"] and st["projections"][0]["held_as"] == "dense"
+    dyn = json.loads(read["02_discretise"])
+    assert dyn["dynamics"]["lif"]["dv"] == int(c.net.groups[0].dv)
+    hw = json.loads(read["05_quantise"])
+    assert hw["groups"][0]["vth"] == c.net.groups[0].vth and hw["groups"][0]["core"] == -1
+    assert np.array_equal(hw["blocks"][0]["weights"], c.net.blocks[0].weights)
+    placed = json.loads(read["08_map"])
+    assert placed["groups"][0]["core"] == 0 and placed["cores"][0]["neurons"] == 4
+    assert "lif" in read["09_emit"] and read["09_emit"] == read["10_cost"]   # no data: as is
+    assert len({read[k] for k in ("00_graph", "01_canonicalise", "02_discretise",
+                                  "05_quantise", "08_map", "09_emit")}) == 6
     assert c.program.metadata["snn2hw.compile"]
 
 

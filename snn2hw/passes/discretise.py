@@ -32,10 +32,11 @@ from snn2hw_emulator.family import LAVA, LoihiLif
 
 from snn2hw import primitives
 from snn2hw.errors import UnsupportedError
+from snn2hw.options import LOIHI_APPROXIMATIONS
 from snn2hw.passes.decays import flat
 from snn2hw.reference import resolve_options
 
-APPROXIMATIONS = ("reset-to-zero", "cuba-bias", "threshold-ge")
+APPROXIMATIONS = LOIHI_APPROXIMATIONS        # the names Options and the CLI accept
 
 
 @dataclass(frozen=True, eq=False)

@@ -59,23 +59,31 @@ class Bounds:
 # --------------------------------------------------------------------------- bounds
 
 
-def bounds(graph: Any, structure: Structure, port_bits: dict[str, int],
-           calibration: np.ndarray | None) -> tuple[dict[str, Bounds], str]:
-    """Per sigma-delta population: stored in the nodes by the converter (on all of its
-    calibration data), else observed on ``calibration`` payloads, else the worst case;
-    and which of the three it was."""
+STORED = "observed at conversion"
+
+
+def layer_bounds(graph: Any, structure: Structure, port_bits: dict[str, int]
+                 ) -> tuple[dict[str, Bounds], str]:
+    """Per sigma-delta population: the bounds stored in the nodes by the converter (on all
+    of its calibration data), else the worst case; and which of the two it was."""
+    _refuse_unsupported(structure)
     names = sdnn.sd_nodes(graph)
     stored = {n: sdnn.params(n, graph.nodes[n]).observed for n in names}
     if all(v is not None for v in stored.values()):
-        return {n: Bounds(**v) for n, v in stored.items()}, "observed at conversion"
-    if calibration is not None:
-        shape = structure.shapes[graph.inputs()[0]]
-        if calibration.ndim != 2 + len(shape) or tuple(calibration.shape[2:]) != shape:
-            raise UserInputError(f"calibration data has shape {calibration.shape}; expected "
-                                 f"(batch, time, {', '.join(map(str, shape))}) payloads")
-        seen = sdnn.observe(graph, calibration)
-        return {n: Bounds(**seen[n]) for n in names}, "calibration data"
+        return {n: Bounds(**v) for n, v in stored.items()}, STORED
     return _worst_case(graph, structure, port_bits), "worst case"
+
+
+def calibrated_bounds(graph: Any, structure: Structure, calibration: np.ndarray
+                      ) -> dict[str, Bounds]:
+    """Per sigma-delta population: the bounds the float reference reaches on
+    ``calibration`` payloads."""
+    shape = structure.shapes[graph.inputs()[0]]
+    if calibration.ndim != 2 + len(shape) or tuple(calibration.shape[2:]) != shape:
+        raise UserInputError(f"calibration data has shape {calibration.shape}; expected "
+                             f"(batch, time, {', '.join(map(str, shape))}) payloads")
+    seen = sdnn.observe(graph, calibration)
+    return {n: Bounds(**seen[n]) for n in sdnn.sd_nodes(graph)}
 
 
 def _abs_rows(p: Projection) -> np.ndarray:
@@ -244,11 +252,12 @@ def message_bits(bound: float) -> int:
 
 def quantise(graph: Any, structure: Structure, target: Target, *, weight_bits: int,
              rounding: str = "nearest", keep_conv: bool = True,
-             port_bits: dict[str, int], calibration: np.ndarray | None = None) -> HwNet:
-    """The hardware model of a sigma-delta graph (module docstring)."""
+             port_bits: dict[str, int], bounds: dict[str, Bounds], bounds_source: str
+             ) -> HwNet:
+    """The hardware model of a sigma-delta graph (module docstring) whose layers have
+    ``bounds`` (:func:`layer_bounds`, :func:`calibrated_bounds`)."""
     check_target(graph, target)
-    _refuse_unsupported(structure)
-    b, source = bounds(graph, structure, port_bits, calibration)
+    b, source = bounds, bounds_source
     kept = kept_convs(structure, target, keep_conv)
     layouts, shapes = layout.layouts(structure, kept)
     g, shift, why = _grids(structure, b, kept, set(port_bits), target, weight_bits)
@@ -300,8 +309,10 @@ def quantise(graph: Any, structure: Structure, target: Target, *, weight_bits: i
 
 __all__ = [
     "MARGIN",
+    "STORED",
     "Bounds",
-    "bounds",
+    "calibrated_bounds",
+    "layer_bounds",
     "check_target",
     "kept_convs",
     "message_bits",

@@ -29,6 +29,7 @@ from snn2hw_emulator.xylo_program import XyloProgram
 from snn2hw import __version__, checker, ir
 from snn2hw.backends.image import IO_KEY
 from snn2hw.errors import DesignRuleError, UnsupportedError, UserInputError
+from snn2hw.options import for_family
 from snn2hw.passes import structure as structure_pass
 from snn2hw.targets import Target
 from snn2hw.xylo import dynamics as dyn_mod
@@ -140,10 +141,7 @@ def compile(graph: ir.Graph, options: Any, target: Target,
     """``graph`` compiled for the Xylo ``target``; every design rule violation is reported
     together in one DesignRuleError."""
     _unsupported_options(options)
-    bad_approx = sorted(set(options.approximations) - {dyn_mod.APPROXIMATION})
-    if bad_approx:
-        raise UserInputError(f"approximation '{bad_approx[0]}' does not apply to Xylo",
-                             hint=f"Xylo's approximation is {dyn_mod.APPROXIMATION}.")
+    for_family(options, target.family)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
