@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from snn2hw import checker, compiler, execute, ir, nirio, reference
+from snn2hw import checker, compiler, execute, ir, reference
 from snn2hw.errors import DesignRuleError, Snn2hwError, UnsupportedError, UserInputError
 from snn2hw.passes import mapping
 from snn2hw.passes.quantise import prephase_v0
