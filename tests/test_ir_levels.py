@@ -6,6 +6,7 @@ not at all). Options are checked against the constants the CLI offers."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 from snn2hw import checker, cli, cli_args, compiler, ir, options, sdnn
 from snn2hw.errors import Snn2hwError, UserInputError
 from snn2hw.pipeline import DYNAMICS, GRAPH, HWNET, LAYERS, PLACED, PROGRAM, STRUCTURE, Step
+from snn2hw.xylo.levels import XYLO_INTEGERS, XYLO_NET, XYLO_PROGRAM
 
 PLANTED = "after step 'plant'"
 
@@ -160,3 +162,65 @@ def test_options_are_checked_against_the_cli_choices() -> None:
             compiler.Options(**bad)
     with pytest.raises(UserInputError, match="'xylo-neuron' does not apply to loihi-lif"):
         compiler.compile(_lif(), compiler.Options(approximations=("xylo-neuron",)))
+
+
+# --------------------------------------------------------------------------- the Xylo levels
+
+
+def _bigger_weight(lv: Any, ctx: Any) -> Any:
+    arrays = dict(lv.quantised.arrays)
+    arrays["weights_in"] = arrays["weights_in"].copy()
+    arrays["weights_in"][0, 0, 0] = 500
+    return dataclasses.replace(lv, quantised=dataclasses.replace(lv.quantised, arrays=arrays))
+
+
+def _threshold_out(lv: Any, ctx: Any) -> Any:
+    th = lv.program.threshold_out.copy()
+    th[0] = 1 << 20
+    return dataclasses.replace(lv, program=dataclasses.replace(lv.program, threshold_out=th))
+
+
+def _narrow_rec(lv: Any, ctx: Any) -> Any:
+    net = dataclasses.replace(lv.net, weights_rec=lv.net.weights_rec[:, :-1])
+    return dataclasses.replace(lv, net=net)
+
+
+@pytest.mark.parametrize("after, plant, level, match, later", [
+    ("lower", _narrow_rec, XYLO_NET, "weights_rec is", "out of bounds"),   # an IndexError
+    ("quantise", _bigger_weight, XYLO_INTEGERS, "weights_in outside (-128, 127)",
+     "after step 'emit' (xylo-program level)"),
+    ("emit", _threshold_out, XYLO_PROGRAM, "threshold", ""),
+])
+def test_xylo_levels_catch_a_planted_corruption(monkeypatch: pytest.MonkeyPatch, after: str,
+                                                plant: Callable[[Any, Any], Any], level: Any,
+                                                match: str, later: str) -> None:
+    """The Xylo path's own levels (snn2hw/xylo/levels.py), by the same pass manager."""
+    from test_xylo_compile import XN, chain
+
+    from snn2hw.xylo import compile as xylo
+
+    monkeypatch.setattr(xylo, "PIPELINE", _planted(xylo.PIPELINE, after, plant, level))
+    graph = chain((4, 6, 3), rec=True)
+    with pytest.raises(Snn2hwError) as err:
+        compiler.compile(graph, compiler.Options(target="xylo-audio2", approximations=XN,
+                                                 verify_each=True))
+    assert f"{PLANTED} ({level.name} level)" in str(err.value) and match in str(err.value)
+    try:
+        compiler.compile(graph, compiler.Options(target="xylo-audio2", approximations=XN))
+        found = ""
+    except Exception as exc:  # noqa: BLE001 - the negative control: found later or never
+        found = str(exc)
+    assert PLANTED not in found and later in found
+
+
+def test_xylo_dump_ir_writes_its_own_levels(tmp_path: Any) -> None:
+    from test_xylo_compile import XN, chain
+
+    c = compiler.compile(chain((4, 6, 3)), compiler.Options(
+        target="xylo-audio2", approximations=XN, dump_ir=str(tmp_path)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "00_graph.txt", "01_lower.json", "02_calibrate.json", "03_quantise.json", "04_emit.txt"]
+    ints = json.loads((tmp_path / "03_quantise.json").read_text())
+    assert ints["level"] == "xylo-integers" and ints["shifts"] == c.quantised.shifts
+    assert np.array_equal(ints["arrays"]["weights_out"], c.program.weights_out)
+    assert json.loads((tmp_path / "01_lower.json").read_text())["hidden"] == ["n0"]
