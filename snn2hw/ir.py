@@ -61,10 +61,10 @@ class Graph:
         return g
 
     def inputs(self) -> list[str]:
-        return [n for n, node in self.nodes.items() if isinstance(node, nir.Input)]
+        return [n for n, node in self.nodes.items() if primitives.kind(node) == "input"]
 
     def outputs(self) -> list[str]:
-        return [n for n, node in self.nodes.items() if isinstance(node, nir.Output)]
+        return [n for n, node in self.nodes.items() if primitives.kind(node) == "output"]
 
     def predecessors(self, name: str) -> list[str]:
         return list(self.digraph.predecessors(name))
@@ -98,8 +98,8 @@ def _flatten(nodes: Mapping[str, Any], edges: Any, prefix: str
         full = prefix + str(name)
         if isinstance(node, nir.NIRGraph):
             inner, inner_edges = _flatten(node.nodes, node.edges, full + ".")
-            ins = {n for n, v in inner.items() if isinstance(v, nir.Input)}
-            outs = {n for n, v in inner.items() if isinstance(v, nir.Output)}
+            ins = {n for n, v in inner.items() if primitives.kind(v) == "input"}
+            outs = {n for n, v in inner.items() if primitives.kind(v) == "output"}
             entries[full] = [b for a, b in inner_edges if a in ins]
             exits[full] = [a for a, b in inner_edges if b in outs]
             for n, v in inner.items():
