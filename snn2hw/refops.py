@@ -64,7 +64,7 @@ def identity(node: Any, x: np.ndarray) -> np.ndarray:
 def conv2d(x: np.ndarray, w: np.ndarray, stride: tuple[int, int], pads: list[tuple[int, int]],
            dil: tuple[int, int], groups: int) -> np.ndarray:
     """PyTorch-style cross-correlation: x (B, C, H, W), w (O, C/groups, kH, kW)."""
-    b, c, _, _ = x.shape
+    b = x.shape[0]
     o, cg, kh, kw = w.shape
     xp = np.pad(x, ((0, 0), (0, 0), pads[0], pads[1]))
     ho = (xp.shape[2] - dil[0] * (kh - 1) - 1) // stride[0] + 1

@@ -9,7 +9,7 @@ inference (visiting nodes in execution order, checking every edge) is
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import nir
 import numpy as np

@@ -312,9 +312,9 @@ __all__ = [
     "STORED",
     "Bounds",
     "calibrated_bounds",
-    "layer_bounds",
     "check_target",
     "kept_convs",
+    "layer_bounds",
     "message_bits",
     "quantise",
 ]
