@@ -58,7 +58,7 @@ import snntorch.functional as sf
 import torch
 from digits_snn import SEED, STEPS, encode, load_data
 
-from snn2hw import compiler, execute, ir, nirio, outputs, reference, verify
+from snn2hw import checker, compiler, execute, nirio, outputs, reference, verify
 from snn2hw.errors import DesignRuleError
 
 HIDDEN = 64
@@ -159,7 +159,7 @@ def to_nir(net: XyloSNN) -> Any:
                       "out": cuba(n, "subtract"), "output": nir.Output(np.array([n]))},
                      [("input", "fc1"), ("fc1", "hidden"), ("hidden", "fc2"), ("fc2", "out"),
                       ("out", "output")], type_check=False)
-    return ir.from_nir(g, metadata={"dt": DT, "threshold_cmp": "ge"})
+    return checker.from_nir(g, metadata={"dt": DT, "threshold_cmp": "ge"})
 
 
 def train(net: XyloSNN, x: np.ndarray, y: np.ndarray, epochs: int, code: np.ndarray) -> None:

@@ -382,7 +382,7 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
                    "2 or more (default: the target's maximum)")
     p.add_argument("--share", type=cli_args.SHARE, metavar="K", help="restrict each layer's "
                    "weights to K shared values (codebook)")
-    p.add_argument("--share-scope", default="layer", choices=("layer", "neuron"),
+    p.add_argument("--share-scope", default="layer", choices=cli_args.SHARE_SCOPES,
                    help="one codebook per layer (default) or per post-synaptic neuron")
     p.add_argument("--calibrate", metavar="X.npy", help="input spikes (B, T, *shape) used to "
                    "choose scales from observed activity instead of worst-case bounds; for "
@@ -396,7 +396,7 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-conv", action="store_true", help="unroll convolutions into "
                    "explicit synapses even where the target shares kernels")
     p.add_argument("--approximate", action="append", metavar="WHAT",
-                   choices=("reset-to-zero", "cuba-bias", "threshold-ge", "xylo-neuron"),
+                   choices=cli_args.APPROXIMATIONS,
                    help="accept a named approximation (repeatable): reset-to-zero, "
                    "cuba-bias, threshold-ge (Loihi targets); xylo-neuron (Xylo targets: "
                    "its IAF neuron, docs/xylo.md)")
@@ -428,9 +428,10 @@ def _add_compile(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT/", help="output folder, "
                    "new or from an earlier compile: it is replaced as a whole once everything "
                    "is written, and left as it was when compiling fails")
-    p.add_argument("--dump-ir", metavar="DIR", help="write the graph after each pass as .nir, "
-                   "as the pass ends: a failing compile writes here only")
-    p.add_argument("--verify-each", action="store_true", help="validate after every pass")
+    p.add_argument("--dump-ir", metavar="DIR", help="write each IR level in its own form, "
+                   "as each pass ends (docs/compiler.md): a failing compile writes here only")
+    p.add_argument("--verify-each", action="store_true", help="run the level's verifier "
+                   "after every pass")
     p.set_defaults(func=cmd_compile, reads=(("model", "model"), ("calibrate", "--calibrate")),
                    writes=(("output", "-o", "compiled"), ("dump_ir", "--dump-ir", "folder")))
 

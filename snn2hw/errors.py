@@ -73,6 +73,13 @@ class DesignRuleError(Snn2hwError):
     code = "design-rule"
 
 
+class IRError(Snn2hwError):
+    """An IR level's invariant does not hold after a compiler pass (a compiler bug; what
+    ``--verify-each`` finds)."""
+
+    code = "ir"
+
+
 class LavaEnvironmentError(Snn2hwError):
     """No usable Lava interpreter, or a Lava run failed."""
 

@@ -33,6 +33,7 @@ from typing import Any
 import nir
 import numpy as np
 
+from snn2hw import primitives
 from snn2hw.errors import GraphError, UnsupportedError
 
 KEY = "snn2hw.sigma_delta"
@@ -143,9 +144,7 @@ def check_graph(graph: Any) -> list[str]:
         return []
     for name in names:
         params(name, graph.nodes[name])
-    from snn2hw.passes.structure import NEURON_TYPES
-
-    other = [n for n, v in graph.nodes.items() if isinstance(v, NEURON_TYPES) and not is_sd(v)]
+    other = [n for n, v in graph.nodes.items() if primitives.is_neuron(v) and not is_sd(v)]
     if other:
         raise UnsupportedError(f"node '{other[0]}' is a {type(graph.nodes[other[0]]).__name__} "
                                f"in a graph of sigma-delta layers ('{names[0]}')",

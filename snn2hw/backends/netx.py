@@ -31,17 +31,16 @@ from typing import Any
 import h5py
 import nir
 import numpy as np
+from snn2hw_emulator.family import LAVA, LoihiLif
+from snn2hw_emulator.program import NeuronGroup, Program, SynapseBlock, expanded_weights, is_sparse
 
-from snn2hw import ir
+from snn2hw import checker, ir
 from snn2hw.backends import netx_read
+from snn2hw.backends.image import io_map
 from snn2hw.backends.netx_hw import compile_file, to_program
 from snn2hw.backends.netx_read import read
-from snn2hw.backends.image import io_map
 from snn2hw.errors import DesignRuleError, UnsupportedError, UserInputError
 from snn2hw.files import atomic_write
-from snn2hw_emulator.family import LAVA, LoihiLif
-from snn2hw_emulator.program import (NeuronGroup, Program, SynapseBlock, expanded_weights,
-                                     is_sparse)
 
 #: netx's implied bias exponent (6): a netx bias is in weight units, i.e. Lava's act_shift.
 #: A ``.net`` file holds Lava's arithmetic (family.LAVA), whatever target it is compiled for.
@@ -278,8 +277,8 @@ def to_graph(path: str | Path, *, dt: float = 1e-3,
         prev, shape = name, out
     nodes["output"] = nir.Output(np.array(shape))
     edges.append((prev, "output"))
-    return ir.from_nir(nir.NIRGraph(nodes, edges, type_check=False),
-                       metadata={"dt": dt, "reset": "zero", "source": f"netx:{Path(path).name}"})
+    meta = {"dt": dt, "reset": "zero", "source": f"netx:{Path(path).name}"}
+    return checker.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata=meta)
 
 
 def _neuron(name: str, nrn: dict[str, int], shape: tuple[int, ...], dt: float) -> nir.NIRNode:

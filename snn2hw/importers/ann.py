@@ -40,7 +40,7 @@ from typing import Any
 import nir
 import numpy as np
 
-from snn2hw import ir
+from snn2hw import checker, ir
 from snn2hw.errors import ModelFileError, UnsupportedError, UserInputError
 from snn2hw.importers import onnx_check
 from snn2hw.reference import conv2d
@@ -445,7 +445,7 @@ def convert(ann: AnnModel, calibration: np.ndarray, *, percentile: float = 99.9,
     meta = {"dt": dt, "reset": reset, "source": "ann-conversion",
             "input_scale": input_scale, "percentile": float(percentile),
             "encoding": encoding}
-    return ir.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata=meta)
+    return checker.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata=meta)
 
 
 def import_ann(path: str | Path, calibration: np.ndarray, *, percentile: float = 99.9,
