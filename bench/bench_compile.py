@@ -26,7 +26,8 @@ from pathlib import Path
 import nir
 import numpy as np
 
-from snn2hw import compiler, ir
+from snn2hw import checker, compiler, ir, pipeline
+from snn2hw.levels import Context
 from snn2hw.passes import structure
 from snn2hw.targets import load
 
@@ -46,7 +47,7 @@ def dense_net(n_in: int, hidden: int, n_out: int) -> ir.Graph:
              "fc2": nir.Linear(rng.normal(size=(n_out, hidden)) * 0.1), "o": lif(n_out),
              "output": nir.Output(np.array([n_out]))}
     edges = [("input", "fc1"), ("fc1", "h"), ("h", "fc2"), ("fc2", "o"), ("o", "output")]
-    return ir.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": DT})
+    return checker.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": DT})
 
 
 def deep_conv_net(layers: int = 4) -> nir.NIRGraph:
@@ -77,15 +78,11 @@ def _compile(graph: ir.Graph, target: str, data: np.ndarray | None, upto: str | 
         if upto is None:
             c = compiler.compile(graph, compiler.Options(target=target), calibration=data)
             return c.timings, c.report, list(c.program.blocks)
-        s = compiler.State(graph, load(target), compiler.Options(target=target),
-                           calibration=data)
-        for name, fn in compiler.PIPELINE:
-            if name == upto:
-                break
-            start = time.perf_counter()
-            s = fn(s)
-            s.timings[name] = time.perf_counter() - start
-        return s.timings, {"cores": s.net.report["mapping"]["cores"]}, []
+        names = [step.name for step in compiler.PIPELINE]
+        steps = compiler.PIPELINE[:names.index(upto)]
+        ctx = Context(load(target), compiler.Options(target=target), data)
+        placed, timings, _ = pipeline.run(steps, graph, pipeline.GRAPH, ctx)
+        return timings, {"cores": placed.report["mapping"]["cores"]}, []
 
 
 def measure(name: str, make, target: str, data: np.ndarray | None, repeats: int,
@@ -122,14 +119,14 @@ def main() -> None:
         measure(f"dense {n_in}-{hidden}-{n_out}", lambda a=(n_in, hidden, n_out): dense_net(*a),
                 "loihi2", None, repeats)
     events = conv_nets.events((2, 34, 34), 4, 20, 0.05)
-    cnn = lambda: ir.from_nir(conv_nets.event_cnn(gain=1.0, fc_gain=2.5),
-                              metadata={"dt": 1e-3})
+    cnn = lambda: checker.from_nir(conv_nets.event_cnn(gain=1.0, fc_gain=2.5),
+                                   metadata={"dt": 1e-3})
     measure("event CNN", cnn, "loihi2", events, repeats)
     measure("event CNN", cnn, "loihi1", events, 1)
-    deep = lambda: ir.from_nir(deep_conv_net(), metadata={"dt": 1e-3})
+    deep = lambda: checker.from_nir(deep_conv_net(), metadata={"dt": 1e-3})
     measure("conv 4x 5x5 16x16x16", deep, "loihi2", conv_nets.events((16, 16, 16), 2, 10, 0.05),
             repeats)
-    pilot = lambda: ir.from_nir(conv_nets.pilotnet(), metadata={"dt": 1e-3})
+    pilot = lambda: checker.from_nir(conv_nets.pilotnet(), metadata={"dt": 1e-3})
     measure("PilotNet (to map)", pilot, "loihi2", conv_nets.events((3, 66, 200), 2, 8, 0.05),
             1, upto="emit")
 

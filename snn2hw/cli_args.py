@@ -9,6 +9,16 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
+from snn2hw import options
+from snn2hw.options import (
+    ANN_APPROXIMATIONS,
+    APPROXIMATIONS,
+    ENCODINGS,
+    NEURONS,
+    RESETS,
+    SHARE_SCOPES,
+)
+
 MAX_STEPS = 1_000_000         # timesteps of one run; more would not fit memory as records
 
 
@@ -52,15 +62,15 @@ def real(name: str, low: float, high: float, *, open_low: bool = False,
 STEPS = integer("--steps", 1, MAX_STEPS, "timesteps")
 PERCENTILE = real("--percentile", 0.0, 100.0, open_low=True, why="a percentile of the "
                   "positive activations")
-DT = real("--dt", 0.0, 1.0, open_low=True, why="seconds per step")
-WEIGHT_BITS = integer("--weight-bits", 2, 32, "a signed mantissa needs two bits; the target's "
-                      "maximum is checked when compiling")
-SHARE = integer("--share", 1, 65536, "shared weight values per codebook")
-SCALE_GROUPS = integer("--scale-groups", 1, 65536, "groups per population")
+DT = real("--dt", 0.0, options.DT_MAX, open_low=True, why="seconds per step")
+WEIGHT_BITS = integer("--weight-bits", *options.WEIGHT_BITS, "a signed mantissa needs two "
+                      "bits; the target's maximum is checked when compiling")
+SHARE = integer("--share", *options.SHARE, "shared weight values per codebook")
+SCALE_GROUPS = integer("--scale-groups", *options.SCALE_GROUPS, "groups per population")
 LIMIT = integer("--limit", 1, None, "samples")
 WORKERS = integer("--workers", 1, 1024, "processes that verify shards of the samples")
-INPUT_BITS = integer("--input-bits", 2, 32, "bits of a signed payload; the target's graded "
-                     "spike width is checked when compiling")
+INPUT_BITS = integer("--input-bits", *options.INPUT_BITS, "bits of a signed payload; the "
+                     "target's graded spike width is checked when compiling")
 
 
 def vth(text: str) -> float | str:
@@ -89,5 +99,7 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-__all__ = ["DT", "INPUT_BITS", "LIMIT", "MAX_STEPS", "PERCENTILE", "SCALE_GROUPS", "SHARE", "STEPS",
-           "WEIGHT_BITS", "WORKERS", "Parser", "integer", "real", "vth"]
+__all__ = ["ANN_APPROXIMATIONS", "APPROXIMATIONS", "DT", "ENCODINGS", "INPUT_BITS", "LIMIT",
+           "MAX_STEPS", "NEURONS", "PERCENTILE", "RESETS", "SCALE_GROUPS", "SHARE",
+           "SHARE_SCOPES", "STEPS", "WEIGHT_BITS", "WORKERS", "Parser", "integer", "real",
+           "vth"]

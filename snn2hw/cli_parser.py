@@ -57,19 +57,19 @@ def _add_ann_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--percentile", type=cli_args.PERCENTILE, default=99.9,
                    help="ANN conversion: activation percentile used as each layer's scale, "
                    "above 0 and at most 100 (default 99.9)")
-    p.add_argument("--reset", default="zero", choices=("zero", "subtract"), help="ANN "
+    p.add_argument("--reset", default="zero", choices=cli_args.RESETS, help="ANN "
                    "conversion: IF reset (default zero, what Loihi does)")
     p.add_argument("--approximate-ann", action="append", metavar="WHAT",
-                   choices=("maxpool-as-avgpool",), help="ANN conversion: accept average "
+                   choices=cli_args.ANN_APPROXIMATIONS, help="ANN conversion: accept average "
                    "pooling in place of max pooling")
-    p.add_argument("--encoding", default="bernoulli", choices=("bernoulli", "current"),
+    p.add_argument("--encoding", default="bernoulli", choices=cli_args.ENCODINGS,
                    help="ANN conversion: input rate code, Bernoulli spikes (default) or the "
                    "deterministic train of a constant current into an IF encoder")
     p.add_argument("--steps", type=cli_args.STEPS, default=None, help="ANN models: rate-code "
                    f"analog data (calibration, --data) over this many steps (default "
                    f"{commands.DEFAULT_STEPS}; sigma-delta: the input is sent once, and the "
                    "default is the layers it crosses plus one, when the output has settled)")
-    p.add_argument("--neuron", default="if", choices=("if", "sigma-delta"), help="ANN "
+    p.add_argument("--neuron", default="if", choices=cli_args.NEURONS, help="ANN "
                    "conversion: rate-coded IF neurons (default) or sigma-delta neurons with "
                    "graded spikes (loihi2; docs/ann_conversion.md)")
     p.add_argument("--vth", type=cli_args.vth, default="auto", help="sigma-delta conversion: "
@@ -93,7 +93,7 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
                    "2 or more (default: the target's maximum)")
     p.add_argument("--share", type=cli_args.SHARE, metavar="K", help="restrict each layer's "
                    "weights to K shared values (codebook)")
-    p.add_argument("--share-scope", default="layer", choices=("layer", "neuron"),
+    p.add_argument("--share-scope", default="layer", choices=cli_args.SHARE_SCOPES,
                    help="one codebook per layer (default) or per post-synaptic neuron")
     p.add_argument("--calibrate", metavar="X.npy", help="input spikes (B, T, *shape) used to "
                    "choose scales from observed activity instead of worst-case bounds; for "
@@ -107,7 +107,7 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-conv", action="store_true", help="unroll convolutions into "
                    "explicit synapses even where the target shares kernels")
     p.add_argument("--approximate", action="append", metavar="WHAT",
-                   choices=("reset-to-zero", "cuba-bias", "threshold-ge", "xylo-neuron"),
+                   choices=cli_args.APPROXIMATIONS,
                    help="accept a named approximation (repeatable): reset-to-zero, "
                    "cuba-bias, threshold-ge (Loihi targets); xylo-neuron (Xylo targets: "
                    "its IAF neuron, docs/xylo.md)")
@@ -140,9 +140,10 @@ def _add_compile(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT/", help="output folder, "
                    "new or from an earlier compile: it is replaced as a whole once everything "
                    "is written, and left as it was when compiling fails")
-    p.add_argument("--dump-ir", metavar="DIR", help="write the graph after each pass as .nir, "
-                   "as the pass ends: a failing compile writes here only")
-    p.add_argument("--verify-each", action="store_true", help="validate after every pass")
+    p.add_argument("--dump-ir", metavar="DIR", help="write each IR level in its own form, "
+                   "as each pass ends (docs/compiler.md): a failing compile writes here only")
+    p.add_argument("--verify-each", action="store_true", help="run the level's verifier "
+                   "after every pass")
     p.set_defaults(func=commands.cmd_compile,
                    reads=(("model", "model"), ("calibrate", "--calibrate")),
                    writes=(("output", "-o", "compiled"), ("dump_ir", "--dump-ir", "folder")))

@@ -28,8 +28,9 @@ from typing import Any
 import nir
 import numpy as np
 
+from snn2hw.checker import from_nir
 from snn2hw.errors import GraphError
-from snn2hw.ir import Graph, from_nir
+from snn2hw.ir import Graph
 
 NORSE_DT = 1e-3
 DEFAULT_DT = 1e-4
@@ -124,7 +125,7 @@ def _tau_convention(raw: nir.NIRGraph, batch: bool) -> tuple[nir.NIRGraph, dict,
 
 
 def from_exporter(raw: nir.NIRGraph) -> Graph:
-    """``ir.from_nir`` after reading the known exporter conventions, each with a warning."""
+    """``checker.from_nir`` after reading the known exporter conventions, each with a warning."""
     notes = []
     batch = False
     try:

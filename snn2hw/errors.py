@@ -79,6 +79,13 @@ class DeviceError(Snn2hwError):
     code = "device"
 
 
+class IRError(Snn2hwError):
+    """An IR level's invariant does not hold after a compiler pass (a compiler bug; what
+    ``--verify-each`` finds)."""
+
+    code = "ir"
+
+
 class LavaEnvironmentError(Snn2hwError):
     """No usable Lava interpreter, or a Lava run failed."""
 

@@ -6,8 +6,8 @@ import networkx as nx
 import nir
 import numpy as np
 
-from snn2hw import sdnn
-from snn2hw.ir import SPIKING_TYPES, STATEFUL_TYPES, Graph, execution_order, recurrent_edges
+from snn2hw import primitives, sdnn
+from snn2hw.ir import Graph, execution_order, recurrent_edges
 from snn2hw.shapes import infer_shapes
 
 _META = ("input_type", "output_type", "metadata")
@@ -21,7 +21,7 @@ def parameter_count(node: nir.NIRNode) -> int:
 
 
 def neuron_count(node: nir.NIRNode, out_shape: tuple[int, ...]) -> int:
-    return int(np.prod(out_shape)) if isinstance(node, STATEFUL_TYPES) else 0
+    return int(np.prod(out_shape)) if primitives.is_stateful(node) else 0
 
 
 def synapse_count(node: nir.NIRNode, out_shape: tuple[int, ...]) -> int:
@@ -73,7 +73,7 @@ def graph_table(graph: Graph) -> str:
     rows.append("-" * len(head))
     rows.append(f"{'total':<58} {totals[0]:>8} {totals[1]:>8} {totals[2]:>9}")
     graded = sdnn.sd_nodes(graph)
-    spiking = sum(isinstance(n, SPIKING_TYPES) for n in graph.nodes.values()) - len(graded)
+    spiking = sum(primitives.is_spiking(n) for n in graph.nodes.values()) - len(graded)
     layers = f"{len(graded)} sigma-delta layers" if graded else f"{spiking} spiking layers"
     rows.append(f"{len(graph.nodes)} nodes, {len(graph.edges)} edges, {layers}")
     rows += _graded_rows(graph, graded)

@@ -9,10 +9,12 @@ Contract (other modules rely on exactly this):
   ``reset`` mode, provenance) as plain str/int/float/bool values.
 * A node's input is the sum of its incoming edges (NIR semantics).
 * ``Graph.digraph`` is a cached ``networkx.DiGraph`` view; never mutate it.
-* ``from_nir(nir.NIRGraph) -> Graph`` flattens and validates; ``to_nir(Graph)``
-  gives back a ``nir.NIRGraph`` without inserting nodes.
-* ``validate(graph)`` raises :class:`snn2hw.errors.GraphError` naming the node.
-* ``read(path)`` / ``write(graph, path)`` live in :mod:`snn2hw.nirio`.
+* ``flatten(nir.NIRGraph) -> Graph`` flattens (no checks); ``to_nir(Graph)`` gives back
+  a ``nir.NIRGraph`` without inserting nodes.
+* Whether a graph is valid is the checker's question (:mod:`snn2hw.checker`:
+  ``validate(graph)``, and ``from_nir``, which flattens and validates); node kinds are
+  :mod:`snn2hw.primitives`' table; ``read(path)`` / ``write(graph, path)`` live in
+  :mod:`snn2hw.nirio`.
 
 Passes return new graphs (``graph.replace(...)``); nothing mutates its input.
 """
@@ -29,13 +31,8 @@ import networkx as nx
 import nir
 import numpy as np
 
-from snn2hw import params
+from snn2hw import primitives
 from snn2hw.errors import GraphError, UnsupportedError
-
-#: Nodes whose output at step t depends on state from step t-1. Cycles must pass
-#: through one of these (the "SCC rule" of specs/nir_semantics.md §1.4).
-STATEFUL_TYPES: tuple[type, ...] = (nir.LIF, nir.LI, nir.CubaLIF, nir.CubaLI, nir.IF, nir.I, nir.Delay)
-SPIKING_TYPES: tuple[type, ...] = (nir.LIF, nir.CubaLIF, nir.IF)
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,10 +62,10 @@ class Graph:
         return g
 
     def inputs(self) -> list[str]:
-        return [n for n, node in self.nodes.items() if isinstance(node, nir.Input)]
+        return [n for n, node in self.nodes.items() if primitives.kind(node) == "input"]
 
     def outputs(self) -> list[str]:
-        return [n for n, node in self.nodes.items() if isinstance(node, nir.Output)]
+        return [n for n, node in self.nodes.items() if primitives.kind(node) == "output"]
 
     def predecessors(self, name: str) -> list[str]:
         return list(self.digraph.predecessors(name))
@@ -78,14 +75,6 @@ class Graph:
 
 
 # --------------------------------------------------------------------------- import / export
-
-#: Every NIR 1.0 primitive the IR accepts (nested NIRGraph nodes are flattened away).
-KNOWN_TYPES: tuple[type, ...] = (
-    nir.Input, nir.Output, nir.Affine, nir.Linear, nir.Scale, nir.Conv1d, nir.Conv2d,
-    nir.SumPool2d, nir.AvgPool2d, nir.Flatten, nir.Delay, nir.Threshold,
-    nir.IF, nir.I, nir.LI, nir.LIF, nir.CubaLI, nir.CubaLIF,
-)
-
 
 def _plain_metadata(meta: Mapping[str, Any] | None) -> dict[str, Any]:
     """Decode bytes that h5py hands back so metadata round-trips as str."""
@@ -110,8 +99,8 @@ def _flatten(nodes: Mapping[str, Any], edges: Any, prefix: str
         full = prefix + str(name)
         if isinstance(node, nir.NIRGraph):
             inner, inner_edges = _flatten(node.nodes, node.edges, full + ".")
-            ins = {n for n, v in inner.items() if isinstance(v, nir.Input)}
-            outs = {n for n, v in inner.items() if isinstance(v, nir.Output)}
+            ins = {n for n, v in inner.items() if primitives.kind(v) == "input"}
+            outs = {n for n, v in inner.items() if primitives.kind(v) == "output"}
             entries[full] = [b for a, b in inner_edges if a in ins]
             exits[full] = [a for a, b in inner_edges if b in outs]
             for n, v in inner.items():
@@ -133,8 +122,9 @@ def _add_node(flat: dict[str, nir.NIRNode], name: str, node: nir.NIRNode) -> Non
     flat[name] = node
 
 
-def from_nir(graph: nir.NIRGraph, *, metadata: Mapping[str, Any] | None = None) -> Graph:
-    """Flatten a NIR graph into our IR and validate it."""
+def flatten(graph: nir.NIRGraph, *, metadata: Mapping[str, Any] | None = None) -> Graph:
+    """A NIR graph as our IR: subgraphs flattened with dotted names, ``metadata`` added to
+    the graph's own. Not checked: :func:`snn2hw.checker.from_nir` flattens and validates."""
     if not isinstance(graph, nir.NIRGraph):
         raise UnsupportedError(f"expected a nir.NIRGraph, got {type(graph).__name__}",
                                hint="Wrap single nodes with nir.NIRGraph.from_list(...).")
@@ -142,9 +132,7 @@ def from_nir(graph: nir.NIRGraph, *, metadata: Mapping[str, Any] | None = None) 
     meta = {**_plain_metadata(getattr(graph, "metadata", None)), **dict(metadata or {})}
     # Edges are a set in NIR, and exporters list them in set order (nirtorch): sorted, a
     # graph reads, sums its inputs and writes back the same on every run.
-    result = Graph(nodes, tuple(sorted(set(edges))), meta)
-    validate(result)
-    return result
+    return Graph(nodes, tuple(sorted(set(edges))), meta)
 
 
 def to_nir(graph: Graph) -> nir.NIRGraph:
@@ -165,7 +153,7 @@ def recurrent_edges(graph: Graph) -> set[tuple[str, str]]:
         if len(scc) == 1 and not dg.has_edge(*(next(iter(scc)),) * 2):
             continue
         delayed |= {(a, b) for a, b in dg.subgraph(scc).edges
-                    if isinstance(graph.nodes[a], STATEFUL_TYPES)}
+                    if primitives.is_stateful(graph.nodes[a])}
     return delayed
 
 
@@ -180,47 +168,3 @@ def execution_order(graph: Graph) -> list[str]:
         raise GraphError(f"algebraic loop through {', '.join(cycle)}: the cycle has no stateful "
                          "node to carry a value to the next step", node=cycle[0],
                          hint="Put a neuron (LIF, LI, IF, ...) or a Delay on the loop.") from None
-
-
-# --------------------------------------------------------------------------- validation
-
-
-def _check_structure(graph: Graph) -> None:
-    for src, dst in graph.edges:
-        for end in (src, dst):
-            if end not in graph.nodes:
-                raise GraphError(f"edge ({src} -> {dst}) refers to a node '{end}' that does not "
-                                 "exist", hint="Remove the edge or add the node.")
-    for name, node in graph.nodes.items():
-        if not isinstance(node, KNOWN_TYPES):
-            raise UnsupportedError(f"node '{name}' has type {type(node).__name__}, which snn2hw "
-                                   "does not support", node=name,
-                                   hint="Supported: " + ", ".join(t.__name__ for t in KNOWN_TYPES))
-    if not graph.inputs():
-        raise GraphError("the graph has no Input node",
-                         hint="Add a nir.Input node and an edge from it to the first layer.")
-    if not graph.outputs():
-        raise GraphError("the graph has no Output node",
-                         hint="Add a nir.Output node and an edge into it from the last layer.")
-
-
-def _check_reachable(graph: Graph) -> None:
-    seen: set[str] = set()
-    for inp in graph.inputs():
-        seen |= nx.descendants(graph.digraph, inp) | {inp}
-    lost = sorted(set(graph.nodes) - seen)
-    if lost:
-        raise GraphError(f"node(s) {', '.join(lost)} cannot be reached from any Input",
-                         node=lost[0], hint="Connect them or remove them.")
-
-
-def validate(graph: Graph) -> None:
-    """Raise GraphError/UnsupportedError naming the node if the graph is not valid."""
-    _check_structure(graph)
-    params.check_graph(graph.nodes, graph.metadata)   # before shapes: stride 0, 1-D weights
-    execution_order(graph)
-    _check_reachable(graph)
-    infer_shapes(graph)
-
-
-from snn2hw.shapes import infer_shapes

@@ -11,16 +11,13 @@ import h5py
 import nir
 import numpy as np
 
-from snn2hw import conventions, params
+from snn2hw import conventions, params, primitives
 from snn2hw.errors import GraphError, ModelFileError, Snn2hwError, UnsupportedError
 from snn2hw.files import atomic_write
 from snn2hw.ir import Graph, to_nir
 from snn2hw.shapes import infer_shapes
 
-_NODE_TYPES = {t.__name__ for t in (
-    nir.Input, nir.Output, nir.Affine, nir.Linear, nir.Scale, nir.Conv1d, nir.Conv2d,
-    nir.SumPool2d, nir.AvgPool2d, nir.Flatten, nir.Delay, nir.Threshold, nir.IF, nir.I,
-    nir.LI, nir.LIF, nir.CubaLI, nir.CubaLIF, nir.NIRGraph)}
+_NODE_TYPES = {t.__name__ for t in (*primitives.KNOWN, nir.NIRGraph)}
 
 
 def _type_of(group: h5py.Group, where: str, path: Path) -> str:

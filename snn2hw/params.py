@@ -4,7 +4,7 @@
 Each rule takes a node's fields as a mapping (``vars(node)``, or the datasets of a node in
 a ``.nir`` file before nir builds it) and raises GraphError naming the node, the problem
 and the fix. ``check_fields`` runs them for one node; ``check_graph`` for every node of a
-graph and its metadata (``ir.validate`` calls it before shape inference).
+graph and its metadata (``checker.validate`` calls it before shape inference).
 """
 
 from __future__ import annotations

@@ -37,16 +37,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import nir
 import numpy as np
 
-from snn2hw import sdnn
+from snn2hw import primitives, sdnn
 from snn2hw.errors import UnsupportedError, UserInputError
-from snn2hw.ir import SPIKING_TYPES, Graph, execution_order, recurrent_edges
+from snn2hw.ir import Graph, execution_order, recurrent_edges
+from snn2hw.refops import conv2d, param
 from snn2hw.shapes import infer_shapes
 
 DEFAULT_DT = 1e-4
-_NEURON_TYPES = (nir.LI, nir.LIF, nir.IF, nir.I, nir.CubaLI, nir.CubaLIF)
 RESET_MODES = ("zero", "subtract", "snntorch_subtract", "sinabs")
 OPTIONS = {"integrator": ("euler", "exact"), "cuba_voltage_uses": ("new", "old"),
            "threshold_cmp": ("gt", "ge"), "reset": RESET_MODES}
@@ -93,111 +92,16 @@ def resolve_options(graph: Graph, **given: Any) -> Options:
     return Options(**values)
 
 
-# --------------------------------------------------------------------------- stateless ops
+# --------------------------------------------------------------------------- per-node steps
 
-
-def _affine(node: Any, x: np.ndarray) -> np.ndarray:
-    y = x @ np.asarray(node.weight, dtype=x.dtype).T
-    return y + np.asarray(node.bias, dtype=x.dtype) if isinstance(node, nir.Affine) else y
-
-
-def _pad_amounts(node: Any, kernel: tuple[int, ...], dil: tuple[int, ...]) -> list[tuple[int, int]]:
-    if isinstance(node.padding, str):
-        if node.padding == "valid":
-            return [(0, 0)] * len(kernel)
-        totals = [d * (k - 1) for k, d in zip(kernel, dil)]   # 'same' as PyTorch pads it
-        return [(t // 2, t - t // 2) for t in totals]
-    pads = np.broadcast_to(np.asarray(node.padding, dtype=int).ravel(), (len(kernel),))
-    return [(int(p), int(p)) for p in pads]
-
-
-def _tuple(value: Any, n: int) -> tuple[int, ...]:
-    return tuple(int(v) for v in np.broadcast_to(np.asarray(value, dtype=int).ravel(), (n,)))
-
-
-def conv2d(x: np.ndarray, w: np.ndarray, stride: tuple[int, int], pads: list[tuple[int, int]],
-           dil: tuple[int, int], groups: int) -> np.ndarray:
-    """PyTorch-style cross-correlation: x (B, C, H, W), w (O, C/groups, kH, kW)."""
-    b, _, _, _ = x.shape
-    o, cg, kh, kw = w.shape
-    xp = np.pad(x, ((0, 0), (0, 0), pads[0], pads[1]))
-    ho = (xp.shape[2] - dil[0] * (kh - 1) - 1) // stride[0] + 1
-    wo = (xp.shape[3] - dil[1] * (kw - 1) - 1) // stride[1] + 1
-    out = np.zeros((b, groups, o // groups, ho, wo), dtype=x.dtype)
-    wg = w.reshape(groups, o // groups, cg, kh, kw)
-    for i in range(kh):
-        for j in range(kw):
-            patch = xp[:, :, i * dil[0]: i * dil[0] + stride[0] * (ho - 1) + 1: stride[0],
-                       j * dil[1]: j * dil[1] + stride[1] * (wo - 1) + 1: stride[1]]
-            patch = patch.reshape(b, groups, cg, ho, wo)
-            out += np.einsum("bgchw,goc->bgohw", patch, wg[:, :, :, i, j])
-    return out.reshape(b, o, ho, wo)
-
-
-def _conv(node: Any, x: np.ndarray) -> np.ndarray:
-    w = np.asarray(node.weight, dtype=x.dtype)
-    one_d = w.ndim == 3
-    if one_d:
-        x, w = x[:, :, None, :], w[:, :, None, :]
-    n = 2
-    kernel = tuple(w.shape[2:])
-    stride = (1, *_tuple(node.stride, 1)) if one_d else _tuple(node.stride, n)
-    dil = (1, *_tuple(node.dilation, 1)) if one_d else _tuple(node.dilation, n)
-    pads = _pad_amounts(node, kernel[1:] if one_d else kernel, dil[1:] if one_d else dil)
-    pads = [(0, 0), *pads] if one_d else pads
-    y = conv2d(x, w, stride, pads, dil, int(node.groups))
-    y = y + np.asarray(node.bias, dtype=x.dtype).reshape(-1, 1, 1)
-    return y[:, :, 0, :] if one_d else y
-
-
-def _pool(node: Any, x: np.ndarray) -> np.ndarray:
-    k = _tuple(node.kernel_size, 2)
-    stride = _tuple(node.stride, 2)
-    pads = [(p, p) for p in _tuple(node.padding, 2)]
-    c = x.shape[1]
-    w = np.ones((c, 1, *k), dtype=x.dtype)
-    y = conv2d(x, w, stride, pads, (1, 1), c)
-    return y / (k[0] * k[1]) if isinstance(node, nir.AvgPool2d) else y
-
-
-def _flatten(node: Any, x: np.ndarray) -> np.ndarray:
-    dims = x.shape[1:]
-    start = int(node.start_dim) % len(dims)
-    end = int(node.end_dim) % len(dims)
-    shape = dims[:start] + (int(np.prod(dims[start:end + 1])),) + dims[end + 1:]
-    return x.reshape((x.shape[0], *shape))
-
-
-STATELESS: dict[type, Callable[[Any, np.ndarray], np.ndarray]] = {
-    nir.Affine: _affine, nir.Linear: _affine,
-    nir.Scale: lambda node, x: x * np.asarray(node.scale, dtype=x.dtype),
-    nir.Conv1d: _conv, nir.Conv2d: _conv,
-    nir.SumPool2d: _pool, nir.AvgPool2d: _pool,
-    nir.Flatten: _flatten,
-    nir.Threshold: lambda node, x: (x > np.asarray(node.threshold, dtype=x.dtype)).astype(x.dtype),
-    nir.Output: lambda node, x: x,
-}
-
-
-# --------------------------------------------------------------------------- stateful nodes
-
-
-def _p(node: Any, name: str, dtype: Any, default: float = 0.0) -> np.ndarray:
-    value = getattr(node, name, None)
-    return np.asarray(default if value is None else value, dtype=dtype)
-
-
-def _leak(v: np.ndarray, drive: np.ndarray, tau: np.ndarray, opt: Options) -> np.ndarray:
-    """One step of tau dv/dt = drive - v (drive = v_leak + r*I)."""
-    if opt.integrator == "exact":
-        return drive + (v - drive) * np.exp(-opt.dt / tau)
-    return v + (opt.dt / tau) * (drive - v)
-
+#: The step of every stateless primitive (a view of the primitives table's ``forward``).
+STATELESS: Mapping[type, Callable[[Any, np.ndarray], np.ndarray]] = {
+    cls: p.forward for cls, p in primitives.TABLE.items() if p.forward is not None}
 
 def _fire(node: Any, v: np.ndarray, state: dict[str, np.ndarray], mode: str,
           opt: Options) -> tuple[np.ndarray, np.ndarray]:
     """Threshold and reset; returns (spikes, new v)."""
-    theta = _p(node, "v_threshold", v.dtype)
+    theta = param(node, "v_threshold", v.dtype)
     if mode == "sinabs":
         z = np.where(v > 0, np.trunc(v / theta), 0.0)
         return z, np.maximum(v - z * theta, -theta)
@@ -206,7 +110,7 @@ def _fire(node: Any, v: np.ndarray, state: dict[str, np.ndarray], mode: str,
         v = v - flag * theta
     z = ((v > theta) if opt.threshold_cmp == "gt" else (v >= theta)).astype(v.dtype)
     if mode == "zero":
-        return z, np.where(z > 0, _p(node, "v_reset", v.dtype), v)
+        return z, np.where(z > 0, param(node, "v_reset", v.dtype), v)
     if mode == "subtract":
         return z, v - z * theta
     v = v - (z - state["flag"]) * theta
@@ -224,20 +128,9 @@ def _step_neuron(node: Any, x: np.ndarray, state: dict[str, np.ndarray], opt: Op
         out = sdnn.step(state["sd"], late, state)
         state["v"], state["i"] = state["act"], state["sigma"]     # recorded as v and sigma
         return out
-    dt = x.dtype
-    v = state["v"]
-    if isinstance(node, (nir.IF, nir.I)):
-        v = v + _p(node, "r", dt) * x
-    elif isinstance(node, (nir.LI, nir.LIF)):
-        v = _leak(v, _p(node, "v_leak", dt) + _p(node, "r", dt) * x, _p(node, "tau", dt), opt)
-    else:  # CubaLI / CubaLIF
-        i_old = state["i"]
-        i_new = _leak(i_old, _p(node, "w_in", dt, 1.0) * x, _p(node, "tau_syn", dt), opt)
-        i_used = i_new if opt.cuba_voltage_uses == "new" else i_old
-        v = _leak(v, _p(node, "v_leak", dt) + _p(node, "r", dt) * i_used,
-                  _p(node, "tau_mem", dt), opt)
-        state["i"] = i_new
-    if isinstance(node, SPIKING_TYPES):
+    row = primitives.of(node)
+    v = row.integrate(node, x, state, opt)
+    if row.spiking:
         z, v = _fire(node, v, state, mode, opt)
         state["v"] = v
         return z
@@ -320,15 +213,15 @@ def simulate(graph: Graph, inputs: Any, *, dt: float | None = None, reset: str |
     state = {n: {"v": zeros[n].copy(), "i": zeros[n].copy(), "flag": zeros[n].copy()}
              for n in order}
     delay_steps = {n: _delay_steps(graph.nodes[n], opt.dt) for n in order
-                   if isinstance(graph.nodes[n], nir.Delay)}
+                   if primitives.kind(graph.nodes[n]) == "delay"}
     history: dict[str, list[np.ndarray]] = {n: [] for n in delay_steps}
     prev = dict(zeros)
     zero_in = {n: np.zeros((batch, *shapes[n][0]), dtype=dtype) for n in order}
     # keep per-step values only for what is returned (outputs, and what was asked for)
     kept = set(graph.outputs()) | {n for n, node in graph.nodes.items() if
-                                   "spikes" in record and isinstance(node, SPIKING_TYPES)}
+                                   "spikes" in record and primitives.is_spiking(node)}
     kept_states = {n for n, node in graph.nodes.items() if "states" in record
-                   and isinstance(node, _NEURON_TYPES)}
+                   and primitives.is_neuron(node)}
     traces: dict[str, list[np.ndarray]] = {n: [] for n in kept}
     vs: dict[str, list[np.ndarray]] = {n: [] for n in kept_states}
     cur_i: dict[str, list[np.ndarray]] = {n: [] for n in kept_states}
@@ -336,7 +229,7 @@ def simulate(graph: Graph, inputs: Any, *, dt: float | None = None, reset: str |
         cur: dict[str, np.ndarray] = {}
         for n in order:
             node = graph.nodes[n]
-            if isinstance(node, nir.Input):
+            if primitives.kind(node) == "input":
                 cur[n] = arrays[n][:, t]
                 continue
             x = zero_in[n]
@@ -355,7 +248,8 @@ def simulate(graph: Graph, inputs: Any, *, dt: float | None = None, reset: str |
 def _run_node(node: Any, name: str, x: np.ndarray, state: dict[str, np.ndarray], opt: Options,
               mode: str, delay_steps: Mapping[str, np.ndarray],
               history: dict[str, list[np.ndarray]], t: int) -> np.ndarray:
-    if isinstance(node, nir.Delay):
+    row = primitives.of(node)
+    if row.kind == "delay":
         hist = history[name]
         hist.append(x)
         d = delay_steps[name]
@@ -365,9 +259,8 @@ def _run_node(node: Any, name: str, x: np.ndarray, state: dict[str, np.ndarray],
                 mask = np.broadcast_to(d == k, x.shape[1:])
                 out[:, mask] = hist[t - k][:, mask]
         return out
-    op = STATELESS.get(type(node))
-    if op is not None:
-        return op(node, x)
+    if row.forward is not None:
+        return row.forward(node, x)
     return _step_neuron(node, x, state, opt, mode)
 
 
@@ -380,12 +273,16 @@ def _collect(graph: Graph, traces: dict[str, list[np.ndarray]], vs: dict[str, li
     outputs = {n: stack(traces[n]) for n in graph.outputs()}
     result = SimResult(outputs=outputs, options=opt)
     for n, node in graph.nodes.items():
-        if "spikes" in record and isinstance(node, SPIKING_TYPES):
+        if "spikes" in record and primitives.is_spiking(node):
             result.spikes[n] = stack(traces[n])
         if n in vs:
             result.states[n] = {"v": stack(vs[n])}
-            if isinstance(node, (nir.CubaLI, nir.CubaLIF)):
+            if "i" in primitives.of(node).states:
                 result.states[n]["i"] = stack(cur_i[n])
             elif sdnn.is_sd(node):
                 result.states[n]["sigma"] = stack(cur_i[n])
     return result
+
+
+__all__ = ["DEFAULT_DT", "OPTIONS", "RESET_MODES", "STATELESS", "Options", "SimResult", "conv2d",
+           "neuron_trace", "resolve_options", "simulate"]

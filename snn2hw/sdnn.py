@@ -36,8 +36,8 @@ from typing import Any
 import nir
 import numpy as np
 
+from snn2hw import primitives
 from snn2hw.errors import GraphError, UnsupportedError, UserInputError
-from snn2hw.ir import STATEFUL_TYPES
 
 KEY = "snn2hw.sigma_delta"
 PAYLOAD_BITS_KEY = "snn2hw.payload_bits"
@@ -147,8 +147,7 @@ def check_graph(graph: Any) -> list[str]:
         return []
     for name in names:
         params(name, graph.nodes[name])
-    other = [n for n, v in graph.nodes.items()
-             if isinstance(v, STATEFUL_TYPES) and not isinstance(v, nir.Delay) and not is_sd(v)]
+    other = [n for n, v in graph.nodes.items() if primitives.is_neuron(v) and not is_sd(v)]
     if other:
         raise UnsupportedError(f"node '{other[0]}' is a {type(graph.nodes[other[0]]).__name__} "
                                f"in a graph of sigma-delta layers ('{names[0]}')",

@@ -80,7 +80,7 @@ def _model(tmp_path: Path, n_in: int = 20, n: int = 100) -> Path:
     import nir
     import numpy as np
 
-    from snn2hw import ir, nirio
+    from snn2hw import checker, nirio
 
     rng = np.random.default_rng(0)
     nodes = {"input": nir.Input(np.array([n_in])),
@@ -88,8 +88,9 @@ def _model(tmp_path: Path, n_in: int = 20, n: int = 100) -> Path:
              "lif": nir.LIF(tau=np.full(n, 1e-3), r=np.full(n, 10.0), v_leak=np.zeros(n),
                             v_threshold=np.ones(n)),
              "output": nir.Output(np.array([n]))}
-    graph = ir.from_nir(nir.NIRGraph(nodes, [("input", "fc"), ("fc", "lif"), ("lif", "output")],
-                                     type_check=False), metadata={"dt": 1e-4})
+    edges = [("input", "fc"), ("fc", "lif"), ("lif", "output")]
+    graph = checker.from_nir(nir.NIRGraph(nodes, edges, type_check=False),
+                             metadata={"dt": 1e-4})
     path = tmp_path / "model.nir"
     nirio.write(graph, path)
     return path

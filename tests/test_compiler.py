@@ -3,6 +3,7 @@ mapping and design rules, weight sharing, range analysis, the pass manager."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 import warnings
 from pathlib import Path
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from snn2hw_emulator import image
 
-from snn2hw import compiler, execute, ir, nirio, reference
+from snn2hw import checker, compiler, execute, ir, reference
 from snn2hw.errors import DesignRuleError, Snn2hwError, UnsupportedError, UserInputError
 from snn2hw.passes import mapping
 from snn2hw.passes.quantise import prephase_v0
@@ -61,7 +62,7 @@ def exact_graph(rng: np.random.Generator, n_in: int, hidden: int, n_out: int,
     if recurrent:
         nodes["rec"] = nir.Linear(weights((hidden, hidden)) * (rng.random((hidden, hidden)) < 0.3))
         edges += [("h", "rec"), ("rec", "h")]
-    return ir.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": DT})
+    return checker.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": DT})
 
 
 def spikes_in(rng: np.random.Generator, graph: ir.Graph, batch: int, steps: int) -> np.ndarray:
@@ -136,7 +137,7 @@ def random_graphs(draw: st.DrawFn) -> ir.Graph:
         prev = f"n{k}"
     nodes["output"] = nir.Output(np.array([sizes[-1]]))
     edges.append((prev, "output"))
-    return ir.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": DT})
+    return checker.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": DT})
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -179,7 +180,7 @@ def _wide(n_in: int, n_hidden: int) -> ir.Graph:
                             v_leak=np.zeros(n_hidden), v_threshold=np.ones(n_hidden)),
              "output": nir.Output(np.array([n_hidden]))}
     edges = [("input", "fc"), ("fc", "lif"), ("lif", "output")]
-    return ir.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": DT})
+    return checker.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": DT})
 
 
 def test_population_larger_than_a_core_is_split_across_cores_and_chips() -> None:
@@ -229,7 +230,7 @@ def test_unequal_paths_get_a_delay_that_keeps_timing() -> None:
              "output": nir.Output(np.array([n]))}
     edges = [("input", "a"), ("a", "h"), ("h", "b"), ("b", "o"), ("input", "skip"),
              ("skip", "o"), ("o", "output")]
-    graph = ir.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": DT})
+    graph = checker.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": DT})
     c = compiler.compile(graph, compiler.Options(target="loihi2"))
     assert {b.source: b.delay for b in c.net.blocks_into("o")} == {"h": 0, "input": 1}
     assert any(b.kind == "delay_dense" for b in c.program.blocks)
@@ -248,8 +249,8 @@ def test_readout_layer_voltage_matches_reference() -> None:
     nodes = {"input": nir.Input(np.array([6])), "fc": nir.Linear(rng.normal(size=(3, 6))),
              "li": nir.LI(tau=np.full(3, 1e-3), r=np.full(3, 10.0), v_leak=np.zeros(3)),
              "output": nir.Output(np.array([3]))}
-    graph = ir.from_nir(nir.NIRGraph(nodes, [("input", "fc"), ("fc", "li"), ("li", "output")],
-                                     type_check=False), metadata={"dt": DT})
+    graph = checker.from_nir(nir.NIRGraph(nodes, [("input", "fc"), ("fc", "li"), ("li", "output")],
+                                          type_check=False), metadata={"dt": DT})
     x = (rng.random((2, 30, 6)) < 0.5).astype(np.int8)
     c = compiler.compile(graph)
     hw = execute.run(c.program, x).outputs["output"]
@@ -260,14 +261,29 @@ def test_readout_layer_voltage_matches_reference() -> None:
 # --------------------------------------------------------------------------- pass manager
 
 
-def test_dump_ir_writes_a_readable_graph_after_each_pass(tmp_path: Path) -> None:
+def test_dump_ir_writes_each_level_in_its_own_form(tmp_path: Path) -> None:
+    """--dump-ir: the input graph, then every step's level in that level's own form
+    (issue 16: not the same .nir each time)."""
     c = compiler.compile(_wide(8, 4), compiler.Options(dump_ir=str(tmp_path), verify_each=True))
-    names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == [f"{k:02d}_{n}.nir" for k, (n, _) in enumerate(compiler.PIPELINE)
-                     if n != "emit"]
-    last = nirio.read(tmp_path / names[-1])
-    hw = last.nodes["lif"].metadata["snn2hw"]
-    assert hw["groups"]["lif"]["core"] == 0 and "vth" in hw["groups"]["lif"]
+    text = {"graph": "txt", "program": "txt"}
+    want = ["00_graph.txt"] + [f"{k:02d}_{s.name}.{text.get(s.level.name, 'json')}"
+                               for k, s in enumerate(compiler.PIPELINE, 1)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == want
+    read = {p.stem: p.read_text() for p in tmp_path.iterdir()}
+    assert "lif" in read["00_graph"] and "LIF" in read["00_graph"]
+    st = json.loads(read["01_canonicalise"])
+    assert st["level"] == "structure" and [p["name"] for p in st["populations"]] == \
+        ["input", "lif"] and st["projections"][0]["held_as"] == "dense"
+    dyn = json.loads(read["02_discretise"])
+    assert dyn["dynamics"]["lif"]["dv"] == int(c.net.groups[0].dv)
+    hw = json.loads(read["05_quantise"])
+    assert hw["groups"][0]["vth"] == c.net.groups[0].vth and hw["groups"][0]["core"] == -1
+    assert np.array_equal(hw["blocks"][0]["weights"], c.net.blocks[0].weights)
+    placed = json.loads(read["08_map"])
+    assert placed["groups"][0]["core"] == 0 and placed["cores"][0]["neurons"] == 4
+    assert "lif" in read["09_emit"] and read["09_emit"] == read["10_cost"]   # no data: as is
+    assert len({read[k] for k in ("00_graph", "01_canonicalise", "02_discretise",
+                                  "05_quantise", "08_map", "09_emit")}) == 6
     assert c.program.metadata["snn2hw.compile"]
 
 
@@ -285,8 +301,8 @@ def _if_inhibitory() -> ir.Graph:
     nodes = {"input": nir.Input(np.array([10])), "fc": nir.Linear(rng.normal(size=(n, 10))),
              "if": nir.IF(r=np.ones(n), v_threshold=np.full(n, 2.0)),
              "output": nir.Output(np.array([n]))}
-    return ir.from_nir(nir.NIRGraph(nodes, [("input", "fc"), ("fc", "if"), ("if", "output")],
-                                    type_check=False), metadata={"dt": DT})
+    return checker.from_nir(nir.NIRGraph(nodes, [("input", "fc"), ("fc", "if"), ("if", "output")],
+                                         type_check=False), metadata={"dt": DT})
 
 
 def test_unbounded_voltage_fails_with_a_way_out() -> None:

@@ -13,7 +13,7 @@ import nir
 import numpy as np
 import pytest
 
-from snn2hw import compiler, ir
+from snn2hw import checker, compiler, ir
 from snn2hw.errors import DesignRuleError
 from snn2hw.passes import partition, structure
 from snn2hw.reference import STATELESS
@@ -22,8 +22,8 @@ DT = 1e-3
 
 
 def _graph(nodes: dict, chain: list[str]) -> ir.Graph:
-    return ir.from_nir(nir.NIRGraph(nodes, list(itertools.pairwise(chain)),
-                                    type_check=False), metadata={"dt": DT})
+    return checker.from_nir(nir.NIRGraph(nodes, list(itertools.pairwise(chain)),
+                                         type_check=False), metadata={"dt": DT})
 
 
 def _chain_output(graph: ir.Graph, p: structure.Projection, x: np.ndarray) -> np.ndarray:
@@ -38,7 +38,7 @@ def _if(shape: tuple[int, ...]) -> nir.IF:
 
 
 def test_event_cnn_projections_keep_their_structure_and_equal_the_chain() -> None:
-    graph = ir.from_nir(conv_nets.event_cnn(), metadata={"dt": DT})
+    graph = checker.from_nir(conv_nets.event_cnn(), metadata={"dt": DT})
     st = structure.analyse(graph)
     kinds = {p.name: p.kind for p in st.projections}
     assert kinds == {"input->if1": "conv", "if1->if2": "conv", "if2->if3": "conv",
@@ -177,7 +177,7 @@ def test_fan_in_beyond_a_core_is_reported_with_numbers_and_a_fix() -> None:
 
 
 def _compile_cnn(target: str, **kw):
-    graph = ir.from_nir(conv_nets.event_cnn(**kw), metadata={"dt": DT})
+    graph = checker.from_nir(conv_nets.event_cnn(**kw), metadata={"dt": DT})
     x = conv_nets.events((2, 34, 34), 4, 20, 0.05)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -290,7 +290,7 @@ def test_pilotnet_sized_net_compiles_and_emits_for_loihi2_without_dense_blocks()
 
     from snn2hw.targets import load
 
-    graph = ir.from_nir(conv_nets.pilotnet(), metadata={"dt": DT})
+    graph = checker.from_nir(conv_nets.pilotnet(), metadata={"dt": DT})
     x = conv_nets.events((3, 66, 200), 2, 8, 0.05)
     tracemalloc.start()
     try:

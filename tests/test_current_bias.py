@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import snntorch_models as sm
 
-from snn2hw import compiler, execute, ir, reference, verify
+from snn2hw import checker, compiler, execute, ir, reference, verify
 from snn2hw.importers.snntorch import from_snntorch
 from snn2hw.passes import current_bias
 from snn2hw.passes.quantise import grid
@@ -80,7 +80,7 @@ def _cuba_readout(bias: float) -> ir.Graph:
                              r=np.full(n, 2.0), v_leak=np.zeros(n), w_in=np.full(n, 4.0)),
              "output": nir.Output(np.array([n]))}
     edges = [("input", "fc"), ("fc", "h"), ("h", "output")]
-    return ir.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": 1e-4})
+    return checker.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": 1e-4})
 
 
 @pytest.mark.parametrize("target", ["loihi2", "loihi1"])

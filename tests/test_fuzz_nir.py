@@ -21,7 +21,7 @@ import pytest
 from fuzzing import inspect_damaged
 from test_fuzz import SEED, _refused
 
-from snn2hw import ir, nirio
+from snn2hw import checker, ir, nirio
 from snn2hw.cli import main
 from snn2hw.errors import GraphError
 
@@ -48,8 +48,8 @@ def _valid(rng: np.random.Generator) -> ir.Graph:
         "li": nir.LI(tau=5e-3 * ones(3), r=ones(3), v_leak=0 * ones(3)),
         "output": nir.Output(np.array([3])),
     }
-    return ir.from_nir(nir.NIRGraph(nodes, list(itertools.pairwise(nodes)), type_check=False),
-                       metadata={"dt": 1e-3})
+    return checker.from_nir(nir.NIRGraph(nodes, list(itertools.pairwise(nodes)), type_check=False),
+                            metadata={"dt": 1e-3})
 
 
 # node, dataset, new value, what the error must say
@@ -183,9 +183,9 @@ def test_graphs_built_in_python_get_the_same_checks() -> None:
                               dilation=np.array([1, 1]), groups=1, bias=np.zeros(2))}
     for name, node in bad.items():
         with pytest.raises(GraphError, match=f"node '{name}'"):
-            ir.validate(g.replace(nodes={**nodes, name: node}))
+            checker.validate(g.replace(nodes={**nodes, name: node}))
     with pytest.raises(GraphError, match="dt = 'fast'"):
-        ir.validate(g.replace(metadata={"dt": "fast"}))
+        checker.validate(g.replace(metadata={"dt": "fast"}))
 
 
 def test_damaged_nir_files_are_one_line_errors(valid: Path, tmp_path: Path,

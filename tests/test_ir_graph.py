@@ -13,14 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nirgraphs import conv, cuba, feedforward, lif, recurrent
 
-from snn2hw import ir, nirio
+from snn2hw import checker, ir, nirio
 from snn2hw.errors import GraphError, ModelFileError, UnsupportedError
 from snn2hw.inspect import graph_table
 from snn2hw.shapes import infer_shapes
 
 
 def test_flatten_subgraph_uses_dotted_names() -> None:
-    g = ir.from_nir(recurrent(np.random.default_rng(0)))
+    g = checker.from_nir(recurrent(np.random.default_rng(0)))
     assert set(g.nodes) == {"input", "fc", "rnn.lif", "rnn.w_rec", "output"}
     assert set(g.edges) == {("input", "fc"), ("fc", "rnn.lif"), ("rnn.lif", "rnn.w_rec"),
                             ("rnn.w_rec", "rnn.lif"), ("rnn.lif", "output")}
@@ -28,21 +28,21 @@ def test_flatten_subgraph_uses_dotted_names() -> None:
 
 
 def test_execution_order_respects_same_step_edges() -> None:
-    g = ir.from_nir(recurrent(np.random.default_rng(0)))
+    g = checker.from_nir(recurrent(np.random.default_rng(0)))
     order = ir.execution_order(g)
     assert order.index("fc") < order.index("rnn.lif") < order.index("output")
     assert order.index("rnn.w_rec") < order.index("rnn.lif")  # reads lif's previous step
 
 
 def test_conv_pool_flatten_shapes() -> None:
-    shapes = infer_shapes(ir.from_nir(conv(np.random.default_rng(1))))
+    shapes = infer_shapes(checker.from_nir(conv(np.random.default_rng(1))))
     assert shapes["conv"] == ((2, 8, 8), (4, 8, 8))
     assert shapes["pool"] == ((4, 8, 8), (4, 4, 4))
     assert shapes["flat"] == ((4, 4, 4), (64,))
 
 
 def test_graph_is_immutable() -> None:
-    g = ir.from_nir(feedforward(np.random.default_rng(0)))
+    g = checker.from_nir(feedforward(np.random.default_rng(0)))
     with pytest.raises(TypeError):
         g.nodes["x"] = lif(1)  # type: ignore[index]
     h = g.replace(metadata={"dt": 1e-3})
@@ -66,7 +66,7 @@ def _roundtrip(g: ir.Graph, path: Path) -> ir.Graph:
 
 @pytest.mark.parametrize("build", [feedforward, recurrent, conv])
 def test_roundtrip_is_lossless(build, tmp_path: Path) -> None:
-    g = ir.from_nir(build(np.random.default_rng(3)), metadata={"dt": 1e-4, "reset": "zero"})
+    g = checker.from_nir(build(np.random.default_rng(3)), metadata={"dt": 1e-4, "reset": "zero"})
     h = _roundtrip(g, tmp_path / "g.nir")
     assert set(h.nodes) == set(g.nodes) and set(h.edges) == set(g.edges)
     assert all(_same_node(g.nodes[n], h.nodes[n]) for n in g.nodes)
@@ -78,7 +78,7 @@ def test_roundtrip_is_lossless(build, tmp_path: Path) -> None:
 @settings(max_examples=25, deadline=None)
 @given(sizes=st.lists(st.integers(1, 12), min_size=2, max_size=5), seed=st.integers(0, 99))
 def test_random_feedforward_roundtrip(sizes: list[int], seed: int, tmp_path_factory) -> None:
-    g = ir.from_nir(feedforward(np.random.default_rng(seed), tuple(sizes)))
+    g = checker.from_nir(feedforward(np.random.default_rng(seed), tuple(sizes)))
     h = _roundtrip(g, tmp_path_factory.mktemp("rt") / "g.nir")
     assert all(_same_node(g.nodes[n], h.nodes[n]) for n in g.nodes)
     assert infer_shapes(h) == infer_shapes(g)
@@ -92,13 +92,13 @@ def test_every_neuron_primitive_roundtrips(tmp_path: Path) -> None:
                "delay": nir.Delay(np.full(n, 2e-4))}
     nodes = {"input": nir.Input(np.array([n])), **neurons, "output": nir.Output(np.array([n]))}
     chain = ["input", *neurons, "output"]
-    g = ir.from_nir(nir.NIRGraph(nodes, list(itertools.pairwise(chain)), type_check=False))
+    g = checker.from_nir(nir.NIRGraph(nodes, list(itertools.pairwise(chain)), type_check=False))
     h = _roundtrip(g, tmp_path / "all.nir")
     assert all(_same_node(g.nodes[k], h.nodes[k]) for k in g.nodes)
 
 
 def test_inspect_table_marks_loops() -> None:
-    text = graph_table(ir.from_nir(recurrent(np.random.default_rng(0))))
+    text = graph_table(checker.from_nir(recurrent(np.random.default_rng(0))))
     assert "recurrent loop: " in text and "rnn.lif" in text
     assert "total" in text
 
@@ -114,21 +114,21 @@ def test_shape_mismatch_names_both_nodes() -> None:
     g = _graph({"input": nir.Input(np.array([4])), "fc": nir.Linear(np.ones((3, 5))),
                 "output": nir.Output(np.array([3]))}, [("input", "fc"), ("fc", "output")])
     with pytest.raises(GraphError, match=r"input.*\[4\].*fc.*\[5\]"):
-        ir.from_nir(g)
+        checker.from_nir(g)
 
 
 def test_no_input_is_an_error() -> None:
     g = _graph({"fc": nir.Linear(np.ones((3, 4))), "output": nir.Output(np.array([3]))},
                [("fc", "output")])
     with pytest.raises(GraphError, match="no Input node"):
-        ir.from_nir(g)
+        checker.from_nir(g)
 
 
 def test_dangling_edge_is_named() -> None:
     g = _graph({"input": nir.Input(np.array([3])), "output": nir.Output(np.array([3]))},
                [("input", "output"), ("input", "ghost")])
     with pytest.raises(GraphError, match="ghost"):
-        ir.from_nir(g)
+        checker.from_nir(g)
 
 
 def test_algebraic_loop_is_named() -> None:
@@ -136,14 +136,14 @@ def test_algebraic_loop_is_named() -> None:
                 "b": nir.Linear(np.eye(3)), "output": nir.Output(np.array([3]))},
                [("input", "a"), ("a", "b"), ("b", "a"), ("b", "output")])
     with pytest.raises(GraphError, match="algebraic loop through"):
-        ir.from_nir(g)
+        checker.from_nir(g)
 
 
 def test_negative_tau_is_rejected() -> None:
     g = _graph({"input": nir.Input(np.array([2])), "lif": lif(2, tau=-1e-3),
                 "output": nir.Output(np.array([2]))}, [("input", "lif"), ("lif", "output")])
     with pytest.raises(GraphError, match="LIF node 'lif': parameter 'tau' must be > 0"):
-        ir.from_nir(g)
+        checker.from_nir(g)
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -159,7 +159,7 @@ def test_not_hdf5(tmp_path: Path) -> None:
 
 def test_truncated_file(tmp_path: Path) -> None:
     path = tmp_path / "t.nir"
-    nirio.write(ir.from_nir(feedforward(np.random.default_rng(0))), path)
+    nirio.write(checker.from_nir(feedforward(np.random.default_rng(0))), path)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(ModelFileError) as exc:
@@ -169,7 +169,7 @@ def test_truncated_file(tmp_path: Path) -> None:
 
 def test_unknown_node_type_is_named(tmp_path: Path) -> None:
     path = tmp_path / "u.nir"
-    nirio.write(ir.from_nir(feedforward(np.random.default_rng(0))), path)
+    nirio.write(checker.from_nir(feedforward(np.random.default_rng(0))), path)
     with h5py.File(path, "r+") as f:
         del f["node/nodes/fc0/type"]
         f["node/nodes/fc0"].create_dataset("type", data="Quux")
@@ -179,7 +179,7 @@ def test_unknown_node_type_is_named(tmp_path: Path) -> None:
 
 def test_deleted_dataset_is_reported(tmp_path: Path) -> None:
     path = tmp_path / "d.nir"
-    nirio.write(ir.from_nir(feedforward(np.random.default_rng(0))), path)
+    nirio.write(checker.from_nir(feedforward(np.random.default_rng(0))), path)
     with h5py.File(path, "r+") as f:
         del f["node/nodes/lif0/tau"]
     with pytest.raises(ModelFileError, match="d.nir"):
@@ -187,7 +187,7 @@ def test_deleted_dataset_is_reported(tmp_path: Path) -> None:
 
 
 def test_write_failure_leaves_nothing(tmp_path: Path) -> None:
-    g = ir.from_nir(feedforward(np.random.default_rng(0)))
+    g = checker.from_nir(feedforward(np.random.default_rng(0)))
     with pytest.raises(GraphError, match="metadata 'bad' is None"):
         nirio.write(g.replace(metadata={"bad": None}), tmp_path / "x.nir")
     assert list(tmp_path.iterdir()) == []

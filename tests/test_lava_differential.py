@@ -96,7 +96,7 @@ def test_emulator_equals_lava_on_compiled_networks() -> None:
     import nir
     from test_compiler import exact_graph, spikes_in
 
-    from snn2hw import compiler, ir
+    from snn2hw import checker, compiler
 
     runs = []
     for seed, (target, conv, share) in enumerate([("loihi2", True, None), ("loihi1", True, None),
@@ -108,8 +108,8 @@ def test_emulator_equals_lava_on_compiled_networks() -> None:
         src = "flat" if conv else "input"               # a skip path: needs a delay
         nodes["skip"] = nir.Linear(rng.normal(size=(4, 75 if conv else 6)) * 30)
         edges = graph.edges + ((src, "skip"), ("skip", "o"))
-        graph = ir.from_nir(nir.NIRGraph(nodes, list(edges), type_check=False),
-                            metadata={"dt": 1e-4})
+        graph = checker.from_nir(nir.NIRGraph(nodes, list(edges), type_check=False),
+                                 metadata={"dt": 1e-4})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             c = compiler.compile(graph, compiler.Options(target=target, share=share,

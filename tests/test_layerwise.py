@@ -6,7 +6,7 @@ from __future__ import annotations
 import nir
 import numpy as np
 
-from snn2hw import ir, reference
+from snn2hw import checker, ir, reference
 from snn2hw.layerwise import fed_agreement
 
 
@@ -25,7 +25,7 @@ def _net() -> ir.Graph:
              "output": nir.Output(np.array([5]))}
     edges = [("input", "fc1"), ("fc1", "a"), ("a", "fc2"), ("fc2", "b"), ("b", "rec"),
              ("rec", "b"), ("b", "output")]
-    return ir.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": 1e-3})
+    return checker.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": 1e-3})
 
 
 def test_fed_the_references_own_spikes_every_layer_agrees_exactly() -> None:

@@ -12,7 +12,7 @@ import pytest
 from snn2hw_emulator import engine
 from test_compiler import exact_graph, spikes_in
 
-from snn2hw import compiler, ir
+from snn2hw import checker, compiler, ir
 from snn2hw.backends import lava, netx
 from snn2hw.cli import main
 from snn2hw.compare import first_divergence
@@ -34,8 +34,8 @@ def _netx_graph(seed: int, conv: bool) -> ir.Graph:
         nodes["conv"] = nir.Conv2d(input_shape=c.input_shape, weight=np.asarray(c.weight) - 5,
                                    stride=c.stride, padding=c.padding, dilation=c.dilation,
                                    groups=c.groups, bias=np.zeros(3))
-    return ir.from_nir(nir.NIRGraph(nodes, list(g.edges), type_check=False),
-                       metadata={"dt": 1e-4})
+    return checker.from_nir(nir.NIRGraph(nodes, list(g.edges), type_check=False),
+                            metadata={"dt": 1e-4})
 
 
 def _compiled(seed: int, conv: bool) -> compiler.Compiled:

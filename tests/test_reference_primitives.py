@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from snn2hw import ir, reference
+from snn2hw import checker, ir, reference
 from snn2hw.errors import UnsupportedError, UserInputError
 
 
@@ -24,7 +24,7 @@ def _chain(*pairs: tuple[str, nir.NIRNode], shape: tuple[int, ...]) -> ir.Graph:
     out_shape = reference.infer_shapes(ir.Graph(nodes, edges))[prev][1]
     nodes["output"] = nir.Output(np.array(out_shape))
     edges.append((prev, "output"))
-    return ir.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": 1e-4})
+    return checker.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": 1e-4})
 
 
 @settings(max_examples=25, deadline=None)
@@ -105,7 +105,7 @@ def test_if_sinabs_multispike() -> None:
 
 
 def test_recurrent_edge_carries_previous_step() -> None:
-    g = ir.from_nir(nirgraphs.recurrent(np.random.default_rng(0)), metadata={"dt": 1e-4})
+    g = checker.from_nir(nirgraphs.recurrent(np.random.default_rng(0)), metadata={"dt": 1e-4})
     assert ("rnn.lif", "rnn.w_rec") in ir.recurrent_edges(g)
     x = np.random.default_rng(1).uniform(0, 3, (2, 30, 4))
     res = reference.simulate(g, x, record=("spikes", "states"))
@@ -129,7 +129,7 @@ def test_delay_shifts_by_whole_steps() -> None:
 
 
 def test_dt_default_warns_and_bad_inputs() -> None:
-    g = ir.from_nir(nirgraphs.feedforward(np.random.default_rng(0)))
+    g = checker.from_nir(nirgraphs.feedforward(np.random.default_rng(0)))
     with pytest.warns(UserWarning, match="dt=1e-4"):
         reference.simulate(g, np.zeros((1, 2, 5)))
     with pytest.raises(UserInputError, match=r"shape \(1, 2, 4\).*\(batch, time, 5\)"):
@@ -139,7 +139,7 @@ def test_dt_default_warns_and_bad_inputs() -> None:
 
 
 def test_conv_graph_runs() -> None:
-    g = ir.from_nir(nirgraphs.conv(np.random.default_rng(0)), metadata={"dt": 1e-4})
+    g = checker.from_nir(nirgraphs.conv(np.random.default_rng(0)), metadata={"dt": 1e-4})
     x = (np.random.default_rng(1).random((2, 5, 2, 8, 8)) < 0.5).astype(float)
     res = reference.simulate(g, x, record=("spikes",))
     assert res.outputs["output"].shape == (2, 5, 3)

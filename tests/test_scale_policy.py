@@ -9,7 +9,7 @@ import nir
 import numpy as np
 import pytest
 
-from snn2hw import compiler, ir
+from snn2hw import checker, compiler, ir
 from snn2hw.passes import scale_policy
 
 
@@ -24,7 +24,7 @@ def _slow_lif(tau_steps: float) -> ir.Graph:
                           v_leak=np.zeros(n), v_threshold=np.ones(n), v_reset=np.zeros(n)),
              "output": nir.Output(np.array([n]))}
     edges = [("input", "fc"), ("fc", "h"), ("h", "output")]
-    return ir.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": 1e-4})
+    return checker.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": 1e-4})
 
 
 def _compile(tau_steps: float) -> tuple[list[str], int]:

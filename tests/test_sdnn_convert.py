@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from snn2hw import compiler, execute, ir, nirio, reference, sdnn, sdnn_sim
+from snn2hw import checker, compiler, execute, ir, nirio, reference, sdnn, sdnn_sim
 from snn2hw import inspect as graph_inspect
 from snn2hw.cli import main
 from snn2hw.errors import GraphError, UnsupportedError, UserInputError
@@ -55,8 +55,8 @@ def test_reference_step_rules_and_one_step_per_hop() -> None:
     below vth stays in the residue and is sent with the next one, ReLU, negative sends."""
     nodes = {"input": nir.Input(np.array([1])), "w": nir.Linear(np.eye(1)),
              "sd": sdnn.node(0.5, "relu", np.array([0.2])), "output": nir.Output(np.array([1]))}
-    graph = ir.from_nir(nir.NIRGraph(nodes, [("input", "w"), ("w", "sd"), ("sd", "output")],
-                                     type_check=False), metadata={"dt": 1e-3})
+    graph = checker.from_nir(nir.NIRGraph(nodes, [("input", "w"), ("w", "sd"), ("sd", "output")],
+                                          type_check=False), metadata={"dt": 1e-3})
     x = np.array([1.0, 0.0, -0.9, 0.0, -5.0, 0.0]).reshape(1, 6, 1)
     res = reference.simulate(graph, x, record=("spikes", "states"))
     # step 0: bias only, 0.2 < vth held; 1: the input: 1.2 - 0 + ... sent whole (1.2);
@@ -198,7 +198,7 @@ def test_graded_input_ports_for_lif_graphs() -> None:
              "output": nir.Output(np.array([3]))}
     edges = [("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2"),
              ("lif2", "output")]
-    graph = ir.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": 1e-3})
+    graph = checker.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": 1e-3})
     c = compiler.compile(graph, compiler.Options(input_bits=6))
     assert [p.message_bits for p in c.program.ports] == [6]
     assert {b.source: b.num_message_bits for b in c.program.blocks} == {"input": 6, "lif1": 0}
@@ -280,7 +280,7 @@ def test_hand_made_sigma_delta_graph_with_binary_input() -> None:
              "w2": nir.Linear(rng.normal(0, 0.5, (3, 4))),
              "sd2": sdnn.node(0.001, "unit", np.zeros(3)), "output": nir.Output(np.array([3]))}
     edges = [("input", "w"), ("w", "sd"), ("sd", "w2"), ("w2", "sd2"), ("sd2", "output")]
-    graph = ir.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": 1e-3})
+    graph = checker.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": 1e-3})
     c = compiler.compile(graph)
     assert c.net.report["bounds"] == "worst case"
     assert c.net.report["quantise"]["sd"]["limited_by"] == "weights of input"

@@ -13,7 +13,7 @@ import nir
 import numpy as np
 import pytest
 
-from snn2hw import compiler, devices, exact, ir, nirio, shard, traces, verify
+from snn2hw import checker, compiler, devices, exact, nirio, shard, traces, verify
 from snn2hw.cli import main
 from snn2hw.errors import UserInputError
 
@@ -31,7 +31,7 @@ def _files(tmp_path: Path, samples: int = 9) -> tuple[Path, Path, Path]:
              "output": nir.Output(np.array([5]))}
     edges = [("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2"),
              ("lif2", "output")]
-    graph = ir.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": 1e-4})
+    graph = checker.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata={"dt": 1e-4})
     nirio.write(graph, tmp_path / "model.nir")
     np.save(tmp_path / "x.npy", (rng.random((samples, 12, 20)) < 0.3).astype(np.int8))
     np.save(tmp_path / "y.npy", rng.integers(0, 5, samples))

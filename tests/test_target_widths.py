@@ -27,7 +27,7 @@ from snn2hw_emulator.family import LAVA
 from snn2hw_emulator.program import NeuronGroup, OutputPort, Port, Program, SynapseBlock
 from test_compiler import exact_graph, spikes_in
 
-from snn2hw import compiler, devices, execute, targets
+from snn2hw import checker, compiler, devices, execute, targets
 from snn2hw import reference as float_reference
 from snn2hw.backends import netx
 from snn2hw.errors import TargetError, UnsupportedError
@@ -248,9 +248,7 @@ def test_compile_fails_nowhere_on_narrow_decays(narrow: Path) -> None:
     leaky network compiles with decays of 8 bits."""
     from nirgraphs import feedforward
 
-    from snn2hw import ir
-
-    graph = ir.from_nir(feedforward(np.random.default_rng(1)))
+    graph = checker.from_nir(feedforward(np.random.default_rng(1)))
     c = compiler.compile(graph, compiler.Options(target=str(narrow), dt=1e-4,
                                                      allow_saturation=True))
     assert all(0 < g.dv <= 255 for g in c.program.groups)

@@ -18,7 +18,7 @@ from snn2hw_emulator import image, xylo_engine, xylo_rules
 from snn2hw_emulator.errors import ImageFormatError, ProgramLimitError
 from snn2hw_emulator.xylo_program import XyloProgram
 
-from snn2hw import compiler, devices, ir, nirio, targets
+from snn2hw import checker, compiler, devices, ir, nirio, targets
 from snn2hw.backends import rockpool_spec, xylosim
 from snn2hw.compare import first_divergence
 from snn2hw.errors import DesignRuleError, UserInputError
@@ -53,8 +53,8 @@ def chain(sizes: tuple[int, ...], seed: int = 0, rec: bool = False, density: flo
         edges += [("n0", "wrec"), ("wrec", "n0")]
     nodes["output"] = nir.Output(np.array([sizes[-1]]))
     edges.append((prev, "output"))
-    return ir.from_nir(nir.NIRGraph(nodes, edges, type_check=False),
-                       metadata={"dt": DT, "threshold_cmp": "ge"})
+    return checker.from_nir(nir.NIRGraph(nodes, edges, type_check=False),
+                            metadata={"dt": DT, "threshold_cmp": "ge"})
 
 
 def edit(g: ir.Graph, **nodes: nir.NIRNode) -> ir.Graph:
@@ -70,8 +70,8 @@ def violations(graph: ir.Graph, target: str = "xylo-audio2",
 
 def _graph(nodes: dict[str, nir.NIRNode], edges: list[tuple[str, str]], **meta: object
            ) -> ir.Graph:
-    return ir.from_nir(nir.NIRGraph(nodes, edges, type_check=False),
-                       metadata={"dt": DT, "threshold_cmp": "ge", **meta})
+    return checker.from_nir(nir.NIRGraph(nodes, edges, type_check=False),
+                            metadata={"dt": DT, "threshold_cmp": "ge", **meta})
 
 
 def lin(a: int, b: int) -> nir.Linear:

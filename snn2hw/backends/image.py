@@ -25,7 +25,7 @@ from snn2hw.errors import DesignRuleError
 from snn2hw.iomap import IO_KEY, IoMap, Output, Population, read_json
 from snn2hw.passes import current_bias
 from snn2hw.passes.hwmodel import SIGMA_DELTA_MODELS, HwBlock, HwGroup, HwNet, dense
-from snn2hw.passes.mapping import storage
+from snn2hw.passes.storage import storage
 from snn2hw.targets import Target
 
 

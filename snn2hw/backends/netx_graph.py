@@ -9,7 +9,7 @@ import nir
 import numpy as np
 from snn2hw_emulator.family import LAVA
 
-from snn2hw import ir
+from snn2hw import checker, ir
 from snn2hw.backends import netx_read, netx_sdnn
 from snn2hw.errors import UnsupportedError
 
@@ -56,8 +56,8 @@ def to_graph(path: str | Path, *, dt: float = 1e-3,
         prev, shape = name, out
     nodes["output"] = nir.Output(np.array(shape))
     edges.append((prev, "output"))
-    return ir.from_nir(nir.NIRGraph(nodes, edges, type_check=False),
-                       metadata={"dt": dt, "reset": "zero", "source": f"netx:{Path(path).name}"})
+    meta = {"dt": dt, "reset": "zero", "source": f"netx:{Path(path).name}"}
+    return checker.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata=meta)
 
 
 def _neuron(name: str, nrn: dict[str, int], shape: tuple[int, ...], dt: float) -> nir.NIRNode:

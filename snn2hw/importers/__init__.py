@@ -12,18 +12,20 @@ cheap).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from snn2hw import options
 from snn2hw.errors import UserInputError
 
 if TYPE_CHECKING:
     from snn2hw.ir import Graph
 
 #: ANN conversion: rate-coded IF neurons (ann.py) or sigma-delta neurons (ann_sdnn.py)
-NEURONS = ("if", "sigma-delta")
+NEURONS = options.NEURONS
 
 __all__ = ["NEURONS", "Conversion", "load_model"]
 
@@ -35,7 +37,8 @@ class Conversion:
     ANN is converted (required then). ``neuron``: rate-coded ``if`` neurons (ann.py) or
     ``sigma-delta`` neurons (ann_sdnn.py, with ``vth`` and ``input_bits``); ``percentile``,
     ``reset``, ``encoding``, ``approximate`` as :func:`snn2hw.importers.ann.convert` and
-    :mod:`snn2hw.importers.layers` take them."""
+    :mod:`snn2hw.importers.layers` take them. Checked when made against the choices and
+    ranges the command line offers (:mod:`snn2hw.options`, as compile's Options are)."""
 
     calibration: str | Path | np.ndarray | None = None
     neuron: str = "if"
@@ -47,16 +50,22 @@ class Conversion:
     input_bits: int | None = None
 
     def __post_init__(self) -> None:
-        from snn2hw.importers.ann import ENCODINGS, RESETS
-        from snn2hw.importers.layers import check_approximations
-
-        check_approximations(self.approximate)
-        for what, value, allowed in (("neuron", self.neuron, NEURONS),
-                                     ("reset", self.reset, RESETS),
-                                     ("encoding", self.encoding, ENCODINGS)):
-            if value not in allowed:
-                raise UserInputError(f"unknown {what} {value!r}",
-                                     hint=f"Choose from {', '.join(allowed)}.")
+        for what, values, allowed in (("neuron", (self.neuron,), options.NEURONS),
+                                      ("reset", (self.reset,), options.RESETS),
+                                      ("encoding", (self.encoding,), options.ENCODINGS),
+                                      ("approximation", self.approximate,
+                                       options.ANN_APPROXIMATIONS)):
+            for value in values:
+                if value not in allowed:
+                    raise UserInputError(f"unknown {what} {value!r}",
+                                         hint=f"Choose from {', '.join(allowed)}.")
+        low, high = options.INPUT_BITS
+        bits = self.input_bits
+        if bits is not None and (isinstance(bits, bool) or not isinstance(bits, Integral)
+                                 or not low <= bits <= high):
+            raise UserInputError(f"Conversion(input_bits={bits!r}): input_bits must be a "
+                                 f"whole number in {low}..{high} (bits of a signed payload)",
+                                 hint=f"Give input_bits in {low}..{high}, or None.")
 
 
 def load_model(path: str | Path, conversion: Conversion | None = None, *,

@@ -38,15 +38,13 @@ from pathlib import Path
 import nir
 import numpy as np
 
-from snn2hw import files, ir
+from snn2hw import checker, files, ir
 from snn2hw.errors import UnsupportedError, UserInputError
 from snn2hw.importers.layers import APPROXIMATIONS, AnnModel, Layer, check_approximations
 from snn2hw.importers.onnx_ann import from_onnx, load_onnx
 from snn2hw.importers.torch_export import from_exported
 from snn2hw.importers.torch_module import from_torch
-
-ENCODINGS = ("bernoulli", "current")
-RESETS = ("zero", "subtract")         # an IF neuron's reset: to zero (Loihi) or by subtraction
+from snn2hw.options import ENCODINGS, RESETS  # the CLI's choices, importers.Conversion's too
 
 
 def encode(x: np.ndarray, steps: int, input_scale: float, seed: int = 0,
@@ -155,7 +153,7 @@ def convert(ann: AnnModel, calibration: np.ndarray, *, percentile: float = 99.9,
     meta = {"dt": dt, "reset": reset, "source": "ann-conversion",
             "input_scale": input_scale, "percentile": float(percentile),
             "encoding": encoding}
-    return ir.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata=meta)
+    return checker.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata=meta)
 
 
 def import_ann(path: str | Path, calibration: np.ndarray, *, percentile: float = 99.9,

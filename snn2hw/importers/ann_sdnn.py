@@ -33,7 +33,7 @@ from typing import Any
 import nir
 import numpy as np
 
-from snn2hw import ir, sdnn, sdnn_sim
+from snn2hw import checker, ir, sdnn, sdnn_sim
 from snn2hw.errors import UnsupportedError, UserInputError
 from snn2hw.importers.ann import calibration_inputs, layer_scale
 from snn2hw.importers.layers import AnnModel, Layer, apply
@@ -143,7 +143,7 @@ def _graph(ann: AnnModel, layers: list[tuple[int, Layer, str, float]], scale: fl
         shape = out_shape
     nodes["output"] = nir.Output(np.array(shape))
     edges.append((prev, "output"))
-    return ir.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata=meta)
+    return checker.from_nir(nir.NIRGraph(nodes, edges, type_check=False), metadata=meta)
 
 
 def _agreement(graph: ir.Graph, payloads: np.ndarray, want: np.ndarray) -> float:

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from snn2hw.errors import UnsupportedError, UserInputError
-from snn2hw.reference import conv2d
+from snn2hw.options import ANN_APPROXIMATIONS
+from snn2hw.refops import conv2d
 
-APPROXIMATIONS = ("maxpool-as-avgpool",)
+APPROXIMATIONS = ANN_APPROXIMATIONS          # what a conversion may accept (the CLI's choices)
 MAX_INPUT = 1 << 24                  # values per sample, at the input and after each layer
 MAX_GEOMETRY = 4096                  # strides, paddings, kernels and groups
 

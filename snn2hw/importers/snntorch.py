@@ -25,8 +25,9 @@ from collections import Counter
 from contextlib import redirect_stdout
 from typing import Any
 
+from snn2hw.checker import from_nir
 from snn2hw.errors import UnsupportedError, UserInputError
-from snn2hw.ir import Graph, from_nir
+from snn2hw.ir import Graph
 
 SNNTORCH_DT = 1e-4
 

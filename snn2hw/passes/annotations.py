@@ -1,7 +1,8 @@
-"""The hardware model back from a graph that ``compile`` annotated (``OUT/quantised.nir``,
-or ``--dump-ir``'s map stage): its integers, so compiling it again changes none of them.
+"""The hardware model in a graph's node metadata and back: ``compile`` annotates its source
+graph (:func:`annotate`, written as ``OUT/quantised.nir``), and a graph so annotated gives
+back its integers (:func:`hwnet`), so compiling it again changes none of them.
 
-``compiler.annotated_graph`` stores every group and block of a population in that node's
+:func:`annotate` stores every group and block of a population in that node's
 ``metadata["snn2hw"]`` (``hwmodel.to_metadata``) and the pass and target in the graph's
 metadata. Layouts follow the quantise pass's rule: a population touched by a convolution
 block is in (W, H, C) order, every other one in NIR order.
@@ -9,6 +10,7 @@ block is in (W, H, C) order, every other one in NIR order.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import Any
 
@@ -16,9 +18,9 @@ import numpy as np
 
 from snn2hw import ir
 from snn2hw.errors import UnsupportedError
-from snn2hw.passes import structure
-from snn2hw.passes.hwmodel import HwBlock, HwGroup, HwNet, from_csr_fields
-from snn2hw.passes.quantise import whc_perm
+from snn2hw.passes import current_bias, structure
+from snn2hw.passes.hwmodel import HwBlock, HwGroup, HwNet, from_csr_fields, to_metadata
+from snn2hw.passes.layout import whc_perm
 
 _INT_GROUP = ("du", "dv", "vth", "offset", "reset_interval", "reset_offset", "core", "chip",
               "spike_exp", "state_exp")
@@ -105,4 +107,24 @@ def hwnet(graph: ir.Graph, target: str) -> HwNet | None:
                  {"source": "annotated graph"}, port_bits=bits)
 
 
-__all__ = ["hwnet"]
+def annotate(graph: ir.Graph, net: HwNet, target: str, port_bits: dict[str, int]
+             ) -> ir.Graph:
+    """``graph`` with the placed hardware model ``net`` for ``target`` in its nodes'
+    metadata (a bias source with the population it feeds) and graded ports' widths."""
+    meta = {**dict(graph.metadata), "snn2hw.pass": "map", "snn2hw.target": target}
+    if any(port_bits.values()):
+        meta["snn2hw.port_bits"] = {k: v for k, v in port_bits.items() if v}
+    hw = to_metadata(net)
+    nodes = dict(graph.nodes)
+    owner = current_bias.owners(net)            # a bias source is stored with what it feeds
+    for pop in set(owner.values()):
+        node = nodes[pop]
+        mine = {"groups": {k: v for k, v in hw["groups"].items()
+                           if owner[v["population"]] == pop},
+                "blocks": {k: v for k, v in hw["blocks"].items()
+                           if hw["groups"][v["target"]]["population"] == pop}}
+        nodes[pop] = dataclasses.replace(node, metadata={**(node.metadata or {}), "snn2hw": mine})
+    return graph.replace(nodes=nodes, metadata=meta)
+
+
+__all__ = ["annotate", "hwnet"]

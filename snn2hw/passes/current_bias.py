@@ -30,9 +30,10 @@ import numpy as np
 from snn2hw_emulator.family import LAVA, LoihiLif
 
 from snn2hw.errors import UnsupportedError
+from snn2hw.passes.bounds import Stats
 from snn2hw.passes.discretise import Dynamics
 from snn2hw.passes.hwmodel import HwBlock, HwNet
-from snn2hw.passes.quantise import Stats, _quantise_block, grid
+from snn2hw.passes.integers import grid, quantise_block
 from snn2hw.passes.structure import Projection, Structure
 
 PREFIX = "#bias@"
@@ -122,7 +123,7 @@ def _residual(net: HwNet, b: HwBlock, structure: Structure, dyns: dict[str, Dyna
     rest = want - b.effective()[:, 0]
     if np.all(np.abs(rest) < 0.5):
         return None
-    w, wexp, mode, _ = _quantise_block(rest[:, None] * f.act_scale / g.scale, g.scale,
+    w, wexp, mode, _ = quantise_block(rest[:, None] * f.act_scale / g.scale, g.scale,
                                        b.num_weight_bits, how, False, f)
     src = b.source + FINE
     return HwBlock(f"{src}->{g.population}:{g.name}", src, g.name, "dense", w, wexp,

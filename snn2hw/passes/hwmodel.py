@@ -22,6 +22,7 @@ import scipy.sparse as sp
 #: Group models that send graded payloads (Lava's SigmaDelta, Delta and Sigma).
 SIGMA_DELTA_MODELS = ("sigma_delta", "delta", "sigma")
 
+
 @dataclass(frozen=True, eq=False)
 class HwGroup:
     name: str
@@ -137,6 +138,9 @@ class HwNet:
                                              # shape, where the mapper may tile it spatially
     port_bits: dict[str, int] = field(default_factory=dict)   # input -> graded payload bits
                                              # (absent: binary spikes)
+    stats: dict[str, Any] | None = None      # population -> calibrated float bounds the
+                                             # scales were chosen by (passes/bounds.Stats;
+                                             # None: the worst case), for the range check
 
     def groups_of(self, population: str) -> list[HwGroup]:
         return [g for g in self.groups if g.population == population]

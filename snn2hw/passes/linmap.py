@@ -29,7 +29,8 @@ import nir
 import numpy as np
 import scipy.sparse as sp
 
-from snn2hw.reference import _pad_amounts, _tuple
+from snn2hw.refops import as_tuple as _tuple
+from snn2hw.refops import pad_amounts as _pad_amounts
 
 
 @dataclass(frozen=True, eq=False)

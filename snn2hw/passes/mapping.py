@@ -6,7 +6,9 @@
 1. Split (``passes/partition.py``): every group is cut into as few parts as keep each
    part's neurons, synaptic memory, fan-in axons (distinct source neurons reaching it)
    and fan-out axons (destination cores its neurons actually reach) within a core;
-   unrolled convolution layers are cut into spatial tiles with all channels.
+   unrolled convolution layers are cut into spatial tiles with all channels. A part's
+   synaptic memory is the image's own count (``passes/storage.py``, which the unroller
+   reads too).
 2. Pack: parts, in execution order, share a core while all four fit.
 3. Place: cores fill chips; when more than one chip is needed, the core graph
    (edge weight = synapses between cores) is bisected with Kernighan-Lin until each
@@ -17,64 +19,18 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
 import networkx as nx
 import numpy as np
 import scipy.sparse as sp
-from snn2hw_emulator.program import SynapseBlock, synapse_memory_bits
 from snn2hw_emulator.rules import CORE_RULES, CoreUse, Rule, Subject, Violation, check
 
 from snn2hw.errors import DesignRuleError
 from snn2hw.passes import partition, unroll
-from snn2hw.passes.hwmodel import HwBlock, HwGroup, HwNet
+from snn2hw.passes.hwmodel import HwGroup, HwNet
+from snn2hw.passes.storage import storage
 from snn2hw.targets import Target
-
-# --------------------------------------------------------------------------- memory model
-
-
-def stored_kind(block: HwBlock, target: Target) -> str:
-    """How ``block`` is held on ``target``: conv, codebook (where synaptic memory stores
-    indices into a shared table), delay_dense, or the smaller of dense and sparse."""
-    if block.kind == "conv":
-        return "conv"
-    if block.kind == "codebook" and target.connectivity.codebook:
-        return "codebook"
-    if block.delay:
-        return "delay_dense"
-    if sp.issparse(block.weights):
-        dense, sparse = _matrix_bits(block)
-        return "sparse" if target.connectivity.sparse and (
-            not target.connectivity.dense or sparse < dense) else "dense"
-    w = block.full_scale()
-    dense = SynapseBlock("m", "dense", "s", "t", w, num_weight_bits=block.num_weight_bits)
-    if target.connectivity.sparse and (not target.connectivity.dense or
-                                       synapse_memory_bits(replace(dense, kind="sparse"))
-                                       < synapse_memory_bits(dense)):
-        return "sparse"
-    return "dense"
-
-
-def storage(block: HwBlock, target: Target) -> tuple[str, int]:
-    """(program block kind, synaptic memory bits) for ``block`` on ``target``; the bit
-    count is the program image's formula (snn2hw_emulator.program.synapse_memory_bits)."""
-    kind = stored_kind(block, target)
-    if sp.issparse(block.weights):
-        return kind, _matrix_bits(block)[kind == "sparse"]
-    weights = block.weights if kind in ("conv", "codebook") else block.full_scale()
-    spec = SynapseBlock("m", kind, "s", "t", weights, num_weight_bits=block.num_weight_bits,
-                        codebook=block.codebook if kind == "codebook" else None)
-    return kind, synapse_memory_bits(spec)
-
-
-def _matrix_bits(block: HwBlock) -> tuple[int, int]:
-    """(dense, sparse) synaptic-memory bits of a block held as a csr matrix, by the
-    program image's formula (``synapse_memory_bits``) without building the matrix."""
-    n_t, n_s = block.weights.shape
-    nwb = int(block.num_weight_bits)
-    nnz = int(np.count_nonzero(block.weights.data))
-    return n_t * n_s * nwb, nnz * (nwb + max(1, math.ceil(math.log2(max(n_s, 2)))))
 
 
 def _traffic(net: HwNet, cores: list[list[str]]) -> nx.Graph:

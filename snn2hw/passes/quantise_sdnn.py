@@ -36,8 +36,10 @@ import scipy.sparse as sp
 
 from snn2hw import sdnn, sdnn_sim
 from snn2hw.errors import DesignRuleError, UnsupportedError, UserInputError
+from snn2hw.passes import layout
 from snn2hw.passes.hwmodel import HwBlock, HwGroup, HwNet
-from snn2hw.passes.quantise import _conv_params, _fits_one_core, _round, _sign_mode, whc_perm
+from snn2hw.passes.integers import round_to as _round
+from snn2hw.passes.integers import sign_mode as _sign_mode
 from snn2hw.passes.structure import Projection, Structure
 from snn2hw.targets import Target
 
@@ -57,23 +59,31 @@ class Bounds:
 # --------------------------------------------------------------------------- bounds
 
 
-def bounds(graph: Any, structure: Structure, port_bits: dict[str, int],
-           calibration: np.ndarray | None) -> tuple[dict[str, Bounds], str]:
-    """Per sigma-delta population: stored in the nodes by the converter (on all of its
-    calibration data), else observed on ``calibration`` payloads, else the worst case;
-    and which of the three it was."""
+STORED = "observed at conversion"
+
+
+def layer_bounds(graph: Any, structure: Structure, port_bits: dict[str, int]
+                 ) -> tuple[dict[str, Bounds], str]:
+    """Per sigma-delta population: the bounds stored in the nodes by the converter (on all
+    of its calibration data), else the worst case; and which of the two it was."""
+    _refuse_unsupported(structure)
     names = sdnn.sd_nodes(graph)
     stored = {n: sdnn.params(n, graph.nodes[n]).observed for n in names}
     if all(v is not None for v in stored.values()):
-        return {n: Bounds(**v) for n, v in stored.items()}, "observed at conversion"
-    if calibration is not None:
-        shape = structure.shapes[graph.inputs()[0]]
-        if calibration.ndim != 2 + len(shape) or tuple(calibration.shape[2:]) != shape:
-            raise UserInputError(f"calibration data has shape {calibration.shape}; expected "
-                                 f"(batch, time, {', '.join(map(str, shape))}) payloads")
-        seen = sdnn_sim.observe(graph, calibration)
-        return {n: Bounds(**seen[n]) for n in names}, "calibration data"
+        return {n: Bounds(**v) for n, v in stored.items()}, STORED
     return _worst_case(graph, structure, port_bits), "worst case"
+
+
+def calibrated_bounds(graph: Any, structure: Structure, calibration: np.ndarray
+                      ) -> dict[str, Bounds]:
+    """Per sigma-delta population: the bounds the float reference reaches on
+    ``calibration`` payloads."""
+    shape = structure.shapes[graph.inputs()[0]]
+    if calibration.ndim != 2 + len(shape) or tuple(calibration.shape[2:]) != shape:
+        raise UserInputError(f"calibration data has shape {calibration.shape}; expected "
+                             f"(batch, time, {', '.join(map(str, shape))}) payloads")
+    seen = sdnn_sim.observe(graph, calibration)
+    return {n: Bounds(**seen[n]) for n in sdnn.sd_nodes(graph)}
 
 
 def _abs_rows(p: Projection) -> np.ndarray:
@@ -182,7 +192,7 @@ def _block(p: Projection, pop: str, idx: np.ndarray, ratio: float, kept: bool, b
         k = np.clip(_round(x, rounding), lo, hi).astype(np.int64)
         w = np.ascontiguousarray(k[:, :, ::-1, ::-1].transpose(0, 3, 2, 1))   # Lava layout
         blk = HwBlock(name, p.source, pop, "conv", w, 0, bits, mode,
-                      conv=_conv_params(p.conv), num_message_bits=msg)
+                      conv=layout.conv_params(p.conv), num_message_bits=msg)
         deq, e, mant = k.astype(float), 0, k
     else:
         rows = sp.csr_matrix(p.csr()[idx]) if p.kind != "dense" else p.rows(idx)
@@ -217,13 +227,7 @@ def kept_convs(structure: Structure, target: Target, keep_conv: bool) -> set[str
     """Convolutions that stay kernels (as the LIF pass decides, one group per layer)."""
     if not (keep_conv and target.connectivity.conv):
         return set()
-    c = target.core
-    return {p.name for p in structure.projections
-            if p.conv is not None and _conv_params(p.conv) is not None
-            and len(structure.shapes[p.source]) == 3
-            and max(structure.size(p.source), structure.size(p.target)) <= c.neurons_max
-            and structure.size(p.source) <= c.fan_in_axons_max
-            and all(_fits_one_core(structure, q, target) for q in (p.source, p.target))}
+    return {p.name for p in structure.projections if layout.keepable(p, structure, target)}
 
 
 def _refuse_unsupported(structure: Structure) -> None:
@@ -248,17 +252,14 @@ def message_bits(bound: float) -> int:
 
 def quantise(graph: Any, structure: Structure, target: Target, *, weight_bits: int,
              rounding: str = "nearest", keep_conv: bool = True,
-             port_bits: dict[str, int], calibration: np.ndarray | None = None) -> HwNet:
-    """The hardware model of a sigma-delta graph (module docstring)."""
+             port_bits: dict[str, int], bounds: dict[str, Bounds], bounds_source: str
+             ) -> HwNet:
+    """The hardware model of a sigma-delta graph (module docstring) whose layers have
+    ``bounds`` (:func:`layer_bounds`, :func:`calibrated_bounds`)."""
     check_target(graph, target)
-    _refuse_unsupported(structure)
-    b, source = bounds(graph, structure, port_bits, calibration)
+    b, source = bounds, bounds_source
     kept = kept_convs(structure, target, keep_conv)
-    layouts, shapes = {}, {}
-    for pop in structure.populations:
-        convy = any(p.name in kept and pop in (p.source, p.target) for p in structure.projections)
-        layouts[pop] = whc_perm(structure.shapes[pop]) if convy else np.arange(structure.size(pop))
-        shapes[pop] = tuple(reversed(structure.shapes[pop])) if convy else (structure.size(pop),)
+    layouts, shapes = layout.layouts(structure, kept)
     g, shift, why = _grids(structure, b, kept, set(port_bits), target, weight_bits)
     pay = {p: g[p] / 2 ** shift[p] for p in g}
     msg = dict(port_bits)
@@ -308,10 +309,12 @@ def quantise(graph: Any, structure: Structure, target: Target, *, weight_bits: i
 
 __all__ = [
     "MARGIN",
+    "STORED",
     "Bounds",
-    "bounds",
+    "calibrated_bounds",
     "check_target",
     "kept_convs",
+    "layer_bounds",
     "message_bits",
     "quantise",
 ]

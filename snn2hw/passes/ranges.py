@@ -31,8 +31,8 @@ import numpy as np
 from snn2hw_emulator.family import LAVA, LoihiLif
 
 from snn2hw.errors import DesignRuleError
+from snn2hw.passes.bounds import Stats, state_bounds
 from snn2hw.passes.hwmodel import SIGMA_DELTA_MODELS, HwBlock, HwGroup, HwNet
-from snn2hw.passes.quantise import Stats
 from snn2hw.targets import Target
 
 
@@ -65,17 +65,8 @@ def bounds(net: HwNet, group: HwGroup, stats: Stats | None, f: LoihiLif = LAVA
         pos = np.minimum(pos, stats.input_pos[group.index] * lam)
         neg = np.minimum(neg, stats.input_neg[group.index] * lam)
     bias = (group.bias_mant << group.bias_exp).astype(float)
-    keep_u = (group.du + f.du_offset) / f.decay_one
-    u_pos, u_neg = act * pos / keep_u, act * neg / keep_u
-    alpha_v = group.dv / f.decay_one
-    with np.errstate(divide="ignore", invalid="ignore"):
-        low = (u_neg + np.clip(-bias, 0, None)) / alpha_v if alpha_v else \
-            np.where(u_neg + np.clip(-bias, 0, None) > 0, np.inf, 0.0)
-    if group.model == "lif":
-        high = group.vth * act + u_pos + np.clip(bias, 0, None)
-    else:
-        high = (u_pos + np.clip(bias, 0, None)) / alpha_v if alpha_v else \
-            np.where(u_pos + np.clip(bias, 0, None) > 0, np.inf, 0.0)
+    u_pos, u_neg, high, low = state_bounds(act * pos, act * neg, bias, group.du, group.dv,
+                                           group.vth * act, group.model == "lif", f)
     if stats is not None and stats.v_max is not None:
         v_obs = stats.v_max[group.index] * group.scale
         cap = v_obs if group.model == "readout" else np.maximum(v_obs, group.vth * act)

@@ -15,12 +15,13 @@ import numpy as np
 from snn2hw_emulator.family import LAVA, LoihiLif
 
 from snn2hw.errors import UserInputError
+from snn2hw.options import SHARE_METHODS, SHARE_SCOPES
 from snn2hw.passes import current_bias
 from snn2hw.passes.hwmodel import HwBlock, HwNet, dense
-from snn2hw.passes.quantise import grid
+from snn2hw.passes.integers import grid
 
-SCOPES = ("layer", "neuron")
-METHODS = ("kmeans", "uniform")
+SCOPES = SHARE_SCOPES        # the names Options and the CLI accept
+METHODS = SHARE_METHODS
 
 
 def kmeans_1d(values: np.ndarray, k: int, iterations: int = 30) -> np.ndarray:

@@ -29,16 +29,11 @@ import nir
 import numpy as np
 import scipy.sparse as sp
 
+from snn2hw import primitives
 from snn2hw.errors import UnsupportedError
 from snn2hw.ir import Graph, execution_order, recurrent_edges
 from snn2hw.passes import linmap
-from snn2hw.reference import STATELESS
 from snn2hw.shapes import infer_shapes
-
-NEURON_TYPES: tuple[type, ...] = (nir.LIF, nir.IF, nir.CubaLIF, nir.LI, nir.CubaLI, nir.I)
-SOURCE_TYPES: tuple[type, ...] = (nir.Input, *NEURON_TYPES)
-LINEAR_TYPES: tuple[type, ...] = (nir.Affine, nir.Linear, nir.Scale, nir.Conv1d, nir.Conv2d,
-                                  nir.SumPool2d, nir.AvgPool2d, nir.Flatten)
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,12 +140,13 @@ def _inputs_of(graph: Graph, name: str, preds: list[str], shapes: dict[str, Any]
     bias: np.ndarray | float = 0.0
     for p in preds:
         pnode = graph.nodes[p]
-        if isinstance(pnode, SOURCE_TYPES):
+        kind = primitives.kind(pnode)
+        if kind in ("input", "neuron"):
             shape = tuple(int(d) for d in shapes[p][1])
             parts = {p: (linmap.Lin("eye", int(np.prod(shape)), shape), (),
                          (p, name) in delayed)}
             pbias: np.ndarray | float = 0.0
-        elif isinstance(pnode, LINEAR_TYPES):
+        elif kind == "linear":
             parts, pbias = _linear_maps(graph, p, shapes, delayed, memo)
         else:
             raise _unsupported(p, pnode, "cannot be mapped to a Loihi-family core",
@@ -177,9 +173,8 @@ def _linear_maps(graph: Graph, name: str, shapes: dict[str, Any], delayed: set,
     in_shape, _ = shapes[name]
     in_shape = tuple(int(d) for d in in_shape)
     acc, bias_in = _inputs_of(graph, name, graph.predecessors(name), shapes, delayed, memo)
-    op = STATELESS[type(node)]
     flat = np.broadcast_to(bias_in, (int(np.prod(in_shape)),)).astype(float)
-    bias = op(node, flat.reshape(1, *in_shape))[0].ravel()
+    bias = primitives.of(node).forward(node, flat.reshape(1, *in_shape))[0].ravel()
     out = {src: (linmap.apply(node, lin, in_shape), (*path, name), rec)
            for src, (lin, path, rec) in acc.items()}
     memo[name] = (out, bias)
@@ -227,19 +222,20 @@ def analyse(graph: Graph) -> Structure:
     delayed = recurrent_edges(graph)
     order = execution_order(graph)
     memo: dict[str, Any] = {}
-    populations = [n for n in order if isinstance(graph.nodes[n], nir.Input)]
-    populations += [n for n in order if isinstance(graph.nodes[n], NEURON_TYPES)]
+    kinds = {n: primitives.kind(graph.nodes[n]) for n in order}
+    populations = [n for n in order if kinds[n] == "input"]
+    populations += [n for n in order if kinds[n] == "neuron"]
     projections: list[Projection] = []
     outputs: dict[str, str] = {}
     for name in order:
         node = graph.nodes[name]
-        if isinstance(node, (nir.Delay, nir.Threshold)):
+        if kinds[name] in ("delay", "threshold"):
             raise _unsupported(name, node, "has no Loihi-family equivalent yet",
                                "Remove it, or express delays as synaptic delays in the model.")
-        if isinstance(node, nir.Output):
+        if kinds[name] == "output":
             outputs[name] = _output_source(graph, name, node)
             continue
-        if not isinstance(node, NEURON_TYPES):
+        if kinds[name] != "neuron":
             continue
         n = int(np.prod(io[name][0]))
         maps, bias = _inputs_of(graph, name, graph.predecessors(name), io, delayed, memo)
@@ -257,7 +253,7 @@ def analyse(graph: Graph) -> Structure:
 
 def _output_source(graph: Graph, name: str, node: Any) -> str:
     preds = graph.predecessors(name)
-    bad = [p for p in preds if not isinstance(graph.nodes[p], NEURON_TYPES)]
+    bad = [p for p in preds if not primitives.is_neuron(graph.nodes[p])]
     if len(preds) != 1 or bad:
         raise _unsupported(name, node, "must be fed directly by one neuron population",
                            "Hardware returns spikes (or a readout's voltage) of a "
@@ -265,4 +261,4 @@ def _output_source(graph: Graph, name: str, node: Any) -> str:
     return preds[0]
 
 
-__all__ = ["LINEAR_TYPES", "NEURON_TYPES", "Projection", "Structure", "analyse"]
+__all__ = ["Projection", "Structure", "analyse"]

@@ -33,6 +33,7 @@ from snn2hw_emulator.family import LAVA, LoihiLif
 from snn2hw.errors import DesignRuleError
 from snn2hw.passes import partition
 from snn2hw.passes.hwmodel import HwBlock, HwNet
+from snn2hw.passes.storage import storage
 from snn2hw.targets import Target
 
 
@@ -51,12 +52,10 @@ def unroll_and_plan(net: HwNet, target: Target,
                     ) -> tuple[HwNet, partition.Partitioner]:
     """:func:`unroll_oversized_convs`, and the partitioner that planned the result (its
     plans are reused by ``Partitioner.run``)."""
-    from snn2hw.passes import mapping
-
     bits = dict(net.report.get("message_bits", {}) if message_bits is None else message_bits)
     reasons: dict[str, dict[str, str]] = dict(net.report.get("unrolled", {}))
     while True:                    # each round unrolls at least one convolution
-        planner = partition.Partitioner(net, target, mapping.storage)
+        planner = partition.Partitioner(net, target, storage)
         over = planner.kept_whole_over_limits()
         todo = {}
         for b in net.blocks:

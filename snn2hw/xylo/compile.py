@@ -1,9 +1,12 @@
-"""Compile a NIR graph for a Xylo target (family ``xylo-iaf``): one straight list of steps.
+"""Compile a NIR graph for a Xylo target (family ``xylo-iaf``): one straight list of steps
+(:data:`PIPELINE`), run by the same pass manager as the Loihi path (:mod:`snn2hw.pipeline`:
+verifiers, ``--verify-each``, ``--dump-ir``), through Xylo's own levels after the shared
+Graph level (:mod:`snn2hw.xylo.levels` says why they are its own):
 
-    structure   populations and projections (passes/structure.py, as the Loihi path)
-    dynamics    each population as Xylo IAF neurons: dashes, gains, biases, thresholds
-    rules       every design rule (rules.py, dynamics.py, snn2hw_emulator.xylo_rules) on
-                the model and its float Xylo network: all violations in one error
+    lower       structure (passes/structure.py, as the Loihi path), each population as
+                Xylo IAF neurons (dashes, gains, biases, thresholds), every design rule
+                (rules.py, dynamics.py, snn2hw_emulator.xylo_rules) on the model and its
+                float Xylo network: all violations in one error
     calibrate   optional: the float reference's |v| on data bounds each population's scale
     quantise    8-bit weights with one shift per matrix, 16-bit thresholds, 8-bit biases
     emit        the XyloProgram (checked again by the emulator's validation)
@@ -14,29 +17,36 @@
 from __future__ import annotations
 
 import json
-import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from snn2hw_emulator import xylo_rules
-from snn2hw_emulator.errors import ProgramError
 from snn2hw_emulator.rules import Violation
-from snn2hw_emulator.validate import validate
 from snn2hw_emulator.xylo_program import XyloProgram
 
 from snn2hw import __version__, ir
 from snn2hw.errors import DesignRuleError, UnsupportedError, UserInputError
 from snn2hw.iomap import IO_KEY, XyloIoMap, XyloOutput, XyloPopulation
+from snn2hw.levels import Context
+from snn2hw.options import for_family
 from snn2hw.passes import structure as structure_pass
+from snn2hw.pipeline import GRAPH, Step
+from snn2hw.pipeline import run as run_steps
 from snn2hw.targets import Target
 from snn2hw.xylo import dynamics as dyn_mod
 from snn2hw.xylo import rules
+from snn2hw.xylo.levels import (
+    XYLO_INTEGERS,
+    XYLO_NET,
+    XYLO_PROGRAM,
+    Integers,
+    Lowered,
+    XyloEmitted,
+)
 from snn2hw.xylo.lower import XyloNet, lower
 from snn2hw.xylo.quantise import CALIBRATION_MARGIN, Quantised, quantise
-
-PASSES = ("structure", "dynamics", "rules", "calibrate", "quantise", "emit")
 
 
 @dataclass
@@ -49,7 +59,7 @@ class XyloCompiled:
     timings: dict[str, float]
     quantised: Quantised
     warnings: list[str] = field(default_factory=list)
-    passes: tuple[str, ...] = PASSES
+    passes: tuple[str, ...] = ()
 
     @property
     def report(self) -> dict[str, Any]:
@@ -135,29 +145,16 @@ def _io(net: XyloNet) -> XyloIoMap:
                      populations=pops, latency=int(max(net.offsets.values(), default=0)))
 
 
-def compile(graph: ir.Graph, options: Any, target: Target,
-            calibration: np.ndarray | None = None) -> XyloCompiled:
-    """``graph`` compiled for the Xylo ``target``; every design rule violation is reported
-    together in one DesignRuleError."""
-    _unsupported_options(options)
-    bad_approx = sorted(set(options.approximations) - {dyn_mod.APPROXIMATION})
-    if bad_approx:
-        raise UserInputError(f"approximation '{bad_approx[0]}' does not apply to Xylo",
-                             hint=f"Xylo's approximation is {dyn_mod.APPROXIMATION}.")
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
+# --------------------------------------------------------------------------- the steps
 
-    def lap(name: str) -> None:
-        nonlocal clock
-        timings[name] = time.perf_counter() - clock
-        clock = time.perf_counter()
 
-    ir.validate(graph)
+def step_lower(graph: ir.Graph, ctx: Context) -> Lowered:
+    """Graph -> xylo-net: structure, dynamics and every design rule, all violations in one
+    error; the float Xylo network."""
+    target, options = ctx.target, ctx.options
     opt = dyn_mod.options(graph, options.dt)
     st, violations = _structure(graph)
-    lap("structure")
     dyn, bad = _dynamics(graph, st, opt, target) if st is not None else ({}, [])
-    lap("dynamics")
     model = rules.Model(graph, st, dyn, tuple(options.approximations))
     violations += bad + rules.check(model, target)
     net = None
@@ -165,35 +162,62 @@ def compile(graph: ir.Graph, options: Any, target: Target,
         net = lower(st, dyn, model.input, next(iter(st.outputs)), opt.dt)
         violations += xylo_rules.check(net, target)   # on the float weights' pattern
     _refuse(violations, target)
-    lap("rules")
-    v_max, in_max = (None, 1.0)
-    if calibration is not None:
-        v_max, in_max = _calibrate(graph, net, calibration, opt.dt)
-    in_max = min(in_max, target.numeric.input_events_max)
-    lap("calibrate")
-    q = quantise(net, target.numeric, v_max, in_max)
-    lap("quantise")
-    program = _emit(net, q, target, options)
-    lap("emit")
-    notes = [x for d in dyn.values() for x in d.differences]
+    notes = tuple(x for d in dyn.values() for x in d.differences)
     for note in notes:
         warnings.warn(f"approximated on Xylo: {note}", stacklevel=2)
-    return XyloCompiled(program, net, graph, target, options, timings, q, notes)
+    return Lowered(graph, net, notes)
 
 
-def _emit(net: XyloNet, q: Quantised, target: Target, options: Any) -> XyloProgram:
-    record = {"options": options.record(), "passes": list(PASSES), "snn2hw": __version__}
+def step_calibrate(lv: Lowered, ctx: Context) -> Lowered:
+    """xylo-net -> xylo-net: with data, each population's |v| and the input events per
+    step on it; the events capped at what the core takes."""
+    v_max, in_max = (None, 1.0)
+    if ctx.calibration is not None:
+        v_max, in_max = _calibrate(lv.graph, lv.net, ctx.calibration, lv.net.dt)
+    in_max = min(in_max, ctx.target.numeric.input_events_max)
+    return Lowered(lv.graph, lv.net, lv.notes, v_max, in_max)
+
+
+def step_quantise(lv: Lowered, ctx: Context) -> Integers:
+    """xylo-net -> xylo-integers: scales, weight shifts, integer arrays."""
+    return Integers(lv.net, quantise(lv.net, ctx.target.numeric, lv.v_max, lv.in_max),
+                    lv.notes)
+
+
+def step_emit(lv: Integers, ctx: Context) -> XyloEmitted:
+    """xylo-integers -> xylo-program: the XyloProgram image with its host I/O map."""
+    return XyloEmitted(_emit(lv.net, lv.quantised, ctx), lv.net, lv.quantised, lv.notes)
+
+
+PIPELINE: tuple[Step, ...] = (
+    Step("lower", step_lower, XYLO_NET),                # structure, dynamics, design rules
+    Step("calibrate", step_calibrate, XYLO_NET),        # with data: |v| per population
+    Step("quantise", step_quantise, XYLO_INTEGERS),     # weights, shifts, thresholds, biases
+    Step("emit", step_emit, XYLO_PROGRAM),              # the XyloProgram
+)
+PASSES = tuple(s.name for s in PIPELINE)
+
+
+def compile(graph: ir.Graph, options: Any, target: Target,
+            calibration: np.ndarray | None = None) -> XyloCompiled:
+    """``graph`` compiled for the Xylo ``target``; every design rule violation is reported
+    together in one DesignRuleError."""
+    _unsupported_options(options)
+    for_family(options, target.family)
+    ctx = Context(target, options, calibration, PASSES)
+    out, timings, _ = run_steps(PIPELINE, graph, GRAPH, ctx)
+    return XyloCompiled(out.program, out.net, graph, target, options, timings,
+                        out.quantised, list(out.notes), PASSES)
+
+
+def _emit(net: XyloNet, q: Quantised, ctx: Context) -> XyloProgram:
+    target = ctx.target
+    record = {"options": ctx.options.record(), "passes": list(ctx.steps), "snn2hw": __version__}
     a = q.arrays
-    program = XyloProgram(
+    return XyloProgram(
         target.name, target.sha256, target.toml, a["weights_in"], a["weights_rec"],
         a["weights_out"], q.shifts["weights_in"], q.shifts["weights_rec"],
         q.shifts["weights_out"], a["dash_mem"], a["dash_syn"], a["dash_mem_out"],
         a["dash_syn_out"], a["threshold"], a["threshold_out"], a["bias"], a["bias_out"],
         a["aliases"], metadata={IO_KEY: _io(net).to_json(),
                                 "snn2hw.compile": json.dumps(record, default=str)})
-    try:
-        validate(program)
-    except ProgramError as exc:                     # pragma: no cover - a compiler bug
-        raise DesignRuleError(f"the emitted Xylo program is invalid: {exc}",
-                              hint="This is a compiler bug; report it.") from None
-    return program

@@ -28,10 +28,11 @@ import nir
 import numpy as np
 from snn2hw_emulator.xylo_rules import Violation
 
+from snn2hw import primitives
+from snn2hw.options import XYLO_APPROXIMATIONS
 from snn2hw.reference import resolve_options
 
-APPROXIMATION = "xylo-neuron"
-SPIKING = (nir.LIF, nir.CubaLIF, nir.IF)
+APPROXIMATION = XYLO_APPROXIMATIONS[0]       # the name Options and the CLI accept
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,7 +105,7 @@ def dynamics(name: str, node: Any, n: int, bias_in: np.ndarray, opt: Any, dash_m
 
 def _model_violations(name: str, node: Any, n: int, opt: Any, dash_max: int
                       ) -> list[Violation]:
-    if not isinstance(node, SPIKING):
+    if not primitives.is_spiking(node):
         return [Violation("spiking_neurons_only", name, 0, 0,
                           "Use LIF, CubaLIF or IF neurons (end with a spiking layer; decode "
                           "its spike counts).", "",
