@@ -345,3 +345,29 @@ def test_loihi_only_options_are_refused_on_xylo(option: dict) -> None:
     with pytest.raises(UserInputError, match=f"option {name}=.* has no meaning on a Xylo target"):
         compiler.compile(chain((16, 8, 4)),
                          compiler.Options(target="xylo-audio2", approximations=XN, **option))
+
+
+@pytest.mark.parametrize("reset", ["zero", "subtract", "snntorch_subtract", "sinabs"])
+def test_reset_differences_follow_each_population_s_spike_limit(reset: str) -> None:
+    """Hidden neurons fire up to hidden_spikes_max (31) spikes per step, output neurons
+    at most output_spikes_max (1, MAX_NUM_OUT_SPIKES): a one-spike model's subtraction
+    differs on hidden neurons only, and no output note promises 31 spikes. The emulator
+    shows the limit: strong input gives hidden counts above 1, outputs of 1 at most."""
+    g = chain((6, 12, 4), seed=4, reset=reset)
+    target = targets.load("xylo-audio2")
+    assert (target.numeric.hidden_spikes_max, target.numeric.output_spikes_max) == (31, 1)
+    with pytest.warns(UserWarning, match="approximated on Xylo"):
+        c = compiler.compile(g, compiler.Options(target="xylo-audio2", approximations=XN))
+    hidden = [w for w in c.warnings if w.startswith("'n0'")]
+    output = [w for w in c.warnings if w.startswith("'n1'")]
+    assert not any("31" in w for w in output), output
+    many = "'n0': one spike per step becomes up to 31 (when V >= 2 thresholds)"
+    assert (many in hidden) == (reset in ("subtract", "snntorch_subtract")), hidden
+    reset_notes = [w for w in output if "spike" in w or "reset" in w or "floors" in w]
+    if reset == "subtract":
+        assert reset_notes == [], output
+    else:
+        assert len(reset_notes) >= 1, output
+    x = np.full((2, 10, 6), 15)                      # every channel at its event limit
+    res = devices.EmulatorDevice("batch").load(c.program).run(x, record=("spikes",))
+    assert res.spikes["hidden"].max() > 1 and res.spikes["output"].max() == 1

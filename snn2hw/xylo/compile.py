@@ -108,13 +108,14 @@ def _structure(graph: ir.Graph) -> tuple[Any, list[Violation]]:
 def _dynamics(graph: ir.Graph, st: Any, opt: Any, target: Target
               ) -> tuple[dict[str, dyn_mod.Dyn], list[Violation]]:
     out, bad = {}, []
-    inputs = set(graph.inputs())
+    inputs, outputs, rec = set(graph.inputs()), set(st.outputs.values()), target.numeric
     for pop in st.populations:
         if pop in inputs:
             continue
         n = st.size(pop)
         bias = sum((p.bias for p in st.into(pop)), np.zeros(n))
-        d, v = dyn_mod.dynamics(pop, graph.nodes[pop], n, bias, opt, target.numeric.dash_max)
+        cap = rec.output_spikes_max if pop in outputs else rec.hidden_spikes_max
+        d, v = dyn_mod.dynamics(pop, graph.nodes[pop], n, bias, opt, rec.dash_max, cap)
         bad += v
         if d is not None:
             out[pop] = d

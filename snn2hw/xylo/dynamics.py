@@ -16,7 +16,9 @@ an event ``a`` adds ``a (1 - 2^-ds)`` to I at once and hands V a total charge of
 
 Every difference between the model's neuron and Xylo's (these, the reset, ``>`` vs
 ``>=``) is listed in ``Dyn.differences``; compiling needs ``--approximate xylo-neuron``
-to accept them.
+to accept them. The reset's differences depend on how many spikes the population's
+neurons may fire per step (the target's ``hidden_spikes_max``, 31; ``output_spikes_max``,
+1: an output neuron subtracts its threshold once, as a one-spike model does).
 """
 
 from __future__ import annotations
@@ -67,15 +69,16 @@ def _dash(alpha: np.ndarray) -> np.ndarray:
         return np.rint(-np.log2(np.clip(alpha, 1e-300, None))).astype(np.int64)
 
 
-def dynamics(name: str, node: Any, n: int, bias_in: np.ndarray, opt: Any, dash_max: int
-             ) -> tuple[Dyn | None, list[Violation]]:
-    """The population's Xylo parameters, or None and the violations that prevent them."""
+def dynamics(name: str, node: Any, n: int, bias_in: np.ndarray, opt: Any, dash_max: int,
+             spikes_max: int) -> tuple[Dyn | None, list[Violation]]:
+    """The population's Xylo parameters, or None and the violations that prevent them;
+    ``spikes_max``: the spikes its neurons fire per step at most (hidden or output)."""
     bad = _model_violations(name, node, n, opt, dash_max)
     if bad:
         return None, bad
     ones = np.ones(n)
     r = _flat(node, "r", n, 1.0)
-    diffs = list(_reset_differences(name, node, opt))
+    diffs = list(_reset_differences(name, node, opt, spikes_max))
     if isinstance(node, nir.CubaLIF):
         a_syn = _alpha(_flat(node, "tau_syn", n), opt.dt, opt.integrator)
         a_mem = _alpha(_flat(node, "tau_mem", n), opt.dt, opt.integrator)
@@ -146,15 +149,25 @@ def _model_violations(name: str, node: Any, n: int, opt: Any, dash_max: int
     return out
 
 
-def _reset_differences(name: str, node: Any, opt: Any) -> list[str]:
+def _reset_differences(name: str, node: Any, opt: Any, spikes_max: int) -> list[str]:
+    """How the model's reset differs from Xylo's: the threshold subtracted once per
+    spike, at most ``spikes_max`` spikes per step. An output neuron (one spike) after a
+    subtracting one-spike model differs only where snnTorch carries its reset over."""
     mode = str((node.metadata or {}).get("reset", opt.reset))
     out = []
     if mode == "zero":
-        out.append(f"'{name}': reset to zero becomes Xylo's subtraction of the threshold "
-                   "(up to 31 spikes per step)")
-    elif mode in ("subtract", "snntorch_subtract"):
-        out.append(f"'{name}': one spike per step becomes up to 31 (when V >= 2 thresholds)")
-    else:                                               # sinabs: multi-spike, subtract
+        many = f" (up to {spikes_max} spikes per step)" if spikes_max > 1 else ""
+        out.append(f"'{name}': reset to zero becomes Xylo's subtraction of the threshold"
+                   + many)
+    elif mode in ("subtract", "snntorch_subtract") and spikes_max > 1:
+        out.append(f"'{name}': one spike per step becomes up to {spikes_max} (when V >= 2 "
+                   "thresholds)")
+    elif mode == "snntorch_subtract":
+        out.append(f"'{name}': a spike that leaves V above the threshold holds the next one "
+                   "back in snnTorch (its reset is carried to the next step), not on Xylo")
+    elif mode != "subtract":                            # sinabs: multi-spike, subtract
+        if spikes_max == 1:
+            out.append(f"'{name}': several spikes per step (V >= 2 thresholds) become one")
         out.append(f"'{name}': V is not held above -threshold (Xylo floors it at -32768)")
     if opt.threshold_cmp == "gt":
         out.append(f"'{name}': v > threshold becomes v >= threshold")
