@@ -290,6 +290,12 @@ def _check_cores(program: Program, target: Target) -> None:
     for g in groups:
         _limit(placed.count(g) == 1, f"group '{g}' is placed on {placed.count(g)} cores; "
                "it must be on exactly one", hint="Remap the program.")
+    home = {g: c.index for c in program.cores for g in c.groups}
+    for b in program.blocks:            # a block lives with its target group's neurons
+        on = [c.index for c in program.cores if b.name in c.blocks]
+        _limit(on == [home.get(b.target)], f"block '{b.name}' is placed on cores {on}; it "
+               f"must be on exactly the core of its target group '{b.target}' "
+               f"({home.get(b.target)})", hint="Remap the program.")
     index = [c.index for c in program.cores]
     top = target.chip.chips_max * target.chip.cores_max
     for c in program.cores:

@@ -329,3 +329,26 @@ def test_csr_sparse_blocks_run_on_lava_as_on_the_emulator() -> None:
         want = engine.run(program, x, steps=steps, record=("spikes", "u", "v"))
         assert first_divergence(want, got) is None, first_divergence(want, got)
         assert any(want.u[g].any() for g in want.u)
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda c: (dataclasses.replace(c[0], index=-1), *c[1:]), r"core index -1 is not unique"),
+    (lambda c: (dataclasses.replace(c[0], groups=c[0].groups[1:]), *c[1:]),
+     r"group '.*' is placed on 0 cores"),
+    (lambda c: (dataclasses.replace(c[0], blocks=c[0].blocks[1:]), *c[1:]),
+     r"block '.*' is placed on cores \[\]; it must be on exactly the core of its target"),
+    (lambda c: (*c, dataclasses.replace(c[0], index=c[-1].index + 1, groups=(),
+                                        blocks=c[0].blocks[:1])),
+     r"block '.*' is placed on cores \[0, \d+\]"),
+])
+def test_every_group_and_block_is_placed_on_a_declared_core(tmp_path: Path, edit, match: str
+                                                            ) -> None:
+    """Placement is checked at load, so no group runs, and no block's synaptic memory
+    escapes the per-core rules, off the cores the image declares (core -1, no core, two)."""
+    program = programs.random_program(0)
+    assert program.cores and program.cores[0].index == 0 and program.cores[0].blocks
+    bad = dataclasses.replace(program, cores=edit(program.cores))
+    with pytest.raises(ProgramLimitError, match=match):
+        image.save(bad, tmp_path / "bad.h5")
+    assert not list(tmp_path.iterdir()), "nothing may be written on failure"
+    image.save(program, tmp_path / "good.h5")                       # the control
