@@ -1,17 +1,19 @@
 """Compile time and peak memory per 10^6 synapses (issue 13 goal: <= 2 s per 10^6).
 
-    python bench/bench_compile.py [--quick]
+    python bench/bench_compile.py [--quick | --smoke]
 
 Dense 3-layer LIF nets of 10^4 to 10^6 synapses, the event-camera CNN of issue 13
 (2x34x34, 0.9 M synapses in the model's own layers) for loihi2 (kept convolutions) and
 loihi1 (unrolled, spatial tiles), and a >= 5 M-synapse conv net (16x16x16 maps, four
 5x5 conv layers, loihi2). Prints, per net, the synapses (every non-zero of every
 projection, convolutions counted unrolled), cores, the wall time of the whole compile
-(best of 3; --quick: 1; "total" includes compile's cost estimate, an emulator run, that
+(best of 3; --quick: 1; --smoke: once, the two smallest nets only, for the test that keeps
+this script running; "total" includes compile's cost estimate, an emulator run, that
 "passes" leaves out), seconds of passes per 10^6 synapses, and the peak traced memory
 (tracemalloc, a separate run) beside the program's own size (sum of its weight arrays).
-The PilotNet-sized net (3x66x200, 12.6 M synapses) runs the passes up to map: its
-program image would hold its unrolled blocks as dense matrices (tens of GB).
+The PilotNet-sized net (3x66x200, 11.5 M synapses) compiles whole: its convolutions
+exceed a loihi2 core and are unrolled to sparse (csr) blocks, 196 cores. ``measure``'s
+``upto`` stops a compile before a named pass, for profiling one.
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ def measure(name: str, make, target: str, data: np.ndarray | None, repeats: int,
     _compile(graph, target, data, upto)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    size = sum(b.weights.nbytes + (b.delays.nbytes if b.delays is not None else 0)
+    size = sum(_nbytes(b.weights) + (b.delays.nbytes if b.delays is not None else 0)
                for b in blocks)
     mega = synapses / 1e6
     passes = sum(timings.values())
@@ -110,14 +112,24 @@ def measure(name: str, make, target: str, data: np.ndarray | None, repeats: int,
           f"{peak / 2**20 / mega:>8.1f} {size / 2**20:>9.1f}   {per}")
 
 
+def _nbytes(w: object) -> int:
+    """A block's weight storage: a dense array, or a csr matrix's three arrays."""
+    if hasattr(w, "indptr"):
+        return int(w.data.nbytes + w.indices.nbytes + w.indptr.nbytes)
+    return int(w.nbytes)
+
+
 def main() -> None:
-    repeats = 1 if "--quick" in sys.argv else 3
+    smoke = "--smoke" in sys.argv
+    repeats = 1 if "--quick" in sys.argv or smoke else 3
     print(f"{'net':<22} {'target':<7} {'synapses':>10} {'cores':>5} {'total s':>8} "
           f"{'passes s':>8} {'s/1e6':>7} {'peak MiB':>9} {'MiB/1e6':>8} {'prog MiB':>9}"
           "   per pass (s)")
     for n_in, hidden, n_out in ((100, 90, 10), (300, 300, 100), (1000, 900, 100)):
         measure(f"dense {n_in}-{hidden}-{n_out}", lambda a=(n_in, hidden, n_out): dense_net(*a),
                 "loihi2", None, repeats)
+        if smoke and n_in == 300:
+            return
     events = conv_nets.events((2, 34, 34), 4, 20, 0.05)
     cnn = lambda: checker.from_nir(conv_nets.event_cnn(gain=1.0, fc_gain=2.5),
                                    metadata={"dt": 1e-3})
@@ -127,8 +139,7 @@ def main() -> None:
     measure("conv 4x 5x5 16x16x16", deep, "loihi2", conv_nets.events((16, 16, 16), 2, 10, 0.05),
             repeats)
     pilot = lambda: checker.from_nir(conv_nets.pilotnet(), metadata={"dt": 1e-3})
-    measure("PilotNet (to map)", pilot, "loihi2", conv_nets.events((3, 66, 200), 2, 8, 0.05),
-            1, upto="emit")
+    measure("PilotNet", pilot, "loihi2", conv_nets.events((3, 66, 200), 2, 8, 0.05), 1)
 
 
 if __name__ == "__main__":
