@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -105,6 +106,14 @@ def random_program(seed: int, *, layers: int = 3, max_size: int = 12, target: st
     return Program(target_name=t.name, target_hash=t.sha256, target_toml=t.toml, ports=(port,),
                    groups=tuple(groups), blocks=tuple(blocks), cores=cores,
                    outputs=(OutputPort("out", groups[-1].name),), metadata={"seed": seed})
+
+
+def with_block(program: Program, block: SynapseBlock) -> Program:
+    """``program`` with one more block, placed on the core of its target group (the image
+    checks that every block sits there)."""
+    cores = tuple(Core(c.index, c.chip, c.groups, (*c.blocks, block.name))
+                  if block.target in c.groups else c for c in program.cores)
+    return dataclasses.replace(program, blocks=(*program.blocks, block), cores=cores)
 
 
 def codebook_program(seed: int, *, scope: str | None = None, graded: bool | None = None,

@@ -5,8 +5,6 @@ and delays; with and without the compiled LIF loop."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import programs
 import pytest
@@ -128,7 +126,7 @@ def test_a_cycle_through_two_groups_runs_step_by_step() -> None:
     program = programs.random_program(3, layers=3, recurrent=False)
     back = SynapseBlock("Wback", "dense", "L2", "L0",
                         np.full((program.groups[0].size, program.groups[2].size), 40, np.int32))
-    cyclic = dataclasses.replace(program, blocks=program.blocks + (back,))
+    cyclic = programs.with_block(program, back)
     assert timebatch.order(cyclic) is None and timebatch.order(program) is not None
     x = programs.random_inputs(cyclic, 1, 2, 12)
     assert _both(cyclic, x, 14) > 0

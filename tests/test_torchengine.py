@@ -40,7 +40,7 @@ def _cyclic(seed: int) -> object:
     program = programs.random_program(seed, layers=3, recurrent=False)
     back = SynapseBlock("Wback", "dense", "L2", "L0",
                         np.full((program.groups[0].size, program.groups[2].size), 40, np.int32))
-    return dataclasses.replace(program, blocks=program.blocks + (back,))
+    return programs.with_block(program, back)
 
 
 PROGRAMS = {
