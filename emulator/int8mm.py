@@ -36,6 +36,10 @@ def matrix(blk: Any, k: int, w: np.ndarray, nnz: np.ndarray) -> Any:
     return blk.fast[key]
 
 
+#: bytes of int32 sums per chunk of an int8 product (under glibc's mmap threshold)
+CHUNK_BYTES = 4 << 20
+
+
 class Scaled(NamedTuple):
     """An activation still to be scaled: floor_shift(sign * raw, shift), raw (B, T, n)
     int32 (the first n columns of wider rows); lifloop's LIF loop applies it as it reads."""
@@ -50,16 +54,25 @@ def product(torch: Any, neg8: np.ndarray, mat: tuple, e: int, fuse: bool = False
     """(activations int32 (R, n_out), synaptic events (R,)) of binary rows given negated,
     ``neg8`` (int8 0/-1; see below):
     the weights' floor shift by e applied to 2^s * sum is the shift of sum by s + e.
-    ``fuse``: the activations as a :class:`Scaled` (R, n_out) for the LIF loop to scale."""
+    ``fuse``: the activations as a :class:`Scaled` (R, n_out) for the LIF loop to scale,
+    a view of a reused work array (scratch.py) that the next product overwrites, so the
+    caller consumes it first."""
     w8, s, n_out, digits = mat
     # The inputs go in negated (0/-1) and the sums come out negated: CPUs without VNNI or
     # AMX multiply int8 pairs through an unsigned operand (input + 128) into saturating
     # int16 pair sums; with inputs 0/1 that is 129 * -128 * 2 < -2^15 (wrong sums, seen
     # with ONEDNN_MAX_CPU_ISA=AVX2), with 0/-1 at most 128 * 128 * 2 = 2^15 in magnitude,
     # which int16 holds at the negative end (tests/test_timebatch.py runs it on AVX2).
-    from snn2hw_emulator import lifloop
+    from snn2hw_emulator import lifloop, scratch
 
-    acc = torch._int_mm(torch.from_numpy(neg8), torch.from_numpy(w8)).numpy()
+    acc = scratch.take("int8mm.acc", (neg8.shape[0], w8.shape[1]), np.int32)
+    # in row chunks of a few MB copied into the reused array: torch's own result of the
+    # whole product would be a fresh mapping, paged in at every run (its out= form
+    # computes into one too, then copies), while chunks this size come from the heap
+    rows = max(16, CHUNK_BYTES // (4 * w8.shape[1]))
+    a, b = torch.from_numpy(neg8), torch.from_numpy(w8)
+    for lo in range(0, neg8.shape[0], rows):
+        acc[lo:lo + rows] = torch._int_mm(a[lo:lo + rows], b).numpy()
     syn = -acc[:, n_out:n_out + digits].astype(np.int64)
     syn = sum(syn[:, i] << (7 * i) for i in range(digits))
     if fuse:
@@ -76,4 +89,4 @@ def engine_shift(x: np.ndarray, exp: int) -> np.ndarray:
     return x << exp if exp >= 0 else x >> -exp
 
 
-__all__ = ["Scaled", "engine_shift", "matrix", "product"]
+__all__ = ["CHUNK_BYTES", "Scaled", "engine_shift", "matrix", "product"]

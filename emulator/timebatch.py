@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from snn2hw_emulator import int8mm
+from snn2hw_emulator import int8mm, scratch
 from snn2hw_emulator.kernels import GRADED_MODELS, SD_STATE, STATE_VARS
 from snn2hw_emulator.neurons import State, step_group
 from snn2hw_emulator.program import is_sparse
@@ -175,7 +175,8 @@ def _activation(blk: Any, x: np.ndarray, shapes: dict, payload: int, fuse: bool 
             neg8 = negated.reshape(b * t, n)
         else:                          # int8 inputs are 0/1 (binary ports); torch's neg
             x8 = flat if flat.dtype == np.int8 else (flat != 0).astype(np.int8)  # threads
-            neg8 = torch.neg(torch.from_numpy(np.ascontiguousarray(x8))).numpy()
+            neg8 = scratch.take("timebatch.input", x8.shape, np.int8)
+            torch.neg(torch.from_numpy(np.ascontiguousarray(x8)), out=torch.from_numpy(neg8))
         syn = np.zeros(b * t, np.int64)
         acts = []
         for (k, _), mat in zip(mats, int8):
@@ -351,7 +352,8 @@ def _lif_group(g: Any, a: np.ndarray, st: Any, rec: dict, sat: dict, counter: An
     a, scale = (a.raw, (a.sign, a.shift)) if isinstance(a, int8mm.Scaled) else (a, (1, 0))
     neg = None
     if negated is not None:
-        neg = negated[g.name] = np.empty(a.shape[:2] + (g.size,), np.int8)
+        neg = negated[g.name] = scratch.take(("timebatch.negated", g.name),
+                                             a.shape[:2] + (g.size,), np.int8)
     spikes, u, v, active, fired, (wraps, clips, first) = lifloop.run_group(
         g, a, st.bias[g.name], want, st.arith, lag, scale, neg)
     rec["spikes"][g.name] = spikes                # the loop's own arrays: no copies

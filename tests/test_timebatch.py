@@ -197,3 +197,41 @@ def test_the_int8_product_is_exact_at_the_extremes(value: int) -> None:
     np.testing.assert_array_equal(act, engine.floor_shift(x.astype(np.int64) @ blk.weights.T,
                                                           -1))
     np.testing.assert_array_equal(syn, x.astype(np.int64) @ blk.nnz_col)
+
+
+def test_reused_work_arrays_leave_every_result_its_own() -> None:
+    """The int8 products' sums and the negated spikes live in work arrays reused from run
+    to run (emulator/scratch.py), and each product is formed in row chunks (here 7 rows,
+    which divide no run's rows): a result kept from one run is unchanged by later runs
+    of another program and of other inputs, runs in two threads at once equal the same
+    runs one after another, and each equals the step engine."""
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
+    from bench_emulator import ff_program
+
+    rng = np.random.default_rng(5)
+    nets = [ff_program((784, 96, 10)), ff_program((300, 64, 64, 10), seed=1)]
+    jobs = [(nets[i % 2], (rng.random((8, 30, 784 if i % 2 == 0 else 300)) < 0.3)
+             .astype(np.int8)) for i in range(4)]
+    with pytest.MonkeyPatch.context() as mp:
+        _force(mp, "int8")
+        mp.setattr(int8mm, "CHUNK_BYTES", 4 * 112 * 7)          # 96 + digits -> 112 cols
+
+        def run(job: tuple) -> engine.Result:
+            return engine.run(job[0], job[1], steps=32, record=ALL, mode="batch")
+
+        first = run(jobs[0])
+        kept = {var: {k: v.copy() for k, v in getattr(first, var).items()} for var in ALL}
+        serial = [first] + [run(j) for j in jobs[1:]]
+        for var in ALL:
+            for k, v in kept[var].items():
+                np.testing.assert_array_equal(getattr(first, var)[k], v, err_msg=var)
+        with ThreadPoolExecutor(2) as pool:
+            threaded = list(pool.map(run, jobs))
+        for job, a, b in zip(jobs, serial, threaded):
+            assert assert_same(a, b) > 0
+            assert_same(a, engine.run(job[0], job[1], steps=32, record=ALL, mode="step"))
+        assert sum(int(r.spikes[g].sum()) for r in serial for g in r.spikes) > 1000
