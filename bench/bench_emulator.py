@@ -13,8 +13,9 @@ a GPU, with a batch-4096 row in synaptic events per second (the cost model's cou
 
 The measurements are interleaved: every engine of a row once, then again, N times
 (default 5), at batch 256 each after a short rest (worker threads of the previous call
-stop spinning),
-and each engine's best time counts, so that a shared machine's load falls on all of them
+stop spinning), each timed call right after an untimed one of the same engine (its
+steady state, as when a data set runs batch after batch), and each engine's best time
+counts, so that a shared machine's load falls on all of them
 alike; ratios come from this one run. numba's loops and torch are loaded
 first (as in a long-running process). Lava's rate excludes its start-up: two runs of
 different length.
@@ -77,12 +78,15 @@ def spikes(n: int, batch: int, steps: int) -> np.ndarray:
 def interleaved(fns: dict[str, Callable[[], object] | None], units: float, repeat: int,
                 pause: float = 0.0) -> dict[str, float | None]:
     """units / best time of each function, timed in turn ``repeat`` times, each after
-    ``pause`` seconds of rest."""
+    ``pause`` seconds of rest and one untimed call (the engine's steady state, as in a
+    data set's run of batch after batch: the first call after another engine's pays for
+    that engine's traces, e.g. oneDNN's int8 kernels after the step mode's float ones)."""
     todo = {k: f for k, f in fns.items() if f is not None}
     best = dict.fromkeys(todo, float("inf"))
     for _ in range(repeat):
         for label, fn in todo.items():
             time.sleep(pause)
+            fn()
             t0 = time.perf_counter()
             fn()
             best[label] = min(best[label], time.perf_counter() - t0)
