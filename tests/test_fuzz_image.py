@@ -248,7 +248,7 @@ def test_netx_metadata_that_compile_did_not_write(programs: dict[str, Path], tmp
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     """`run --device netx` reads the program's netx metadata (JSON): bad JSON or missing
     keys are refused in one line before anything runs."""
-    from snn2hw.backends.netx_hw import META_KEY
+    from snn2hw.backends.netx_blocks import META_KEY
 
     for k, text in enumerate(("{not json", "[1, 2]", '{"source": 3}')):
         bad = _surgery(programs["dense"], tmp_path / f"netx-meta{k}.h5",

@@ -16,7 +16,7 @@ from netx_files import write_net
 from snn2hw_emulator import engine
 
 from snn2hw import compiler, devices
-from snn2hw.backends import netx, netx_hw
+from snn2hw.backends import netx, netx_blocks, netx_hw
 from snn2hw.cli import main
 from snn2hw.compare import first_divergence
 from snn2hw.errors import DesignRuleError, ModelFileError, UnsupportedError
@@ -237,7 +237,7 @@ def test_every_cuba_file_runs_bit_identical_to_netx(files: dict[str, Path], name
             assert getattr(got, var)[g.name].shape == getattr(want, var)[g.name].shape == (
                 2, 32, g.size)
     active = [g for g in c.program.groups if want.spikes[g.name].any()]
-    info = json.loads(c.program.metadata[netx_hw.META_KEY])
+    info = json.loads(c.program.metadata[netx_blocks.META_KEY])
     silent = {g.name for g in c.program.groups} - {g.name for g in active}
     assert all(n.split("[")[0] in info["u_differs"] for n in silent)   # the readout: v only
     assert all(np.any(want.v[n]) for n in silent)

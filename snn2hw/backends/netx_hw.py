@@ -159,14 +159,8 @@ def check_lava_widths(target: Target, path: str | Path) -> None:
 
 
 __all__ = [
-    "BIAS_EXP",
-    "INPUT_BITS",
-    "META_KEY",
-    "F",
-    "assemble",
     "check_lava_widths",
     "finish",
-    "hw_layout",
     "netx_info",
     "required_info",
     "to_hwnet",

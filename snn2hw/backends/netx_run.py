@@ -25,8 +25,8 @@ from snn2hw_emulator.result import Result, recorded
 
 from snn2hw import lava_env
 from snn2hw.backends.image import io_map
-from snn2hw.backends.netx_blocks import META_KEY
-from snn2hw.backends.netx_hw import hw_layout, netx_info, required_info, to_hwnet
+from snn2hw.backends.netx_blocks import META_KEY, hw_layout
+from snn2hw.backends.netx_hw import netx_info, required_info, to_hwnet
 from snn2hw.errors import DeviceError, UserInputError
 
 RUNNER = Path(__file__).with_name("netx_runner.py")
